@@ -1,0 +1,86 @@
+"""The domain's error tree. The core raises only these; the edges translate them.
+
+    ProvenanceError
+    ├── RejectedInput            a delivery refused for its content; always quarantined
+    │   ├── Unparseable          not JSON / not decodable                      -> 400
+    │   ├── InvalidPayload       parseable, but not that source's format       -> 422
+    │   ├── UnsupportedMedia     a content type the source never sends         -> 415
+    │   └── BadSignature         HMAC missing or wrong (GitHub)                 -> 401
+    ├── PayloadTooLarge          body above PROVENANCE_MAX_BODY_BYTES           -> 413
+    ├── UnknownSource            /v1/webhooks/{source} names no adapter         -> 404
+    ├── NotFound                 the queried digest/commit/tag is unknown       -> 404
+    ├── InvalidQuery             a query that cannot be answered as asked       -> 422
+    └── Unavailable              a dependency (database, broker) is down        -> 503
+
+`api/` maps each class to an RFC 9457 problem in one table; `streams/` sends
+`RejectedInput` to the dead-letter topic and lets anything else crash the agent.
+"""
+
+from __future__ import annotations
+
+
+class ProvenanceError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    title = "Provenance error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class RejectedInput(ProvenanceError):
+    """Input refused for what it contains; the edge quarantines it with `detail`."""
+
+    title = "Rejected input"
+
+
+class Unparseable(RejectedInput):
+    title = "Unparseable body"
+
+
+class InvalidPayload(RejectedInput):
+    title = "Not this source's format"
+
+
+class UnsupportedMedia(RejectedInput):
+    title = "Unsupported content type"
+
+
+class BadSignature(RejectedInput):
+    title = "Bad signature"
+
+
+class PayloadTooLarge(ProvenanceError):
+    title = "Payload too large"
+
+
+class UnknownSource(ProvenanceError):
+    title = "Unknown source"
+
+
+class NotFound(ProvenanceError):
+    title = "Not found"
+
+
+class InvalidQuery(ProvenanceError):
+    title = "Invalid query"
+
+
+class Unavailable(ProvenanceError):
+    title = "Service unavailable"
+
+
+__all__ = [
+    "BadSignature",
+    "InvalidPayload",
+    "InvalidQuery",
+    "NotFound",
+    "PayloadTooLarge",
+    "ProvenanceError",
+    "RejectedInput",
+    "Unavailable",
+    "UnknownSource",
+    "Unparseable",
+    "UnsupportedMedia",
+]

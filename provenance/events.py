@@ -1,0 +1,190 @@
+"""The canonical event vocabulary every source is normalized into.
+
+An `Event` is a frozen value: sources build it, the log stores its JSON form
+(`to_dict`), and the projection reads it back (`Event.from_dict`). The JSON form
+is exactly what `POST /v1/events` accepts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from provenance.errors import InvalidPayload
+from provenance.timeutil import format_time, parse_time
+
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
+
+
+class EventType(StrEnum):
+    ARTIFACT_PUSHED = "artifact.pushed"
+    ARTIFACT_PULLED = "artifact.pulled"
+    ARTIFACT_DELETED = "artifact.deleted"
+    ARTIFACT_SIGNED = "artifact.signed"
+    ARTIFACT_ATTESTED = "artifact.attested"
+    ARTIFACT_SCANNED = "artifact.scanned"
+    ARTIFACT_REPLICATED = "artifact.replicated"
+    TAG_UPDATED = "tag.updated"
+    TAG_DELETED = "tag.deleted"
+    BUILD_QUEUED = "build.queued"
+    BUILD_STARTED = "build.started"
+    BUILD_FINISHED = "build.finished"
+    CHANGE_MERGED = "change.merged"
+    DEPLOYMENT_APPLIED = "deployment.applied"
+    DEPLOYMENT_REMOVED = "deployment.removed"
+    ENVIRONMENT_CREATED = "environment.created"
+    ENVIRONMENT_DELETED = "environment.deleted"
+    # Layer traffic: kept in the log for the audit trail, never an artifact in the graph.
+    BLOB_PUSHED = "blob.pushed"
+    BLOB_PULLED = "blob.pulled"
+    BLOB_MOUNTED = "blob.mounted"
+    BLOB_DELETED = "blob.deleted"
+    # Operational notices (quota warnings and the like): logged, not projected.
+    REGISTRY_NOTICE = "registry.notice"
+
+
+BLOB_TYPES = frozenset(
+    {EventType.BLOB_PUSHED, EventType.BLOB_PULLED, EventType.BLOB_MOUNTED, EventType.BLOB_DELETED}
+)
+
+# Which types need which fields; checked once, in `Event.validate`.
+_REQUIRED: dict[EventType, tuple[str, ...]] = {
+    EventType.ARTIFACT_PUSHED: ("digest",),
+    EventType.ARTIFACT_PULLED: ("digest",),
+    EventType.ARTIFACT_DELETED: ("digest",),
+    EventType.ARTIFACT_SIGNED: ("digest",),
+    EventType.ARTIFACT_ATTESTED: ("digest",),
+    EventType.TAG_UPDATED: ("digest", "repository", "tag"),
+    EventType.TAG_DELETED: ("repository", "tag"),
+    EventType.BUILD_FINISHED: ("build",),
+    EventType.CHANGE_MERGED: ("commit",),
+    EventType.DEPLOYMENT_APPLIED: ("digest", "workload"),
+    EventType.DEPLOYMENT_REMOVED: ("workload",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One canonical event. Optional fields are None when the source does not say."""
+
+    id: str
+    type: EventType
+    time: datetime
+    source: str
+    digest: str | None = None
+    repository: str | None = None
+    tag: str | None = None
+    media_type: str | None = None
+    size: int | None = None
+    actor: str | None = None
+    client: str | None = None
+    user_agent: str | None = None
+    commit: str | None = None
+    vcs_url: str | None = None
+    build: str | None = None
+    builder: str | None = None
+    environment: str | None = None
+    cluster: str | None = None
+    namespace: str | None = None
+    workload: str | None = None
+    container: str | None = None
+    previous_digest: str | None = None
+    # Source-specific extras worth keeping (labels, purl, scanner...): JSON values only.
+    attributes: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
+
+    def validate(self) -> Event:
+        """Raise InvalidPayload unless the event is well formed; return self for chaining."""
+        if not self.id:
+            raise InvalidPayload("event id must not be empty")
+        if not self.source:
+            raise InvalidPayload(f"event {self.id}: source must not be empty")
+        if self.time.tzinfo is None:
+            raise InvalidPayload(f"event {self.id}: time must carry a UTC offset")
+        for name in ("digest", "previous_digest"):
+            value = getattr(self, name)
+            if value is not None and not DIGEST_RE.match(value):
+                raise InvalidPayload(f"event {self.id}: {name} {value!r} is not sha256:<64 hex>")
+        if self.commit is not None and not COMMIT_RE.match(self.commit):
+            raise InvalidPayload(f"event {self.id}: commit {self.commit!r} is not a hex sha")
+        for name in _REQUIRED.get(self.type, ()):
+            if getattr(self, name) in (None, ""):
+                raise InvalidPayload(f"event {self.id}: {self.type} requires {name}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The canonical JSON form: None fields and empty attributes are left out."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None or (f.name == "attributes" and not value):
+                continue
+            if isinstance(value, datetime):
+                value = format_time(value)
+            elif isinstance(value, EventType):
+                value = value.value
+            elif f.name == "attributes":
+                value = dict(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: object) -> Event:
+        """Build and validate an event from its canonical JSON form."""
+        if not isinstance(data, Mapping):
+            raise InvalidPayload("an event must be a JSON object")
+        unknown = set(data) - _FIELD_NAMES
+        if unknown:
+            raise InvalidPayload(f"unknown event fields: {', '.join(sorted(map(str, unknown)))}")
+        for name in ("id", "type", "time", "source"):
+            if name not in data:
+                raise InvalidPayload(f"event field {name!r} is required")
+        try:
+            etype = EventType(data["type"])
+        except ValueError as exc:
+            raise InvalidPayload(f"unknown event type {data['type']!r}") from exc
+        kwargs: dict[str, Any] = {}
+        for name in _FIELD_NAMES - {"type", "time", "attributes", "size"}:
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                raise InvalidPayload(f"event field {name!r} must be a string")
+            kwargs[name] = value
+        size = data.get("size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
+            raise InvalidPayload("event field 'size' must be an integer")
+        attributes = data.get("attributes") or {}
+        if not isinstance(attributes, Mapping):
+            raise InvalidPayload("event field 'attributes' must be an object")
+        return cls(
+            type=etype,
+            time=parse_time(data["time"]),
+            size=size,
+            attributes=dict(attributes),
+            **kwargs,
+        ).validate()
+
+    def with_changes(self, **changes: Any) -> Event:
+        return replace(self, **changes)
+
+
+_FIELD_NAMES = frozenset(f.name for f in fields(Event))
+
+
+def content_id(source: str, *parts: object) -> str:
+    """A stable id for sources that send none: the same content gives the same id."""
+    digest = hashlib.sha256(orjson.dumps([source, *parts], option=orjson.OPT_SORT_KEYS))
+    return f"{source}-{digest.hexdigest()[:32]}"
+
+
+def is_digest(value: object) -> bool:
+    return isinstance(value, str) and DIGEST_RE.match(value) is not None
+
+
+__all__ = ["BLOB_TYPES", "DIGEST_RE", "Event", "EventType", "content_id", "is_digest"]

@@ -1,0 +1,509 @@
+"""The read side: what incident responders, auditors and dashboards ask.
+
+Each function takes a session and returns plain dataclasses; `api/` and the CLI render
+them. Traversals walk the edge table level by level, so they only ever touch the
+subgraph that the question reaches, and stop at `MAX_REACH` nodes (reported as
+`truncated`) rather than loading a third of the graph into memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy.orm import Session
+
+from provenance import graph
+from provenance.errors import InvalidQuery, NotFound
+from provenance.events import COMMIT_RE, is_digest
+from provenance.store import nodes as N
+from provenance.store import reads
+from provenance.store.reads import EdgeRow
+
+MAX_REACH = 250_000
+
+# Edge kinds that carry "affected" downstream, from a compromised thing to what it made.
+DOWNSTREAM = ("built", "ran", "produced", "claims", "tagged", "deployed", "base_of", "pushed",
+              "signs", "attests", "signed_with")
+# Lineage shows everything around an artifact except pull edges (those are summarized).
+LINEAGE = (*DOWNSTREAM, "stored_in")
+
+BLAST_KINDS = ("digest", "commit", "build", "actor", "builder", "key")
+_NOT_YET = {"builder": "builder ids", "key": "signing keys"}
+
+
+# --- artifact ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TagRef:
+    repository: str
+    tag: str
+    current: bool
+    since: datetime
+    until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRef:
+    environment: str | None
+    cluster: str | None
+    namespace: str | None
+    workload: str | None
+    container: str | None
+    digest: str
+    since: datetime
+    until: datetime | None
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PullSummary:
+    count: int
+    last: datetime | None
+    actors: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRef:
+    sha: str
+    vcs_url: str | None
+    evidence: Literal["build", "label"]
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactView:
+    digest: str
+    media_type: str | None
+    size: int | None
+    first_seen: datetime
+    deleted: bool
+    deleted_at: datetime | None
+    repositories: list[str]
+    tags: list[TagRef]
+    signatures: list[dict[str, Any]]
+    attestations: list[dict[str, Any]]
+    builds: list[str]
+    commits: list[CommitRef]
+    base_images: list[str]
+    deployments: list[DeploymentRef]
+    pulls: PullSummary
+
+
+def check_digest(digest: str) -> str:
+    if not is_digest(digest):
+        raise InvalidQuery(f"{digest!r} is not a digest of the form sha256:<64 hex>")
+    return digest
+
+
+def artifact(session: Session, digest: str) -> ArtifactView:
+    check_digest(digest)
+    row = reads.artifact(session, digest)
+    if row is None:
+        raise NotFound(f"artifact {digest} has never been seen")
+    node = N.artifact(digest)
+    out_edges = reads.edges_from(session, [node], ("tagged", "stored_in", "deployed"))
+    in_edges = reads.edges_to(session, [node], ("signs", "attests", "produced", "claims", "base_of"))
+    related = reads.nodes(session, {e.dst for e in out_edges} | {e.src for e in in_edges})
+
+    tags = [_tag_ref(e, related) for e in out_edges if e.kind == "tagged"]
+    repositories = sorted(
+        {str(related[e.dst].attrs.get("name")) for e in out_edges if e.kind == "stored_in"}
+        | {t.repository for t in tags}
+    )
+    builds = sorted(e.src.removeprefix("build:") for e in in_edges if e.kind == "produced")
+    commits = [
+        CommitRef(e.src.removeprefix("commit:"), related[e.src].attrs.get("vcs_url"), "label")
+        for e in in_edges
+        if e.kind == "claims"
+    ]
+    if builds:
+        for e in reads.edges_to(session, [N.build(b) for b in builds], ("built",)):
+            commit_node = reads.nodes(session, [e.src]).get(e.src)
+            vcs = commit_node.attrs.get("vcs_url") if commit_node else None
+            commits.insert(0, CommitRef(e.src.removeprefix("commit:"), vcs, "build"))
+    count, last, actors = reads.pull_summary(session, digest)
+    return ArtifactView(
+        digest=digest,
+        media_type=row.media_type,
+        size=row.size,
+        first_seen=row.first_seen,
+        deleted=row.deleted,
+        deleted_at=row.deleted_at,
+        repositories=repositories,
+        tags=tags,
+        signatures=[_evidence(e, related) for e in in_edges if e.kind == "signs"],
+        attestations=[_evidence(e, related) for e in in_edges if e.kind == "attests"],
+        builds=builds,
+        commits=_unique_commits(commits),
+        base_images=sorted(e.src.removeprefix("artifact:") for e in in_edges if e.kind == "base_of"),
+        deployments=[_deployment_ref(e, related) for e in out_edges if e.kind == "deployed"],
+        pulls=PullSummary(count, last, actors),
+    )
+
+
+def _tag_ref(e: EdgeRow, related: dict[str, Any]) -> TagRef:
+    attrs = related[e.dst].attrs
+    return TagRef(attrs["repository"], attrs["tag"], e.until is None, e.since, e.until)
+
+
+def _deployment_ref(e: EdgeRow, related: dict[str, Any], *, as_of: datetime | None = None) -> DeploymentRef:
+    attrs = related[e.dst].attrs
+    active = e.until is None if as_of is None else (e.since <= as_of and (e.until is None or e.until > as_of))
+    return DeploymentRef(
+        environment=attrs.get("environment"),
+        cluster=attrs.get("cluster"),
+        namespace=attrs.get("namespace"),
+        workload=attrs.get("workload"),
+        container=attrs.get("container"),
+        digest=e.src.removeprefix("artifact:"),
+        since=e.since,
+        until=e.until,
+        active=active,
+    )
+
+
+def _evidence(e: EdgeRow, related: dict[str, Any]) -> dict[str, Any]:
+    return {"id": e.src, "since": e.since, **related[e.src].attrs}
+
+
+def _unique_commits(commits: list[CommitRef]) -> list[CommitRef]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for c in commits:
+        if (c.sha, c.evidence) not in seen:
+            seen.add((c.sha, c.evidence))
+            out.append(c)
+    return out
+
+
+# --- timeline and tags -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def timeline(session: Session, digest: str, *, limit: int = 100, cursor: str | None = None) -> Page:
+    check_digest(digest)
+    if reads.artifact(session, digest) is None:
+        raise NotFound(f"artifact {digest} has never been seen")
+    after = _decode_cursor(cursor)
+    rows = reads.timeline(session, digest, after=after, limit=limit + 1)
+    items = [{"seq": r.seq, **r.data} for r in rows[:limit]]
+    nxt = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return Page(items, nxt)
+
+
+@dataclass(frozen=True, slots=True)
+class TagPosition:
+    digest: str
+    since: datetime
+    until: datetime | None
+    actor: str | None
+
+
+def tag_history(session: Session, repository: str, tag: str) -> list[TagPosition]:
+    edges = reads.tag_history(session, N.tag(repository, tag))
+    if not edges:
+        raise NotFound(f"tag {repository}:{tag} has never been seen")
+    return [
+        TagPosition(e.src.removeprefix("artifact:"), e.since, e.until, e.attrs.get("actor"))
+        for e in edges
+    ]
+
+
+# --- commits -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CommitView:
+    sha: str
+    vcs_url: str | None
+    builds: list[dict[str, Any]]
+    artifacts: list[dict[str, Any]]
+    deployments: list[DeploymentRef]
+
+
+def commit(session: Session, sha: str) -> CommitView:
+    sha = sha.lower()
+    if not COMMIT_RE.match(sha):
+        raise InvalidQuery(f"{sha!r} is not a hex commit sha")
+    node_id = N.commit(sha)
+    found = reads.nodes(session, [node_id])
+    if node_id not in found:
+        raise NotFound(f"commit {sha} has never been seen")
+    build_edges = reads.edges_from(session, [node_id], ("built",))
+    claim_edges = reads.edges_from(session, [node_id], ("claims",))
+    produced = reads.edges_from(session, [e.dst for e in build_edges], ("produced",))
+    build_nodes = reads.nodes(session, [e.dst for e in build_edges])
+    artifacts: dict[str, dict[str, Any]] = {}
+    for e in produced:
+        artifacts.setdefault(e.dst, {"digest": e.dst.removeprefix("artifact:"), "evidence": "build",
+                                     "build": e.src.removeprefix("build:")})
+    for e in claim_edges:
+        artifacts.setdefault(e.dst, {"digest": e.dst.removeprefix("artifact:"), "evidence": "label"})
+    deployed = reads.edges_from(session, sorted(artifacts), ("deployed",))
+    dep_nodes = reads.nodes(session, [e.dst for e in deployed])
+    return CommitView(
+        sha=sha,
+        vcs_url=found[node_id].attrs.get("vcs_url"),
+        builds=[{"id": b.removeprefix("build:"), **build_nodes[b].attrs} for b in sorted(build_nodes)],
+        artifacts=[artifacts[k] for k in sorted(artifacts)],
+        deployments=[_deployment_ref(e, dep_nodes) for e in deployed],
+    )
+
+
+# --- lineage -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    nodes: list[dict[str, Any]]
+    edges: list[dict[str, Any]]
+    truncated: bool
+
+    def graph(self) -> Any:
+        return graph.build(
+            {n["id"]: {k: v for k, v in n.items() if k != "id"} for n in self.nodes},
+            [(e["source"], e["target"], {k: v for k, v in e.items()
+                                         if k not in ("source", "target")}) for e in self.edges],
+        )
+
+
+def lineage(
+    session: Session,
+    digest: str,
+    *,
+    direction: Literal["up", "down", "both"] = "both",
+    depth: int = 3,
+    max_nodes: int = 5000,
+) -> Lineage:
+    check_digest(digest)
+    root = N.artifact(digest)
+    if not reads.node_exists(session, root):
+        raise NotFound(f"artifact {digest} has never been seen")
+    seen: set[str] = {root}
+    found: dict[int, EdgeRow] = {}
+    truncated = False
+    for step_dir in ("up", "down"):
+        if direction not in (step_dir, "both"):
+            continue
+        frontier = [root]
+        for _ in range(depth):
+            if not frontier:
+                break
+            if step_dir == "down":
+                edges = reads.edges_from(session, frontier, LINEAGE)
+                nxt = [e.dst for e in edges]
+            else:
+                edges = reads.edges_to(session, frontier, LINEAGE)
+                nxt = [e.src for e in edges]
+            for e in edges:
+                found[e.id] = e
+            frontier = [n for n in dict.fromkeys(nxt) if n not in seen]
+            seen.update(frontier)
+            if len(seen) > max_nodes:
+                truncated = True
+                break
+    node_rows = reads.nodes(session, seen)
+    nodes = [{"id": n, "kind": node_rows[n].kind, **node_rows[n].attrs}
+             for n in sorted(seen) if n in node_rows]
+    edges = [
+        {"source": e.src, "target": e.dst, "kind": e.kind, "since": e.since, "until": e.until,
+         **e.attrs}
+        for e in sorted(found.values(), key=lambda x: x.id)
+        if e.src in node_rows and e.dst in node_rows
+    ]
+    return Lineage(nodes, edges, truncated)
+
+
+# --- blast radius --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BlastRadius:
+    query: dict[str, str]
+    as_of: datetime | None
+    counts: dict[str, int]
+    artifacts: list[dict[str, Any]]
+    derived: list[dict[str, Any]]
+    tags: list[dict[str, Any]]
+    deployments: list[dict[str, Any]]
+    pullers: list[dict[str, Any]]
+    next_cursor: str | None
+    truncated: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def blast_root(kind: str, value: str) -> str:
+    if kind not in BLAST_KINDS:
+        raise InvalidQuery(f"blast radius takes one of: {', '.join(BLAST_KINDS)}")
+    if kind in _NOT_YET:
+        raise InvalidQuery(
+            f"blast radius by {kind} needs verified {_NOT_YET[kind]}, which this service does "
+            "not record yet; query by digest, commit, build or actor"
+        )
+    if kind == "digest":
+        return N.artifact(check_digest(value))
+    if kind == "commit":
+        if not COMMIT_RE.match(value.lower()):
+            raise InvalidQuery(f"{value!r} is not a hex commit sha")
+        return N.commit(value)
+    if kind == "build":
+        return N.build(value)
+    return N.actor(value)
+
+
+def blast_radius(
+    session: Session,
+    kind: str,
+    value: str,
+    *,
+    as_of: datetime | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> BlastRadius:
+    root = blast_root(kind, value)
+    if not reads.node_exists(session, root):
+        raise NotFound(f"{kind} {value} has never been seen")
+    parent: dict[str, str] = {root: root}
+    via: dict[str, EdgeRow] = {}
+    frontier = [root]
+    truncated = False
+    while frontier and not truncated:
+        nxt: list[str] = []
+        for e in reads.edges_from(session, frontier, DOWNSTREAM, as_of=as_of):
+            if e.kind == "tagged" and as_of is None and e.until is not None:
+                continue  # a tag that moved on no longer points at the affected digest
+            if e.dst in parent:
+                continue
+            parent[e.dst] = e.src
+            via[e.dst] = e
+            nxt.append(e.dst)
+            if len(parent) >= MAX_REACH:
+                truncated = True
+                break
+        frontier = nxt
+
+    def path(node: str) -> list[str]:
+        out = [node]
+        while out[-1] != root:
+            out.append(parent[out[-1]])
+        return out[::-1]
+
+    artifacts, derived, tags, deployments = [], [], [], []
+    for node in parent:
+        node_kind = N.kind_of(node)
+        if node_kind == "artifact":
+            p = path(node)
+            item = {"digest": node.removeprefix("artifact:"), "path": p}
+            if sum(1 for x in p if x.startswith("artifact:")) > 1:
+                derived.append(item)
+            else:
+                artifacts.append(item)
+        elif node_kind == "tag":
+            repo_tag = node.removeprefix("tag:")
+            repo, _, tag = repo_tag.rpartition(":")
+            tags.append({"repository": repo, "tag": tag, "digest": via[node].src.removeprefix("artifact:"),
+                         "path": path(node)})
+        elif node_kind == "deployment":
+            deployments.append(node)
+
+    dep_nodes = reads.nodes(session, deployments)
+    dep_items = []
+    for node in deployments:
+        ref = _deployment_ref(via[node], dep_nodes, as_of=as_of)
+        dep_items.append({**_asdict(ref), "path": path(node)})
+
+    reached_digests = [a["digest"] for a in (*artifacts, *derived)]
+    pullers = _pullers(session, reached_digests, as_of, path)
+
+    artifacts.sort(key=lambda x: x["digest"])
+    derived.sort(key=lambda x: x["digest"])
+    tags.sort(key=lambda x: (x["repository"], x["tag"]))
+    dep_items.sort(key=lambda x: (not x["active"], x["environment"] or "", x["cluster"] or "",
+                                  x["namespace"] or "", x["workload"] or "", x["digest"]))
+    lists = {"artifacts": artifacts, "derived": derived, "tags": tags,
+             "deployments": dep_items, "pullers": pullers}
+    offset = _decode_cursor(cursor)
+    more = any(len(v) > offset + limit for v in lists.values())
+    page = {k: v[offset : offset + limit] for k, v in lists.items()}
+    return BlastRadius(
+        query={kind: value},
+        as_of=as_of,
+        counts={k: len(v) for k, v in lists.items()},
+        next_cursor=_encode_cursor(offset + limit) if more else None,
+        truncated=truncated,
+        **page,
+    )
+
+
+def _pullers(
+    session: Session, digests: list[str], as_of: datetime | None, path: Any
+) -> list[dict[str, Any]]:
+    agg: dict[tuple[str, str], dict[str, Any]] = {}
+    for p in reads.pulls(session, digests):
+        if as_of is not None and p.first > as_of:
+            continue
+        key = (p.actor, p.client)
+        item = agg.get(key)
+        if item is None:
+            agg[key] = {"actor": p.actor, "client": p.client or None, "count": p.count,
+                        "last": p.last, "digests": [p.digest],
+                        "path": [*path(N.artifact(p.digest)), N.actor(p.actor)]}
+        else:
+            item["count"] += p.count
+            item["last"] = max(item["last"], p.last)
+            item["digests"].append(p.digest)
+    return sorted(agg.values(), key=lambda x: (-x["count"], x["actor"], x["client"] or ""))
+
+
+def _asdict(ref: DeploymentRef) -> dict[str, Any]:
+    return {f: getattr(ref, f) for f in ref.__slots__}
+
+
+# --- cursors -------------------------------------------------------------------------
+
+
+def _encode_cursor(value: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"o": value})).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        value = data["o"]
+    except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidQuery("cursor is not one this service issued") from exc
+    if not isinstance(value, int) or value < 0:
+        raise InvalidQuery("cursor is not one this service issued")
+    return value
+
+
+
+
+__all__ = [
+    "BLAST_KINDS",
+    "ArtifactView",
+    "BlastRadius",
+    "CommitView",
+    "Lineage",
+    "Page",
+    "TagPosition",
+    "artifact",
+    "blast_radius",
+    "commit",
+    "lineage",
+    "tag_history",
+    "timeline",
+]

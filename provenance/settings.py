@@ -1,0 +1,56 @@
+"""The one settings object, read from `PROVENANCE_*` environment variables at the entrypoint."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROVENANCE_", extra="ignore")
+
+    database_url: str = "sqlite:///./provenance.db"
+    kafka_url: str | None = None
+    ingest_token: SecretStr | None = None
+    read_token: SecretStr | None = None
+    admin_token: SecretStr | None = None
+    github_webhook_secret: SecretStr | None = None
+    trust_policy: str | None = None
+    signing_key: str | None = None
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    environments: dict[str, str] = Field(default_factory=dict)
+    alert_webhook_url: str | None = None
+    log_format: str = "auto"  # json | console | auto (json when stdout is not a terminal)
+    log_level: str = "INFO"
+    # Distributed mode (faust) knobs, consumed by streams/ in the distributed-mode issue.
+    kafka_partitions: int = Field(default=8, gt=0)
+    kafka_replication: int = Field(default=1, gt=0)
+
+    @field_validator("ingest_token", "read_token", "admin_token", "github_webhook_secret")
+    @classmethod
+    def _empty_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
+
+    @field_validator("environments", mode="before")
+    @classmethod
+    def _empty_environments(cls, value: Any) -> Any:
+        return {} if value in ("", None) else value
+
+    @property
+    def auth_enabled(self) -> bool:
+        return any((self.ingest_token, self.read_token, self.admin_token))
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+__all__ = ["Settings", "is_loopback"]

@@ -1,0 +1,72 @@
+"""Source adapters: one module per system that sends us events.
+
+Entry points:
+    normalize(delivery, secrets) -> list[Event]   dispatch to the adapter named by delivery.source
+    SOURCES                                        names accepted on /v1/webhooks/{source}
+    Delivery, SourceSecrets                        what an adapter receives
+
+An adapter is a plain function `(Delivery, SourceSecrets) -> list[Event]` that either
+returns validated events or raises a `RejectedInput` subclass. Adding a source is
+adding one module and one line in `_ADAPTERS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from provenance.errors import UnknownSource
+from provenance.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One HTTP request as a source sent it. Header names are lower case."""
+
+    source: str
+    body: bytes
+    received_at: datetime
+    content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSecrets:
+    """Verification material some sources need (only GitHub signs its webhooks)."""
+
+    github_webhook_secret: bytes | None = None
+
+
+Adapter = Callable[[Delivery, SourceSecrets], list[Event]]
+
+# source name -> module under provenance.sources exposing `normalize`
+_ADAPTERS: dict[str, str] = {
+    "events": "canonical",
+    "distribution": "distribution",
+    "harbor": "harbor",
+    "ghcr": "ghcr",
+    "cdevents": "cdevents",
+}
+
+#: Names accepted on `POST /v1/webhooks/{source}` (the canonical route is separate).
+SOURCES: frozenset[str] = frozenset(_ADAPTERS) - {"events"}
+
+
+def adapter_for(source: str) -> Adapter:
+    module_name = _ADAPTERS.get(source)
+    if module_name is None:
+        raise UnknownSource(f"unknown source {source!r}; known: {', '.join(sorted(SOURCES))}")
+    module = importlib.import_module(f"provenance.sources.{module_name}")
+    fn: Adapter = module.normalize
+    return fn
+
+
+def normalize(delivery: Delivery, secrets: SourceSecrets | None = None) -> list[Event]:
+    """Turn one delivery into validated canonical events, or raise RejectedInput."""
+    return adapter_for(delivery.source)(delivery, secrets or SourceSecrets())
+
+
+__all__ = ["SOURCES", "Adapter", "Delivery", "SourceSecrets", "adapter_for", "normalize"]

@@ -1,0 +1,235 @@
+"""GitHub `package` / `registry_package` webhooks for GitHub Container Registry.
+
+Quirks handled here:
+* When a webhook secret is configured, `X-Hub-Signature-256` must be `sha256=` + the hex
+  HMAC-SHA256 of the raw body (compared in constant time); missing or wrong is a 401. With no
+  secret configured, verification is skipped.
+* The body is JSON (`application/json`) or a form with the JSON in its `payload` field
+  (`application/x-www-form-urlencoded`); the HMAC covers the raw bytes either way.
+* A hook subscribed to both events receives a `package` and a `registry_package` delivery
+  for the same version: the event id is `ghcr-version-<package_version.id>` and nothing
+  delivery-specific goes into the event, so both normalize to the same event.
+* `ping` (sent when a hook is created) is a `registry.notice`. Non-container packages
+  (npm, maven...) are `registry.notice`s too; only CONTAINER packages are artifacts.
+* The digest is `package_version.version` (or `.name`, or the container manifest's digest);
+  the tag is `container_metadata.tag.name` (empty for untagged pushes). The repository is
+  `ghcr.io/<owner>/<name>` from `package_url`, else from the owner (or the first segment of
+  `namespace`, which older payloads fill with `owner/repo`) and the package name.
+* Payloads carry no client IP or user agent. GHCR deletions are not sent at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from provenance.errors import BadSignature, InvalidPayload, Unparseable
+from provenance.events import Event, EventType, content_id, is_digest
+from provenance.sources import Delivery, SourceSecrets
+from provenance.sources._common import (
+    compact,
+    guarded,
+    labels_claim,
+    load_json,
+    opt_int,
+    opt_str,
+    parse_when,
+    req_str,
+    require_content_type,
+    require_object,
+    split_image_ref,
+    sub_object,
+)
+
+SOURCE = "ghcr"
+FORM = "application/x-www-form-urlencoded"
+CONTENT_TYPES = ("application/json", FORM)
+PACKAGE_EVENTS = ("package", "registry_package")
+
+
+@guarded
+def normalize(delivery: Delivery, secrets: SourceSecrets) -> list[Event]:
+    if secrets.github_webhook_secret:
+        verify_signature(delivery, secrets.github_webhook_secret)
+    require_content_type(delivery.content_type, CONTENT_TYPES, SOURCE)
+    body = require_object(load_json(_json_bytes(delivery)), "GitHub payload")
+    event_name = _event_name(delivery.headers, body)
+    if event_name == "ping":
+        return [_ping(delivery, body)]
+    return [_package_event(delivery, body, event_name).validate()]
+
+
+def verify_signature(delivery: Delivery, secret: bytes) -> None:
+    """Raise BadSignature unless `X-Hub-Signature-256` is the body's HMAC under `secret`."""
+    header = delivery.headers.get("x-hub-signature-256")
+    if not header:
+        raise BadSignature("X-Hub-Signature-256 header is missing")
+    expected = "sha256=" + hmac.new(secret, delivery.body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), header.strip().encode("utf-8", "replace")):
+        raise BadSignature("X-Hub-Signature-256 does not match the body")
+
+
+def _json_bytes(delivery: Delivery) -> bytes:
+    if delivery.content_type != FORM:
+        return delivery.body
+    try:
+        form = parse_qs(delivery.body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError as exc:
+        raise Unparseable(f"form body is not UTF-8: {exc}") from exc
+    payload = form.get("payload")
+    if not payload:
+        raise InvalidPayload("form body has no `payload` field")
+    return payload[0].encode("utf-8")
+
+
+def _event_name(headers: Mapping[str, str], body: Mapping[str, Any]) -> str:
+    name = headers.get("x-github-event", "").strip().lower()
+    if not name:  # no header (a replay, a proxy that dropped it): infer from the body
+        if "zen" in body or "hook_id" in body:
+            return "ping"
+        name = next((key for key in PACKAGE_EVENTS if key in body), "")
+    if name not in (*PACKAGE_EVENTS, "ping"):
+        raise InvalidPayload(
+            f"GitHub event {name or '(none)'!r} is not package, registry_package or ping"
+        )
+    return name
+
+
+def _ping(delivery: Delivery, body: Mapping[str, Any]) -> Event:
+    guid = delivery.headers.get("x-github-delivery", "").strip()
+    hook_id = body.get("hook_id")
+    zen = opt_str(body, "zen", "ping")
+    if guid:
+        event_id = f"ghcr-ping-{guid}"
+    else:
+        event_id = content_id(SOURCE, "ping", hook_id if _is_id(hook_id) else None, zen)
+    return Event(
+        id=event_id,
+        type=EventType.REGISTRY_NOTICE,
+        time=delivery.received_at,
+        source=SOURCE,
+        actor=_login(body.get("sender")),
+        attributes=compact(notice="ping", hook_id=hook_id if _is_id(hook_id) else None, zen=zen),
+    ).validate()
+
+
+def _package_event(delivery: Delivery, body: Mapping[str, Any], event_name: str) -> Event:
+    other = PACKAGE_EVENTS[1] if event_name == PACKAGE_EVENTS[0] else PACKAGE_EVENTS[0]
+    key = event_name if event_name in body else other
+    if key not in body:
+        raise InvalidPayload(f"{event_name} payload has no `{event_name}` object")
+    package = require_object(body[key], key)
+    version = sub_object(package, "package_version", key)
+    version_id = version.get("id")
+    package_type = opt_str(package, "package_type", key) or opt_str(package, "ecosystem", key)
+    attributes = compact(
+        action=opt_str(body, "action", "payload"),
+        package_version_id=version_id if _is_id(version_id) else None,
+        html_url=opt_str(version, "html_url", "package_version"),
+    )
+    event = Event(
+        id=f"ghcr-version-{version_id}"
+        if _is_id(version_id)
+        else content_id(SOURCE, package.get("name"), version.get("name"), version.get("version")),
+        type=EventType.REGISTRY_NOTICE,
+        time=_time(delivery, package, version),
+        source=SOURCE,
+        actor=_login(body.get("sender")) or _login(version.get("author")),
+        attributes=attributes,
+    )
+    if (package_type or "").lower() != "container":
+        return event.with_changes(
+            attributes={
+                **attributes,
+                **compact(
+                    notice="package.published",
+                    package_type=package_type,
+                    package=opt_str(package, "name", key),
+                    version=opt_str(version, "version", "package_version")
+                    or opt_str(version, "name", "package_version"),
+                ),
+            }
+        )
+    if not _is_id(version_id):
+        raise InvalidPayload(f"{key}.package_version.id is required")
+    return _container(event, package, version, key)
+
+
+def _container(
+    event: Event, package: Mapping[str, Any], version: Mapping[str, Any], key: str
+) -> Event:
+    metadata = sub_object(version, "container_metadata", "package_version")
+    manifest = sub_object(metadata, "manifest", "container_metadata")
+    tag = sub_object(metadata, "tag", "container_metadata")
+    candidates = (
+        version.get("version"),
+        version.get("name"),
+        manifest.get("digest"),
+        tag.get("digest"),
+    )
+    digest = next((c for c in candidates if is_digest(c)), None)
+    if digest is None:
+        raise InvalidPayload(f"{key}.package_version names no sha256 manifest digest")
+    labels = sub_object(metadata, "labels", "container_metadata")
+    commit, vcs_url = labels_claim(
+        labels.get("all_labels"),
+        labels,
+        {
+            "org.opencontainers.image.revision": labels.get("revision"),
+            "org.opencontainers.image.source": labels.get("source"),
+        },
+    )
+    return event.with_changes(
+        type=EventType.ARTIFACT_PUSHED,
+        digest=digest,
+        repository=_repository(package, version, key),
+        tag=opt_str(tag, "name", "container_metadata.tag"),
+        media_type=opt_str(manifest, "media_type", "container_metadata.manifest"),
+        size=opt_int(manifest, "size", "container_metadata.manifest"),
+        commit=commit,
+        vcs_url=vcs_url,
+    )
+
+
+def _repository(package: Mapping[str, Any], version: Mapping[str, Any], key: str) -> str:
+    package_url = opt_str(version, "package_url", "package_version")
+    if package_url is not None:
+        path = split_image_ref(package_url)[0].lower()
+        if path.startswith("ghcr.io/") and len(path) > len("ghcr.io/"):
+            return path
+    name = req_str(package, "name", key)
+    owner = _login(package.get("owner"))
+    if owner is None:
+        namespace = opt_str(package, "namespace", key)
+        owner = namespace.split("/")[0] if namespace else None
+    if not owner:
+        raise InvalidPayload(f"{key} names no owner (package_url, owner.login or namespace)")
+    return f"ghcr.io/{owner}/{name}".lower()
+
+
+def _time(delivery: Delivery, package: Mapping[str, Any], version: Mapping[str, Any]) -> datetime:
+    for obj, field, what in (
+        (version, "updated_at", "package_version.updated_at"),
+        (package, "updated_at", "package.updated_at"),
+        (version, "created_at", "package_version.created_at"),
+    ):
+        if obj.get(field) not in (None, ""):
+            return parse_when(obj[field], what)
+    return delivery.received_at
+
+
+def _login(user: object) -> str | None:
+    if not isinstance(user, Mapping):
+        return None
+    login = user.get("login")
+    return login if isinstance(login, str) and login else None
+
+
+def _is_id(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    return (isinstance(value, int) and value >= 0) or (isinstance(value, str) and value != "")

@@ -1,0 +1,17 @@
+"""Persistence: the only package that imports SQLAlchemy.
+
+Entry points:
+    Database                     engines, `write()` / `read()` transactions, `upgrade()`
+    log.append / log.verify      the hash-chained log of accepted deliveries
+    quarantine.put / .items      refused deliveries with their reason
+    projection.project_pending   log -> graph tables, exactly once per entry
+    projection.rebuild           drop the projection so it replays from the log
+    reads                        lookups the query layer builds answers from
+
+Store functions add and flush; the caller's `Database.write()` block commits.
+"""
+
+from provenance.store import log, projection, quarantine, reads
+from provenance.store.db import Database
+
+__all__ = ["Database", "log", "projection", "quarantine", "reads"]

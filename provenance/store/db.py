@@ -1,0 +1,127 @@
+"""Engines, sessions and migrations for SQLite (embedded) and PostgreSQL (production).
+
+`Database.write()` is the one way to open a writing transaction: on SQLite it begins
+IMMEDIATE (so two writers queue instead of failing to upgrade a read lock) and holds a
+process lock; on PostgreSQL the log head row lock serializes appends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from provenance.errors import Unavailable
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed append survives power loss, which is what a 202 promises.
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """A database URL made usable: engines, sessions, schema migrations."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self._write_engine = _sqlite_engine(url, immediate=True)
+            self._read_engine = _sqlite_engine(url, immediate=False)
+        else:
+            self._write_engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self._read_engine = self._write_engine
+        self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._reads = sessionmaker(self._read_engine, expire_on_commit=False)
+        # SQLite allows one writer; queueing here is cheaper than busy-waiting in SQLite.
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    @property
+    def engine(self) -> Engine:
+        return self._write_engine
+
+    @property
+    def dialect(self) -> str:
+        return self._write_engine.dialect.name
+
+    def insert(self, table: Any) -> Any:
+        """A dialect insert that supports ON CONFLICT (both dialects have it)."""
+        return sqlite.insert(table) if self.is_sqlite else postgresql.insert(table)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A writing transaction: committed when the block ends, rolled back on error."""
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._writes() as session, _unavailable_on_operational_error():
+                with session.begin():
+                    yield session
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reads() as session, _unavailable_on_operational_error():
+            with session.begin():
+                yield session
+
+    def ping(self) -> None:
+        with self.read() as session:
+            session.execute(text("SELECT 1"))
+
+    def upgrade(self) -> None:
+        """Apply Alembic migrations up to head."""
+        from alembic import command  # noqa: PLC0415 - alembic is only needed here
+        from alembic.config import Config  # noqa: PLC0415
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._write_engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def dispose(self) -> None:
+        self._write_engine.dispose()
+        self._read_engine.dispose()
+
+
+@contextmanager
+def _unavailable_on_operational_error() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        # Connection refused, server gone, database locked past the timeout.
+        raise Unavailable(f"database unavailable: {exc.orig}") from exc
+
+
+__all__ = ["Database"]

@@ -1,0 +1,222 @@
+"""Database rows. Three groups, each with its own lifecycle:
+
+* the log (`log_entries`, `log_head`, `event_keys`) and `quarantine`: append-only truth;
+* the projection (`timeline`, `nodes`, `edges`, `artifacts`, `pulls`, `projection_cursor`):
+  derived from the log, dropped and rebuilt by `rebuild`.
+
+Rows hold raw JSON beside typed columns on purpose: typed columns are what queries
+filter on, JSON is what they return.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC (sortable on SQLite), always returns aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite needs INTEGER (not BIGINT) for an auto-incrementing primary key.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+# --- the log -------------------------------------------------------------------------
+
+
+class LogEntry(Base):
+    """One accepted delivery: exactly the bytes received, and the events taken from them."""
+
+    __tablename__ = "log_entries"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    received_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(32))
+    content_type: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]]
+    headers: Mapped[dict[str, Any]]
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    events: Mapped[list[Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class LogHead(Base):
+    """Single row; locked by every append so the chain has one writer at a time."""
+
+    __tablename__ = "log_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class EventKey(Base):
+    """(source, event id) of every event accepted: the idempotency index."""
+
+    __tablename__ = "event_keys"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class QuarantineItem(Base):
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(64))
+    error: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict[str, Any]]
+    headers: Mapped[dict[str, Any]]
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- the projection ------------------------------------------------------------------
+
+
+class ProjectionCursor(Base):
+    __tablename__ = "projection_cursor"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class TimelineEvent(Base):
+    """A canonical event as projected (including derived `tag.updated`)."""
+
+    __tablename__ = "timeline"
+    __table_args__ = (
+        Index("ix_timeline_digest_seq", "digest", "seq"),
+        Index("ix_timeline_previous_digest", "previous_digest"),
+        Index("ix_timeline_time", "time"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str] = mapped_column(String(300))
+    type: Mapped[str] = mapped_column(String(40))
+    time: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(64))
+    digest: Mapped[str | None] = mapped_column(String(71))
+    previous_digest: Mapped[str | None] = mapped_column(String(71))
+    repository: Mapped[str | None] = mapped_column(String(500))
+    tag: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str | None] = mapped_column(String(300))
+    data: Mapped[dict[str, Any]]
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+    __table_args__ = (Index("ix_nodes_kind", "kind"),)
+
+    id: Mapped[str] = mapped_column(String(600), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    attrs: Mapped[dict[str, Any]]
+    first_seen: Mapped[datetime]
+
+
+class Edge(Base):
+    """A relation valid from `since` until `until` (None: still valid). Never rewritten,
+    only closed, so the graph keeps its history."""
+
+    __tablename__ = "edges"
+    __table_args__ = (
+        Index("ix_edges_src_kind", "src", "kind"),
+        Index("ix_edges_dst_kind", "dst", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    src: Mapped[str] = mapped_column(String(600))
+    dst: Mapped[str] = mapped_column(String(600))
+    kind: Mapped[str] = mapped_column(String(20))
+    since: Mapped[datetime]
+    until: Mapped[datetime | None]
+    seq: Mapped[int] = mapped_column(BigInteger)
+    attrs: Mapped[dict[str, Any]]
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+
+    digest: Mapped[str] = mapped_column(String(71), primary_key=True)
+    media_type: Mapped[str | None] = mapped_column(String(200))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    first_seen: Mapped[datetime]
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped[datetime | None]
+
+
+class Pull(Base):
+    """Pulls aggregated per (digest, actor, client): pulls outnumber everything else."""
+
+    __tablename__ = "pulls"
+
+    digest: Mapped[str] = mapped_column(String(71), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(300), primary_key=True)
+    client: Mapped[str] = mapped_column(String(100), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    first: Mapped[datetime]
+    last: Mapped[datetime]
+
+
+PROJECTION_TABLES = (TimelineEvent, Node, Edge, Artifact, Pull, ProjectionCursor)
+
+__all__ = [
+    "PROJECTION_TABLES",
+    "Artifact",
+    "Base",
+    "Edge",
+    "EventKey",
+    "LogEntry",
+    "LogHead",
+    "Node",
+    "ProjectionCursor",
+    "Pull",
+    "QuarantineItem",
+    "TimelineEvent",
+]

@@ -1,0 +1,392 @@
+"""The provenance graph as a projection of the log.
+
+`project_pending` reads log entries after the projection cursor, applies their events
+and moves the cursor, all in the caller's transaction: an entry is projected exactly
+once however often the process dies. `rebuild` drops the projection and replays the
+whole log, which must give the same graph.
+
+Edges point downstream (commit -> build -> artifact -> tag / deployment), carry
+`since`/`until`, and are closed instead of updated, so the past stays queryable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from provenance.errors import ProvenanceError
+from provenance.events import BLOB_TYPES, Event, EventType
+from provenance.store import nodes as N
+from provenance.store.log import entries
+from provenance.store.models import (
+    PROJECTION_TABLES,
+    Artifact,
+    Edge,
+    LogEntry,
+    Node,
+    ProjectionCursor,
+    Pull,
+    QuarantineItem,
+    TimelineEvent,
+)
+
+logger = logging.getLogger(__name__)
+
+CURSOR = "graph"
+
+
+def project_pending(session: Session, *, limit: int = 500) -> int:
+    """Project up to `limit` unprojected log entries; return how many were projected."""
+    cursor = session.execute(
+        select(ProjectionCursor).where(ProjectionCursor.name == CURSOR).with_for_update()
+    ).scalar_one_or_none()
+    if cursor is None:
+        cursor = ProjectionCursor(name=CURSOR, seq=0)
+        session.add(cursor)
+        session.flush()
+    rows = entries(session, after=cursor.seq, limit=limit)
+    if not rows:
+        return 0
+    projector = Projector(session)
+    for row in rows:
+        projector.apply_entry(row)
+    projector.flush()
+    cursor.seq = rows[-1].seq
+    session.flush()
+    return len(rows)
+
+
+def lag(session: Session) -> int:
+    """How many log entries are not yet projected."""
+    cursor = session.get(ProjectionCursor, CURSOR)
+    last = session.execute(select(LogEntry.seq).order_by(LogEntry.seq.desc()).limit(1)).scalar()
+    return int(last or 0) - (cursor.seq if cursor else 0)
+
+
+def rebuild(session: Session) -> None:
+    """Forget the projection; the next `project_pending` calls replay the log from 1."""
+    for table in PROJECTION_TABLES:
+        session.execute(delete(table))
+    session.flush()
+
+
+@dataclass
+class Projector:
+    """Applies events to the graph tables of one session, caching what it has created."""
+
+    session: Session
+    _nodes: set[str] = field(default_factory=set)
+    _edges: set[tuple[str, str, str]] = field(default_factory=set)
+    _timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        dialect = self.session.get_bind().dialect.name
+        self._insert: Callable[[Any], Any] = (
+            sqlite.insert if dialect == "sqlite" else postgresql.insert
+        )
+
+    # --- entry points ---------------------------------------------------------------
+
+    def apply_entry(self, row: LogEntry) -> None:
+        for raw in row.events:
+            try:
+                event = Event.from_dict(raw)
+                self.apply(row.seq, event)
+            except ProvenanceError as exc:
+                # Validated on append, so this means a rule changed; keep the reason, go on.
+                logger.warning("projection skipped an event", extra={"seq": row.seq})
+                self.session.add(
+                    QuarantineItem(
+                        received_at=row.received_at,
+                        source=row.source,
+                        error="ProjectionError",
+                        reason=f"projection of log entry {row.seq}: {exc.detail}",
+                        content_type="application/json",
+                        params={},
+                        headers={},
+                        body=repr(raw).encode(),
+                    )
+                )
+
+    def apply(self, seq: int, event: Event) -> None:
+        handler = _HANDLERS.get(event.type)
+        if event.type not in BLOB_TYPES:
+            self._record(seq, event)
+        if handler is not None:
+            handler(self, seq, event)
+
+    def flush(self) -> None:
+        if self._timeline:
+            self.session.execute(TimelineEvent.__table__.insert(), self._timeline)
+            self._timeline.clear()
+        self.session.flush()
+
+    # --- handlers -------------------------------------------------------------------
+
+    def pushed(self, seq: int, e: Event) -> None:
+        assert e.digest is not None
+        art = self.artifact(e.digest, e.time, media_type=e.media_type, size=e.size, revive=True)
+        if e.repository:
+            repo = self.node(N.repository(e.repository), "repository", e.time, name=e.repository)
+            self.edge_once(art, repo, "stored_in", e.time, seq)
+        if e.actor:
+            self.edge_once(self.actor(e.actor, e.time), art, "pushed", e.time, seq)
+        if e.commit:
+            commit = self.commit(e.commit, e.time, vcs_url=e.vcs_url)
+            # A label or annotation is a claim by whoever built the image, not a build record.
+            self.edge_once(commit, art, "claims", e.time, seq, evidence="label")
+        if e.build:
+            build = self.node(N.build(e.build), "build", e.time, id=e.build)
+            self.edge_once(build, art, "produced", e.time, seq)
+        if e.repository and e.tag:
+            self.point_tag(seq, e)
+
+    def point_tag(self, seq: int, e: Event) -> None:
+        assert e.repository and e.tag and e.digest
+        tag_id = self.node(
+            N.tag(e.repository, e.tag), "tag", e.time, repository=e.repository, tag=e.tag
+        )
+        art = N.artifact(e.digest)
+        current = self._open_edges(dst=tag_id, kind="tagged")
+        if any(edge.src == art for edge in current):
+            return
+        for edge in current:
+            edge.until = e.time
+        self.session.add(
+            Edge(src=art, dst=tag_id, kind="tagged", since=e.time, until=None, seq=seq,
+                 attrs={"actor": e.actor} if e.actor else {})
+        )
+        self.session.flush()
+        if current and e.type is not EventType.TAG_UPDATED:
+            previous = current[0].src.removeprefix("artifact:")
+            moved = e.with_changes(
+                id=f"{e.id}#tag.updated",
+                type=EventType.TAG_UPDATED,
+                previous_digest=previous,
+                media_type=None,
+                size=None,
+                attributes={"derived_from": e.id},
+            )
+            self._record(seq, moved)
+
+    def tag_updated(self, seq: int, e: Event) -> None:
+        assert e.digest is not None
+        self.artifact(e.digest, e.time)
+        self.point_tag(seq, e)
+
+    def pulled(self, seq: int, e: Event) -> None:
+        assert e.digest is not None
+        art = self.artifact(e.digest, e.time)
+        actor = e.actor or "anonymous"
+        client = e.client or ""
+        stmt = self._insert(Pull).values(
+            digest=e.digest, actor=actor, client=client, count=1, first=e.time, last=e.time
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["digest", "actor", "client"],
+            set_={"count": Pull.count + 1, "last": _greatest(Pull.last, stmt.excluded.last)},
+        )
+        self.session.execute(stmt)
+        self.edge_once(art, self.actor(actor, e.time), "pulled_by", e.time, seq)
+
+    def deleted(self, seq: int, e: Event) -> None:
+        assert e.digest is not None
+        art = self.artifact(e.digest, e.time)
+        self.session.execute(
+            update(Artifact).where(Artifact.digest == e.digest).values(deleted=True, deleted_at=e.time)
+        )
+        for edge in self._open_edges(src=art, kind="tagged"):
+            if e.repository is None or edge.dst.startswith(N.tag(e.repository, "")):
+                edge.until = e.time
+
+    def tag_deleted(self, seq: int, e: Event) -> None:
+        assert e.repository and e.tag
+        for edge in self._open_edges(dst=N.tag(e.repository, e.tag), kind="tagged"):
+            edge.until = e.time
+
+    def build_event(self, seq: int, e: Event) -> None:
+        assert e.build is not None or e.type is not EventType.BUILD_FINISHED
+        if e.build is None:
+            return
+        attrs: dict[str, Any] = {"id": e.build}
+        if e.type is EventType.BUILD_FINISHED:
+            attrs["finished"] = e.time.isoformat()
+        build = self.node(N.build(e.build), "build", e.time, **attrs)
+        if e.builder:
+            builder = self.node(N.builder(e.builder), "builder", e.time, id=e.builder)
+            self.edge_once(builder, build, "ran", e.time, seq)
+        if e.commit:
+            self.edge_once(self.commit(e.commit, e.time, vcs_url=e.vcs_url), build, "built",
+                           e.time, seq)
+        if e.digest:
+            art = self.artifact(e.digest, e.time)
+            self.edge_once(build, art, "produced", e.time, seq)
+
+    def change_merged(self, seq: int, e: Event) -> None:
+        assert e.commit is not None
+        self.commit(e.commit, e.time, vcs_url=e.vcs_url)
+
+    def signed(self, seq: int, e: Event) -> None:
+        assert e.digest is not None
+        art = self.artifact(e.digest, e.time)
+        kind = "signature" if e.type is EventType.ARTIFACT_SIGNED else "attestation"
+        ref = self.node(f"{kind}:{e.id}", kind, e.time, event=e.id, source=e.source)
+        self.edge_once(ref, art, "signs" if kind == "signature" else "attests", e.time, seq)
+        key = e.attributes.get("key")
+        if isinstance(key, str) and key:
+            self.edge_once(self.node(N.key(key), "key", e.time, id=key), ref, "signed_with",
+                           e.time, seq)
+
+    def deployed(self, seq: int, e: Event) -> None:
+        assert e.digest is not None and e.workload is not None
+        art = self.artifact(e.digest, e.time)
+        dep = self.deployment(e)
+        current = self._open_edges(dst=dep, kind="deployed")
+        if any(edge.src == art for edge in current):
+            return
+        for edge in current:
+            edge.until = e.time
+        self.session.add(Edge(src=art, dst=dep, kind="deployed", since=e.time, until=None,
+                              seq=seq, attrs={"actor": e.actor} if e.actor else {}))
+        self.session.flush()
+
+    def undeployed(self, seq: int, e: Event) -> None:
+        assert e.workload is not None
+        if e.container:
+            targets = [self.deployment(e)]
+        else:
+            prefix = N.deployment(e.cluster, e.namespace, e.workload, "")
+            targets = list(self.session.execute(
+                select(Node.id).where(Node.kind == "deployment", Node.id.startswith(prefix))
+            ).scalars())
+        for dep in targets:
+            for edge in self._open_edges(dst=dep, kind="deployed"):
+                edge.until = e.time
+
+    # --- building blocks ------------------------------------------------------------
+
+    def node(self, node_id: str, kind: str, time: datetime, **attrs: Any) -> str:
+        if node_id not in self._nodes:
+            stmt = self._insert(Node).values(id=node_id, kind=kind, attrs=attrs, first_seen=time)
+            self.session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+            self._nodes.add(node_id)
+        return node_id
+
+    def artifact(
+        self,
+        digest: str,
+        time: datetime,
+        *,
+        media_type: str | None = None,
+        size: int | None = None,
+        revive: bool = False,
+    ) -> str:
+        node_id = N.artifact(digest)
+        if node_id in self._nodes and media_type is None and not revive:
+            return node_id
+        stmt = self._insert(Artifact).values(
+            digest=digest, media_type=media_type, size=size, first_seen=time, deleted=False
+        )
+        changes: dict[str, Any] = {}
+        if media_type is not None:
+            changes["media_type"] = media_type
+        if size is not None:
+            changes["size"] = size
+        if revive:  # pushed again after a delete: it exists again
+            changes.update(deleted=False, deleted_at=None)
+        if changes:
+            self.session.execute(stmt.on_conflict_do_update(index_elements=["digest"], set_=changes))
+        else:
+            self.session.execute(stmt.on_conflict_do_nothing(index_elements=["digest"]))
+        return self.node(node_id, "artifact", time, digest=digest)
+
+    def actor(self, name: str, time: datetime) -> str:
+        return self.node(N.actor(name), "actor", time, name=name)
+
+    def commit(self, sha: str, time: datetime, *, vcs_url: str | None) -> str:
+        attrs = {"sha": sha} | ({"vcs_url": vcs_url} if vcs_url else {})
+        return self.node(N.commit(sha), "commit", time, **attrs)
+
+    def deployment(self, e: Event) -> str:
+        assert e.workload is not None
+        node_id = N.deployment(e.cluster, e.namespace, e.workload, e.container or "")
+        return self.node(
+            node_id, "deployment", e.time, environment=e.environment, cluster=e.cluster,
+            namespace=e.namespace, workload=e.workload, container=e.container,
+        )
+
+    def edge_once(
+        self, src: str, dst: str, kind: str, time: datetime, seq: int, **attrs: Any
+    ) -> None:
+        key = (src, dst, kind)
+        if key in self._edges:
+            return
+        exists = self.session.execute(
+            select(Edge.id).where(Edge.src == src, Edge.dst == dst, Edge.kind == kind).limit(1)
+        ).first()
+        if exists is None:
+            self.session.add(Edge(src=src, dst=dst, kind=kind, since=time, until=None, seq=seq,
+                                  attrs=attrs))
+            self.session.flush()
+        self._edges.add(key)
+
+    def _open_edges(
+        self, *, kind: str, src: str | None = None, dst: str | None = None
+    ) -> list[Edge]:
+        stmt = select(Edge).where(Edge.kind == kind, Edge.until.is_(None))
+        if src is not None:
+            stmt = stmt.where(Edge.src == src)
+        if dst is not None:
+            stmt = stmt.where(Edge.dst == dst)
+        return list(self.session.execute(stmt.order_by(Edge.id)).scalars())
+
+    def _record(self, seq: int, e: Event) -> None:
+        self._timeline.append(
+            {
+                "seq": seq,
+                "event_id": e.id,
+                "type": e.type.value,
+                "time": e.time,
+                "source": e.source,
+                "digest": e.digest,
+                "previous_digest": e.previous_digest,
+                "repository": e.repository,
+                "tag": e.tag,
+                "actor": e.actor,
+                "data": e.to_dict(),
+            }
+        )
+        if len(self._timeline) >= 500:
+            self.flush()
+
+
+def _greatest(a: Any, b: Any) -> Any:
+    from sqlalchemy import case  # noqa: PLC0415 - only the pull upsert needs it
+
+    return case((b > a, b), else_=a)
+
+
+_HANDLERS: dict[EventType, Callable[[Projector, int, Event], None]] = {
+    EventType.ARTIFACT_PUSHED: Projector.pushed,
+    EventType.ARTIFACT_PULLED: Projector.pulled,
+    EventType.ARTIFACT_DELETED: Projector.deleted,
+    EventType.TAG_UPDATED: Projector.tag_updated,
+    EventType.TAG_DELETED: Projector.tag_deleted,
+    EventType.BUILD_QUEUED: Projector.build_event,
+    EventType.BUILD_STARTED: Projector.build_event,
+    EventType.BUILD_FINISHED: Projector.build_event,
+    EventType.CHANGE_MERGED: Projector.change_merged,
+    EventType.ARTIFACT_SIGNED: Projector.signed,
+    EventType.ARTIFACT_ATTESTED: Projector.signed,
+    EventType.DEPLOYMENT_APPLIED: Projector.deployed,
+    EventType.DEPLOYMENT_REMOVED: Projector.undeployed,
+}
+
+__all__ = ["Projector", "lag", "project_pending", "rebuild"]
