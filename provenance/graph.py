@@ -50,7 +50,9 @@ def to_dot(graph: nx.MultiDiGraph) -> str:
         label = f"{attrs.get('kind', '')}\\n{_short(node_id)}"
         lines.append(f"  {_quote(node_id)} [label={_quote(label)}];")
     for src, dst, attrs in graph.edges(data=True):
-        lines.append(f"  {_quote(src)} -> {_quote(dst)} [label={_quote(str(attrs.get('kind', '')))}];")
+        lines.append(
+            f"  {_quote(src)} -> {_quote(dst)} [label={_quote(str(attrs.get('kind', '')))}];"
+        )
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -66,7 +68,7 @@ def _scalars(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _short(node_id: str) -> str:
-    kind, _, rest = node_id.partition(":")
+    _, _, rest = node_id.partition(":")
     if rest.startswith("sha256:"):
         return rest[:19]
     return rest if len(rest) <= 60 else rest[:57] + "..."

@@ -40,7 +40,7 @@ def body_digest(body: bytes) -> str:
 
 def entry_hash(prev_hash: str, content: EntryContent) -> str:
     """sha256 over the RFC 8785 canonical JSON of the entry and its predecessor's hash."""
-    document = {
+    document: dict[str, Any] = {
         "prev": prev_hash,
         "seq": content.seq,
         "received_at": format_time(content.received_at),

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -28,8 +27,19 @@ from provenance.store.reads import EdgeRow
 MAX_REACH = 250_000
 
 # Edge kinds that carry "affected" downstream, from a compromised thing to what it made.
-DOWNSTREAM = ("built", "ran", "produced", "claims", "tagged", "deployed", "base_of", "pushed",
-              "signs", "attests", "signed_with")
+DOWNSTREAM = (
+    "built",
+    "ran",
+    "produced",
+    "claims",
+    "tagged",
+    "deployed",
+    "base_of",
+    "pushed",
+    "signs",
+    "attests",
+    "signed_with",
+)
 # Lineage shows everything around an artifact except pull edges (those are summarized).
 LINEAGE = (*DOWNSTREAM, "stored_in")
 
@@ -108,7 +118,9 @@ def artifact(session: Session, digest: str) -> ArtifactView:
         raise NotFound(f"artifact {digest} has never been seen")
     node = N.artifact(digest)
     out_edges = reads.edges_from(session, [node], ("tagged", "stored_in", "deployed"))
-    in_edges = reads.edges_to(session, [node], ("signs", "attests", "produced", "claims", "base_of"))
+    in_edges = reads.edges_to(
+        session, [node], ("signs", "attests", "produced", "claims", "base_of")
+    )
     related = reads.nodes(session, {e.dst for e in out_edges} | {e.src for e in in_edges})
 
     tags = [_tag_ref(e, related) for e in out_edges if e.kind == "tagged"]
@@ -141,7 +153,9 @@ def artifact(session: Session, digest: str) -> ArtifactView:
         attestations=[_evidence(e, related) for e in in_edges if e.kind == "attests"],
         builds=builds,
         commits=_unique_commits(commits),
-        base_images=sorted(e.src.removeprefix("artifact:") for e in in_edges if e.kind == "base_of"),
+        base_images=sorted(
+            e.src.removeprefix("artifact:") for e in in_edges if e.kind == "base_of"
+        ),
         deployments=[_deployment_ref(e, related) for e in out_edges if e.kind == "deployed"],
         pulls=PullSummary(count, last, actors),
     )
@@ -152,9 +166,15 @@ def _tag_ref(e: EdgeRow, related: dict[str, Any]) -> TagRef:
     return TagRef(attrs["repository"], attrs["tag"], e.until is None, e.since, e.until)
 
 
-def _deployment_ref(e: EdgeRow, related: dict[str, Any], *, as_of: datetime | None = None) -> DeploymentRef:
+def _deployment_ref(
+    e: EdgeRow, related: dict[str, Any], *, as_of: datetime | None = None
+) -> DeploymentRef:
     attrs = related[e.dst].attrs
-    active = e.until is None if as_of is None else (e.since <= as_of and (e.until is None or e.until > as_of))
+    active = (
+        e.until is None
+        if as_of is None
+        else (e.since <= as_of and (e.until is None or e.until > as_of))
+    )
     return DeploymentRef(
         environment=attrs.get("environment"),
         cluster=attrs.get("cluster"),
@@ -246,16 +266,26 @@ def commit(session: Session, sha: str) -> CommitView:
     build_nodes = reads.nodes(session, [e.dst for e in build_edges])
     artifacts: dict[str, dict[str, Any]] = {}
     for e in produced:
-        artifacts.setdefault(e.dst, {"digest": e.dst.removeprefix("artifact:"), "evidence": "build",
-                                     "build": e.src.removeprefix("build:")})
+        artifacts.setdefault(
+            e.dst,
+            {
+                "digest": e.dst.removeprefix("artifact:"),
+                "evidence": "build",
+                "build": e.src.removeprefix("build:"),
+            },
+        )
     for e in claim_edges:
-        artifacts.setdefault(e.dst, {"digest": e.dst.removeprefix("artifact:"), "evidence": "label"})
+        artifacts.setdefault(
+            e.dst, {"digest": e.dst.removeprefix("artifact:"), "evidence": "label"}
+        )
     deployed = reads.edges_from(session, sorted(artifacts), ("deployed",))
     dep_nodes = reads.nodes(session, [e.dst for e in deployed])
     return CommitView(
         sha=sha,
         vcs_url=found[node_id].attrs.get("vcs_url"),
-        builds=[{"id": b.removeprefix("build:"), **build_nodes[b].attrs} for b in sorted(build_nodes)],
+        builds=[
+            {"id": b.removeprefix("build:"), **build_nodes[b].attrs} for b in sorted(build_nodes)
+        ],
         artifacts=[artifacts[k] for k in sorted(artifacts)],
         deployments=[_deployment_ref(e, dep_nodes) for e in deployed],
     )
@@ -273,8 +303,14 @@ class Lineage:
     def graph(self) -> Any:
         return graph.build(
             {n["id"]: {k: v for k, v in n.items() if k != "id"} for n in self.nodes},
-            [(e["source"], e["target"], {k: v for k, v in e.items()
-                                         if k not in ("source", "target")}) for e in self.edges],
+            [
+                (
+                    e["source"],
+                    e["target"],
+                    {k: v for k, v in e.items() if k not in ("source", "target")},
+                )
+                for e in self.edges
+            ],
         )
 
 
@@ -314,15 +350,24 @@ def lineage(
                 truncated = True
                 break
     node_rows = reads.nodes(session, seen)
-    nodes = [{"id": n, "kind": node_rows[n].kind, **node_rows[n].attrs}
-             for n in sorted(seen) if n in node_rows]
-    edges = [
-        {"source": e.src, "target": e.dst, "kind": e.kind, "since": e.since, "until": e.until,
-         **e.attrs}
+    nodes = [
+        {"id": n, "kind": node_rows[n].kind, **node_rows[n].attrs}
+        for n in sorted(seen)
+        if n in node_rows
+    ]
+    edge_dicts = [
+        {
+            "source": e.src,
+            "target": e.dst,
+            "kind": e.kind,
+            "since": e.since,
+            "until": e.until,
+            **e.attrs,
+        }
         for e in sorted(found.values(), key=lambda x: x.id)
         if e.src in node_rows and e.dst in node_rows
     ]
-    return Lineage(nodes, edges, truncated)
+    return Lineage(nodes, edge_dicts, truncated)
 
 
 # --- blast radius --------------------------------------------------------------------
@@ -340,7 +385,6 @@ class BlastRadius:
     pullers: list[dict[str, Any]]
     next_cursor: str | None
     truncated: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def blast_root(kind: str, value: str) -> str:
@@ -362,6 +406,43 @@ def blast_root(kind: str, value: str) -> str:
     return N.actor(value)
 
 
+@dataclass
+class _Reach:
+    """What a downstream walk found: each node's parent and the edge it came in by."""
+
+    root: str
+    parent: dict[str, str]
+    via: dict[str, EdgeRow]
+    truncated: bool
+
+    def path(self, node: str) -> list[str]:
+        out = [node]
+        while out[-1] != self.root:
+            out.append(self.parent[out[-1]])
+        return out[::-1]
+
+
+def _walk_downstream(session: Session, root: str, as_of: datetime | None) -> _Reach:
+    """Breadth first, one SQL query per level, so paths are shortest and memory bounded."""
+    reach = _Reach(root, {root: root}, {}, truncated=False)
+    frontier = [root]
+    while frontier and not reach.truncated:
+        nxt: list[str] = []
+        for e in reads.edges_from(session, frontier, DOWNSTREAM, as_of=as_of):
+            if e.kind == "tagged" and as_of is None and e.until is not None:
+                continue  # a tag that moved on no longer points at the affected digest
+            if e.dst in reach.parent:
+                continue
+            reach.parent[e.dst] = e.src
+            reach.via[e.dst] = e
+            nxt.append(e.dst)
+            if len(reach.parent) >= MAX_REACH:
+                reach.truncated = True
+                break
+        frontier = nxt
+    return reach
+
+
 def blast_radius(
     session: Session,
     kind: str,
@@ -374,65 +455,56 @@ def blast_radius(
     root = blast_root(kind, value)
     if not reads.node_exists(session, root):
         raise NotFound(f"{kind} {value} has never been seen")
-    parent: dict[str, str] = {root: root}
-    via: dict[str, EdgeRow] = {}
-    frontier = [root]
-    truncated = False
-    while frontier and not truncated:
-        nxt: list[str] = []
-        for e in reads.edges_from(session, frontier, DOWNSTREAM, as_of=as_of):
-            if e.kind == "tagged" and as_of is None and e.until is not None:
-                continue  # a tag that moved on no longer points at the affected digest
-            if e.dst in parent:
-                continue
-            parent[e.dst] = e.src
-            via[e.dst] = e
-            nxt.append(e.dst)
-            if len(parent) >= MAX_REACH:
-                truncated = True
-                break
-        frontier = nxt
-
-    def path(node: str) -> list[str]:
-        out = [node]
-        while out[-1] != root:
-            out.append(parent[out[-1]])
-        return out[::-1]
-
-    artifacts, derived, tags, deployments = [], [], [], []
-    for node in parent:
+    reach = _walk_downstream(session, root, as_of)
+    artifacts: list[dict[str, Any]] = []
+    derived: list[dict[str, Any]] = []
+    tags: list[dict[str, Any]] = []
+    deployment_nodes: list[str] = []
+    for node in reach.parent:
         node_kind = N.kind_of(node)
         if node_kind == "artifact":
-            p = path(node)
+            p = reach.path(node)
             item = {"digest": node.removeprefix("artifact:"), "path": p}
-            if sum(1 for x in p if x.startswith("artifact:")) > 1:
-                derived.append(item)
-            else:
-                artifacts.append(item)
+            # Reached through another artifact (base -> derived): affected by inheritance.
+            is_derived = sum(1 for x in p if x.startswith("artifact:")) > 1
+            (derived if is_derived else artifacts).append(item)
         elif node_kind == "tag":
-            repo_tag = node.removeprefix("tag:")
-            repo, _, tag = repo_tag.rpartition(":")
-            tags.append({"repository": repo, "tag": tag, "digest": via[node].src.removeprefix("artifact:"),
-                         "path": path(node)})
+            repo, _, tag = node.removeprefix("tag:").rpartition(":")
+            digest = reach.via[node].src.removeprefix("artifact:")
+            tags.append(
+                {"repository": repo, "tag": tag, "digest": digest, "path": reach.path(node)}
+            )
         elif node_kind == "deployment":
-            deployments.append(node)
+            deployment_nodes.append(node)
 
-    dep_nodes = reads.nodes(session, deployments)
-    dep_items = []
-    for node in deployments:
-        ref = _deployment_ref(via[node], dep_nodes, as_of=as_of)
-        dep_items.append({**_asdict(ref), "path": path(node)})
-
-    reached_digests = [a["digest"] for a in (*artifacts, *derived)]
-    pullers = _pullers(session, reached_digests, as_of, path)
+    dep_nodes = reads.nodes(session, deployment_nodes)
+    deployments = [
+        {**_asdict(_deployment_ref(reach.via[n], dep_nodes, as_of=as_of)), "path": reach.path(n)}
+        for n in deployment_nodes
+    ]
+    digests = [a["digest"] for a in (*artifacts, *derived)]
+    pullers = _pullers(session, digests, as_of, reach.path)
 
     artifacts.sort(key=lambda x: x["digest"])
     derived.sort(key=lambda x: x["digest"])
     tags.sort(key=lambda x: (x["repository"], x["tag"]))
-    dep_items.sort(key=lambda x: (not x["active"], x["environment"] or "", x["cluster"] or "",
-                                  x["namespace"] or "", x["workload"] or "", x["digest"]))
-    lists = {"artifacts": artifacts, "derived": derived, "tags": tags,
-             "deployments": dep_items, "pullers": pullers}
+    deployments.sort(
+        key=lambda x: (
+            not x["active"],
+            x["environment"] or "",
+            x["cluster"] or "",
+            x["namespace"] or "",
+            x["workload"] or "",
+            x["digest"],
+        )
+    )
+    lists = {
+        "artifacts": artifacts,
+        "derived": derived,
+        "tags": tags,
+        "deployments": deployments,
+        "pullers": pullers,
+    }
     offset = _decode_cursor(cursor)
     more = any(len(v) > offset + limit for v in lists.values())
     page = {k: v[offset : offset + limit] for k, v in lists.items()}
@@ -441,7 +513,7 @@ def blast_radius(
         as_of=as_of,
         counts={k: len(v) for k, v in lists.items()},
         next_cursor=_encode_cursor(offset + limit) if more else None,
-        truncated=truncated,
+        truncated=reach.truncated,
         **page,
     )
 
@@ -456,9 +528,14 @@ def _pullers(
         key = (p.actor, p.client)
         item = agg.get(key)
         if item is None:
-            agg[key] = {"actor": p.actor, "client": p.client or None, "count": p.count,
-                        "last": p.last, "digests": [p.digest],
-                        "path": [*path(N.artifact(p.digest)), N.actor(p.actor)]}
+            agg[key] = {
+                "actor": p.actor,
+                "client": p.client or None,
+                "count": p.count,
+                "last": p.last,
+                "digests": [p.digest],
+                "path": [*path(N.artifact(p.digest)), N.actor(p.actor)],
+            }
         else:
             item["count"] += p.count
             item["last"] = max(item["last"], p.last)
@@ -488,8 +565,6 @@ def _decode_cursor(cursor: str | None) -> int:
     if not isinstance(value, int) or value < 0:
         raise InvalidQuery("cursor is not one this service issued")
     return value
-
-
 
 
 __all__ = [

@@ -56,7 +56,9 @@ class Database:
             self._write_engine = _sqlite_engine(url, immediate=True)
             self._read_engine = _sqlite_engine(url, immediate=False)
         else:
-            self._write_engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self._write_engine = create_engine(
+                url, pool_size=10, max_overflow=10, pool_pre_ping=True
+            )
             self._read_engine = self._write_engine
         self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
         self._reads = sessionmaker(self._read_engine, expire_on_commit=False)
@@ -82,18 +84,16 @@ class Database:
         if lock is not None:
             lock.acquire()
         try:
-            with self._writes() as session, _unavailable_on_operational_error():
-                with session.begin():
-                    yield session
+            with self._writes() as session, _unavailable_on_operational_error(), session.begin():
+                yield session
         finally:
             if lock is not None:
                 lock.release()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._reads() as session, _unavailable_on_operational_error():
-            with session.begin():
-                yield session
+        with self._reads() as session, _unavailable_on_operational_error(), session.begin():
+            yield session
 
     def ping(self) -> None:
         with self.read() as session:

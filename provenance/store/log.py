@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from provenance.events import Event
@@ -35,9 +35,7 @@ _KEPT_HEADERS = frozenset(
 
 
 def kept_headers(headers: dict[str, str] | Any) -> dict[str, str]:
-    return {
-        k: v for k, v in headers.items() if k in _KEPT_HEADERS or k.startswith("ce-")
-    }
+    return {k: v for k, v in headers.items() if k in _KEPT_HEADERS or k.startswith("ce-")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +79,7 @@ def append(session: Session, delivery: Delivery, events: Sequence[Event]) -> App
     )
     if fresh:
         session.execute(
-            EventKey.__table__.insert(),
+            insert(EventKey),
             [{"source": e.source, "event_id": e.id, "seq": seq} for e in fresh],
         )
     head.seq, head.hash = seq, digest
@@ -89,9 +87,7 @@ def append(session: Session, delivery: Delivery, events: Sequence[Event]) -> App
     return AppendResult(seq=seq, accepted=fresh, duplicates=dupes)
 
 
-def _split_duplicates(
-    session: Session, events: Sequence[Event]
-) -> tuple[list[Event], list[Event]]:
+def _split_duplicates(session: Session, events: Sequence[Event]) -> tuple[list[Event], list[Event]]:
     seen: set[tuple[str, str]] = set()
     by_source: dict[str, set[str]] = {}
     for e in events:

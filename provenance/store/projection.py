@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -124,7 +124,7 @@ class Projector:
 
     def flush(self) -> None:
         if self._timeline:
-            self.session.execute(TimelineEvent.__table__.insert(), self._timeline)
+            self.session.execute(insert(TimelineEvent), self._timeline)
             self._timeline.clear()
         self.session.flush()
 
@@ -160,8 +160,15 @@ class Projector:
         for edge in current:
             edge.until = e.time
         self.session.add(
-            Edge(src=art, dst=tag_id, kind="tagged", since=e.time, until=None, seq=seq,
-                 attrs={"actor": e.actor} if e.actor else {})
+            Edge(
+                src=art,
+                dst=tag_id,
+                kind="tagged",
+                since=e.time,
+                until=None,
+                seq=seq,
+                attrs={"actor": e.actor} if e.actor else {},
+            )
         )
         self.session.flush()
         if current and e.type is not EventType.TAG_UPDATED:
@@ -200,7 +207,9 @@ class Projector:
         assert e.digest is not None
         art = self.artifact(e.digest, e.time)
         self.session.execute(
-            update(Artifact).where(Artifact.digest == e.digest).values(deleted=True, deleted_at=e.time)
+            update(Artifact)
+            .where(Artifact.digest == e.digest)
+            .values(deleted=True, deleted_at=e.time)
         )
         for edge in self._open_edges(src=art, kind="tagged"):
             if e.repository is None or edge.dst.startswith(N.tag(e.repository, "")):
@@ -223,8 +232,9 @@ class Projector:
             builder = self.node(N.builder(e.builder), "builder", e.time, id=e.builder)
             self.edge_once(builder, build, "ran", e.time, seq)
         if e.commit:
-            self.edge_once(self.commit(e.commit, e.time, vcs_url=e.vcs_url), build, "built",
-                           e.time, seq)
+            self.edge_once(
+                self.commit(e.commit, e.time, vcs_url=e.vcs_url), build, "built", e.time, seq
+            )
         if e.digest:
             art = self.artifact(e.digest, e.time)
             self.edge_once(build, art, "produced", e.time, seq)
@@ -241,8 +251,9 @@ class Projector:
         self.edge_once(ref, art, "signs" if kind == "signature" else "attests", e.time, seq)
         key = e.attributes.get("key")
         if isinstance(key, str) and key:
-            self.edge_once(self.node(N.key(key), "key", e.time, id=key), ref, "signed_with",
-                           e.time, seq)
+            self.edge_once(
+                self.node(N.key(key), "key", e.time, id=key), ref, "signed_with", e.time, seq
+            )
 
     def deployed(self, seq: int, e: Event) -> None:
         assert e.digest is not None and e.workload is not None
@@ -253,8 +264,17 @@ class Projector:
             return
         for edge in current:
             edge.until = e.time
-        self.session.add(Edge(src=art, dst=dep, kind="deployed", since=e.time, until=None,
-                              seq=seq, attrs={"actor": e.actor} if e.actor else {}))
+        self.session.add(
+            Edge(
+                src=art,
+                dst=dep,
+                kind="deployed",
+                since=e.time,
+                until=None,
+                seq=seq,
+                attrs={"actor": e.actor} if e.actor else {},
+            )
+        )
         self.session.flush()
 
     def undeployed(self, seq: int, e: Event) -> None:
@@ -263,9 +283,11 @@ class Projector:
             targets = [self.deployment(e)]
         else:
             prefix = N.deployment(e.cluster, e.namespace, e.workload, "")
-            targets = list(self.session.execute(
-                select(Node.id).where(Node.kind == "deployment", Node.id.startswith(prefix))
-            ).scalars())
+            targets = list(
+                self.session.execute(
+                    select(Node.id).where(Node.kind == "deployment", Node.id.startswith(prefix))
+                ).scalars()
+            )
         for dep in targets:
             for edge in self._open_edges(dst=dep, kind="deployed"):
                 edge.until = e.time
@@ -302,7 +324,9 @@ class Projector:
         if revive:  # pushed again after a delete: it exists again
             changes.update(deleted=False, deleted_at=None)
         if changes:
-            self.session.execute(stmt.on_conflict_do_update(index_elements=["digest"], set_=changes))
+            self.session.execute(
+                stmt.on_conflict_do_update(index_elements=["digest"], set_=changes)
+            )
         else:
             self.session.execute(stmt.on_conflict_do_nothing(index_elements=["digest"]))
         return self.node(node_id, "artifact", time, digest=digest)
@@ -318,8 +342,14 @@ class Projector:
         assert e.workload is not None
         node_id = N.deployment(e.cluster, e.namespace, e.workload, e.container or "")
         return self.node(
-            node_id, "deployment", e.time, environment=e.environment, cluster=e.cluster,
-            namespace=e.namespace, workload=e.workload, container=e.container,
+            node_id,
+            "deployment",
+            e.time,
+            environment=e.environment,
+            cluster=e.cluster,
+            namespace=e.namespace,
+            workload=e.workload,
+            container=e.container,
         )
 
     def edge_once(
@@ -332,8 +362,9 @@ class Projector:
             select(Edge.id).where(Edge.src == src, Edge.dst == dst, Edge.kind == kind).limit(1)
         ).first()
         if exists is None:
-            self.session.add(Edge(src=src, dst=dst, kind=kind, since=time, until=None, seq=seq,
-                                  attrs=attrs))
+            self.session.add(
+                Edge(src=src, dst=dst, kind=kind, since=time, until=None, seq=seq, attrs=attrs)
+            )
             self.session.flush()
         self._edges.add(key)
 

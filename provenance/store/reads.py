@@ -52,7 +52,9 @@ def nodes(session: Session, ids: Iterable[str]) -> dict[str, Node]:
     id_list = list(ids)
     for start in range(0, len(id_list), _CHUNK):
         chunk = id_list[start : start + _CHUNK]
-        out.update((n.id, n) for n in session.execute(select(Node).where(Node.id.in_(chunk))).scalars())
+        out.update(
+            (n.id, n) for n in session.execute(select(Node).where(Node.id.in_(chunk))).scalars()
+        )
     return out
 
 
@@ -97,7 +99,11 @@ def _edges(
 
 
 def tag_history(session: Session, tag_node: str) -> list[EdgeRow]:
-    stmt = select(Edge).where(Edge.dst == tag_node, Edge.kind == "tagged").order_by(Edge.since, Edge.id)
+    stmt = (
+        select(Edge)
+        .where(Edge.dst == tag_node, Edge.kind == "tagged")
+        .order_by(Edge.since, Edge.id)
+    )
     return _edge_rows(session.execute(stmt).scalars())
 
 
@@ -120,14 +126,20 @@ def pulls(session: Session, digests: Sequence[str]) -> list[Pull]:
     out: list[Pull] = []
     for start in range(0, len(digests), _CHUNK):
         chunk = list(digests[start : start + _CHUNK])
-        stmt = select(Pull).where(Pull.digest.in_(chunk)).order_by(Pull.digest, Pull.actor, Pull.client)
+        stmt = (
+            select(Pull)
+            .where(Pull.digest.in_(chunk))
+            .order_by(Pull.digest, Pull.actor, Pull.client)
+        )
         out.extend(session.execute(stmt).scalars())
     return out
 
 
 def pull_summary(session: Session, digest: str) -> tuple[int, datetime | None, list[str]]:
     total, last = session.execute(
-        select(func.coalesce(func.sum(Pull.count), 0), func.max(Pull.last)).where(Pull.digest == digest)
+        select(func.coalesce(func.sum(Pull.count), 0), func.max(Pull.last)).where(
+            Pull.digest == digest
+        )
     ).one()
     actors = session.execute(
         select(Pull.actor).where(Pull.digest == digest).distinct().order_by(Pull.actor).limit(100)

@@ -1,0 +1,69 @@
+"""The HTTP API: `create_app(settings)` wires every router, in one screen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from api import audit, health, ingest, problems, reads
+from api.deps import Services
+from api.metrics import Metrics
+from provenance.service import ProjectionRunner
+from provenance.settings import Settings
+from provenance.store import Database
+
+
+def create_app(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    embedded: bool = True,
+) -> FastAPI:
+    """`embedded`: project the log in this process (`provenance serve`)."""
+    database = db or Database(settings.database_url)
+    runner = ProjectionRunner(database) if embedded else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runner is not None:
+            runner.start()  # first thing it does: catch up with anything left unprojected
+        yield
+        if runner is not None:
+            runner.stop()
+
+    app = FastAPI(
+        title="Provenance",
+        version="0.1.0",
+        summary="Supply-chain provenance for container registries",
+        lifespan=lifespan,
+    )
+    metrics = Metrics()
+    app.state.settings = settings
+    app.state.services = Services(settings=settings, db=database, runner=runner, metrics=metrics)
+    problems.install(app)
+
+    @app.middleware("http")
+    async def _timing(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.latency.labels(path, request.method, str(response.status_code)).observe(
+            time.perf_counter() - start
+        )
+        return response
+
+    app.include_router(ingest.router)
+    app.include_router(reads.router)
+    app.include_router(audit.router)
+    app.include_router(health.router)
+    return app
+
+
+__all__ = ["create_app"]

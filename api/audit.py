@@ -1,0 +1,93 @@
+"""The audit log, its verification, and the quarantine."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from api.auth import Role, require
+from api.deps import Services, services
+from api.schemas import (
+    AuditLogResponse,
+    LogEntryModel,
+    QuarantineItemModel,
+    QuarantineResponse,
+    VerifyResponse,
+)
+from provenance.hashchain import body_digest
+from provenance.store import log, quarantine
+
+router = APIRouter(prefix="/v1", tags=["audit"])
+Svc = Annotated[Services, Depends(services)]
+
+
+def _json(model: object) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")  # type: ignore[attr-defined]
+
+
+@router.get(
+    "/audit/log", response_model=AuditLogResponse, dependencies=[Depends(require(Role.READ))]
+)
+def audit_log(
+    svc: Svc,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    with svc.db.read() as session:
+        rows = log.entries(session, after=after, limit=limit)
+        entries = [
+            LogEntryModel(
+                seq=r.seq,
+                received_at=r.received_at,
+                source=r.source,
+                content_type=r.content_type,
+                params=r.params,
+                headers=r.headers,
+                body_sha256=body_digest(r.body),
+                body=r.body.decode("utf-8", errors="replace"),
+                events=r.events,
+                prev_hash=r.prev_hash,
+                hash=r.hash,
+            )
+            for r in rows
+        ]
+    next_after = entries[-1].seq if len(entries) == limit else None
+    return _json(AuditLogResponse(entries=entries, next_after=next_after))
+
+
+@router.get(
+    "/audit/verify", response_model=VerifyResponse, dependencies=[Depends(require(Role.READ))]
+)
+def audit_verify(svc: Svc) -> Response:
+    with svc.db.read() as session:
+        result = log.verify(session)
+    return _json(VerifyResponse.model_validate(result))
+
+
+@router.get(
+    "/quarantine", response_model=QuarantineResponse, dependencies=[Depends(require(Role.ADMIN))]
+)
+def quarantined(
+    svc: Svc,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    with svc.db.read() as session:
+        items = [
+            QuarantineItemModel(
+                id=i.id,
+                received_at=i.received_at,
+                source=i.source,
+                error=i.error,
+                reason=i.reason,
+                content_type=i.content_type,
+                params=i.params,
+                headers=i.headers,
+                body=i.body.decode("utf-8", errors="replace"),
+            )
+            for i in quarantine.items(session, after=after, limit=limit)
+        ]
+    next_after = items[-1].id if len(items) == limit else None
+    return _json(QuarantineResponse(items=items, next_after=next_after))

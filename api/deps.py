@@ -1,0 +1,61 @@
+"""What routes need, built once per app: settings, database, runner, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from api.metrics import Metrics
+from provenance.errors import RejectedInput, UnknownSource
+from provenance.service import IngestOutcome, ProjectionRunner, ingest
+from provenance.settings import Settings
+from provenance.sources import Delivery, SourceSecrets
+from provenance.store import Database, quarantine
+from provenance.timeutil import utcnow
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    runner: ProjectionRunner | None
+    metrics: Metrics
+
+    @property
+    def secrets(self) -> SourceSecrets:
+        secret = self.settings.github_webhook_secret
+        return SourceSecrets(
+            github_webhook_secret=secret.get_secret_value().encode() if secret else None
+        )
+
+    def ingest(self, delivery: Delivery) -> IngestOutcome:
+        try:
+            outcome = ingest(self.db, delivery, self.secrets)
+        except RejectedInput as exc:
+            self.metrics.rejected(delivery.source, type(exc).__name__)
+            raise
+        if self.runner is not None and outcome.seq is not None:
+            # Embedded mode: project now so the answer is readable as soon as it is 202.
+            self.runner.try_catch_up()
+        return outcome
+
+    def quarantine_unknown(self, source: str, body: bytes, request: Request) -> None:
+        delivery = Delivery(
+            source=source[:64],
+            body=body,
+            received_at=utcnow(),
+            content_type=request.headers.get("content-type", ""),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            params=dict(request.query_params),
+        )
+        with self.db.write() as session:
+            quarantine.put(
+                session, delivery, error=UnknownSource.__name__, reason=f"unknown source {source!r}"
+            )
+        self.metrics.rejected(source[:64], UnknownSource.__name__)
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc

@@ -1,0 +1,104 @@
+"""Query routes (role: read). Plain `def`: the core is synchronous and runs in the threadpool."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from api.auth import Role, require
+from api.deps import Services, services
+from api.schemas import (
+    ArtifactResponse,
+    BlastRadiusRequest,
+    BlastRadiusResponse,
+    CommitResponse,
+    LineageResponse,
+    TagHistoryResponse,
+    TimelineResponse,
+)
+from provenance import graph, queries
+from provenance.errors import InvalidQuery
+
+router = APIRouter(prefix="/v1", tags=["queries"], dependencies=[Depends(require(Role.READ))])
+Svc = Annotated[Services, Depends(services)]
+
+
+def _json(model: object) -> Response:
+    # pydantic's Rust serializer: much faster than FastAPI's encoder on large answers.
+    return Response(model.model_dump_json(), media_type="application/json")  # type: ignore[attr-defined]
+
+
+@router.get("/artifacts/{digest}", response_model=ArtifactResponse)
+def artifact(digest: str, svc: Svc) -> Response:
+    with svc.db.read() as session:
+        view = queries.artifact(session, digest)
+    return _json(ArtifactResponse.model_validate(view))
+
+
+@router.get("/artifacts/{digest}/timeline", response_model=TimelineResponse)
+def timeline(
+    digest: str,
+    svc: Svc,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: str | None = None,
+) -> Response:
+    with svc.db.read() as session:
+        page = queries.timeline(session, digest, limit=limit, cursor=cursor)
+    return _json(TimelineResponse(digest=digest, events=page.items, next_cursor=page.next_cursor))
+
+
+@router.get("/artifacts/{digest}/lineage", response_model=LineageResponse)
+def lineage(
+    digest: str,
+    svc: Svc,
+    direction: Literal["up", "down", "both"] = "both",
+    depth: Annotated[int, Query(ge=1, le=10)] = 3,
+    format: Literal["json", "graphml", "dot"] = "json",
+) -> Response:
+    with svc.db.read() as session:
+        result = queries.lineage(session, digest, direction=direction, depth=depth)
+    if format == "graphml":
+        return Response(graph.to_graphml(result.graph()), media_type="application/graphml+xml")
+    if format == "dot":
+        return Response(graph.to_dot(result.graph()), media_type="text/vnd.graphviz")
+    return _json(
+        LineageResponse(
+            digest=digest,
+            direction=direction,
+            depth=depth,
+            nodes=result.nodes,
+            edges=result.edges,
+            truncated=result.truncated,
+        )
+    )
+
+
+@router.get("/tags/history", response_model=TagHistoryResponse)
+def tag_history(repository: str, tag: str, svc: Svc) -> Response:
+    with svc.db.read() as session:
+        history = queries.tag_history(session, repository, tag)
+    return _json(TagHistoryResponse(repository=repository, tag=tag, history=history))
+
+
+@router.get("/commits/{sha}", response_model=CommitResponse)
+def commit(sha: str, svc: Svc) -> Response:
+    with svc.db.read() as session:
+        view = queries.commit(session, sha)
+    return _json(CommitResponse.model_validate(view))
+
+
+@router.post("/incidents/blast-radius", response_model=BlastRadiusResponse)
+def blast_radius(body: BlastRadiusRequest, svc: Svc) -> Response:
+    target = body.target()
+    if target is None:
+        raise InvalidQuery("give exactly one of: digest, commit, build, builder, actor, key")
+    with svc.db.read() as session:
+        result = queries.blast_radius(
+            session, *target, as_of=body.as_of, limit=body.limit, cursor=body.cursor
+        )
+    return _json(BlastRadiusResponse.model_validate(result))
+
+
+__all__ = ["router"]

@@ -1,0 +1,200 @@
+"""Wire formats of the query API (pydantic): what clients rely on, per the CONTRACT."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class IngestResponse(Model):
+    accepted: int
+    duplicates: int
+    ids: list[str]
+    seq: int | None = Field(None, description="log entry that stored the delivery")
+
+
+class TagRef(Model):
+    repository: str
+    tag: str
+    current: bool
+    since: datetime
+    until: datetime | None
+
+
+class DeploymentRef(Model):
+    environment: str | None
+    cluster: str | None
+    namespace: str | None
+    workload: str | None
+    container: str | None
+    digest: str
+    since: datetime
+    until: datetime | None
+    active: bool
+
+
+class PullSummary(Model):
+    count: int
+    last: datetime | None
+    actors: list[str]
+
+
+class CommitRef(Model):
+    sha: str
+    vcs_url: str | None
+    evidence: Literal["build", "label"] = Field(
+        description="build: from a build record; label: an OCI label/annotation claim"
+    )
+
+
+class ArtifactResponse(Model):
+    digest: str
+    media_type: str | None
+    size: int | None
+    repositories: list[str]
+    tags: list[TagRef]
+    first_seen: datetime
+    deleted: bool
+    deleted_at: datetime | None
+    signatures: list[dict[str, Any]]
+    attestations: list[dict[str, Any]]
+    builds: list[str]
+    commits: list[CommitRef]
+    base_images: list[str]
+    deployments: list[DeploymentRef]
+    pulls: PullSummary
+
+
+class TimelineResponse(Model):
+    digest: str
+    events: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class LineageNode(Model):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    kind: str
+
+
+class LineageEdge(Model):
+    model_config = ConfigDict(extra="allow")
+    source: str
+    target: str
+    kind: str
+    since: datetime
+    until: datetime | None
+
+
+class LineageResponse(Model):
+    digest: str
+    direction: str
+    depth: int
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+    truncated: bool
+
+
+class TagPosition(Model):
+    digest: str
+    since: datetime
+    until: datetime | None
+    actor: str | None
+
+
+class TagHistoryResponse(Model):
+    repository: str
+    tag: str
+    history: list[TagPosition]
+
+
+class CommitResponse(Model):
+    sha: str
+    vcs_url: str | None
+    builds: list[dict[str, Any]]
+    artifacts: list[dict[str, Any]]
+    deployments: list[DeploymentRef]
+
+
+class BlastRadiusRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    digest: str | None = None
+    commit: str | None = None
+    build: str | None = None
+    builder: str | None = None
+    actor: str | None = None
+    key: str | None = None
+    as_of: datetime | None = None
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: str | None = None
+
+    def target(self) -> tuple[str, str] | None:
+        given = [
+            (k, v)
+            for k in ("digest", "commit", "build", "builder", "actor", "key")
+            if (v := getattr(self, k)) is not None
+        ]
+        return given[0] if len(given) == 1 else None
+
+
+class BlastRadiusResponse(Model):
+    query: dict[str, str]
+    as_of: datetime | None
+    counts: dict[str, int]
+    artifacts: list[dict[str, Any]]
+    derived: list[dict[str, Any]]
+    tags: list[dict[str, Any]]
+    deployments: list[dict[str, Any]]
+    pullers: list[dict[str, Any]]
+    next_cursor: str | None
+    truncated: bool
+
+
+class LogEntryModel(Model):
+    seq: int
+    received_at: datetime
+    source: str
+    content_type: str
+    params: dict[str, Any]
+    headers: dict[str, Any]
+    body_sha256: str
+    body: str = Field(description="the bytes received, as text (UTF-8, replacement for invalid)")
+    events: list[dict[str, Any]]
+    prev_hash: str
+    hash: str
+
+
+class AuditLogResponse(Model):
+    entries: list[LogEntryModel]
+    next_after: int | None
+
+
+class VerifyResponse(Model):
+    ok: bool
+    entries: int
+    head: str
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+class QuarantineItemModel(Model):
+    id: int
+    received_at: datetime
+    source: str
+    error: str
+    reason: str
+    content_type: str
+    params: dict[str, Any]
+    headers: dict[str, Any]
+    body: str
+
+
+class QuarantineResponse(Model):
+    items: list[QuarantineItemModel]
+    next_after: int | None

@@ -1,0 +1,312 @@
+"""The `provenance` command: serve the service, load the demo, ask questions from a terminal.
+
+Human output (trees, tables) goes to the terminal; `--json` prints machine output.
+Every command that reads data takes `--database-url` (else PROVENANCE_DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from provenance import queries
+from provenance.errors import ProvenanceError
+from provenance.logs import configure_logging
+from provenance.settings import Settings, is_loopback
+from provenance.store import Database, log, projection
+from provenance.timeutil import format_time, parse_time
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="Schema migrations and the projection.")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident event log.")
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+
+console = Console()
+err = Console(stderr=True)
+logger = logging.getLogger(__name__)
+
+DbUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL")]
+Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _settings(database_url: str | None = None) -> Settings:
+    settings = Settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    return settings
+
+
+def _database(settings: Settings) -> Database:
+    db = Database(settings.database_url)
+    db.upgrade()
+    return db
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(
+        orjson.dumps(
+            value,
+            option=orjson.OPT_UTC_Z | orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS,
+            default=str,
+        ).decode()
+        + "\n"
+    )
+
+
+def _fail(exc: ProvenanceError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc.detail}")
+    return typer.Exit(2)
+
+
+def _when(value: datetime | None) -> str:
+    return format_time(value) if value else "-"
+
+
+# --- serving -------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to bind")] = 8000,
+    database_url: DbUrl = None,
+) -> None:
+    """Embedded all-in-one: the API plus in-process projection, on one database."""
+    import uvicorn  # noqa: PLC0415 - only serving needs it
+
+    settings = _settings(database_url)
+    configure_logging(settings.log_level, settings.log_format)
+    if not settings.auth_enabled:
+        if not is_loopback(host):
+            err.print(
+                f"[red]refusing to listen on {host} without tokens[/red]: set "
+                "PROVENANCE_INGEST_TOKEN, PROVENANCE_READ_TOKEN and PROVENANCE_ADMIN_TOKEN"
+            )
+            raise typer.Exit(2)
+        err.print(
+            "[bold yellow]WARNING: authentication is OFF[/bold yellow] (no tokens set); "
+            f"listening on loopback {host} only"
+        )
+    if settings.github_webhook_secret is None:
+        logger.warning("PROVENANCE_GITHUB_WEBHOOK_SECRET unset: GHCR webhooks are not verified")
+    db = _database(settings)
+    # The HTTP shell is wired by name, like any ASGI server would: the domain package
+    # never imports `api`, so the dependency direction stays one way.
+    create_app = importlib.import_module("api.app").create_app
+    uvicorn.run(
+        create_app(settings, db=db, embedded=True),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DbUrl = None) -> None:
+    """Apply schema migrations (Alembic) up to the latest."""
+    settings = _settings(database_url)
+    Database(settings.database_url).upgrade()
+    console.print("database is up to date")
+
+
+@db_app.command("rebuild")
+def db_rebuild(database_url: DbUrl = None) -> None:
+    """Drop the graph and replay it from the log."""
+    from provenance.service import ProjectionRunner  # noqa: PLC0415
+
+    db = _database(_settings(database_url))
+    with db.write() as session:
+        projection.rebuild(session)
+    count = ProjectionRunner(db, batch=500).catch_up()
+    console.print(f"replayed {count} log entries")
+
+
+# --- demo ----------------------------------------------------------------------------
+
+
+@app.command()
+def demo(database_url: DbUrl = None, json: Json = False) -> None:
+    """Load a built-in example story (in the sources' own formats) so queries show something."""
+    from provenance import demo as story  # noqa: PLC0415
+
+    db = _database(_settings(database_url))
+    summary = story.load(db)
+    if json:
+        _print_json(summary)
+        return
+    console.print(
+        f"[green]loaded the demo story[/green]: {summary['accepted']} events accepted, "
+        f"{summary['duplicates']} already present, {summary['deliveries']} deliveries"
+    )
+    console.print("try:")
+    for line in summary["try"]:
+        console.print(f"  {line}")
+
+
+# --- questions -----------------------------------------------------------------------
+
+
+@app.command()
+def trace(
+    digest: str,
+    database_url: DbUrl = None,
+    json: Json = False,
+    depth: Annotated[int, typer.Option(help="lineage depth")] = 3,
+) -> None:
+    """An artifact's lineage (a tree) and timeline (a table)."""
+    db = _database(_settings(database_url))
+    try:
+        with db.read() as session:
+            view = queries.artifact(session, digest)
+            up = queries.lineage(session, digest, direction="up", depth=depth)
+            down = queries.lineage(session, digest, direction="down", depth=depth)
+            events = queries.timeline(session, digest, limit=1000).items
+    except ProvenanceError as exc:
+        raise _fail(exc) from exc
+    if json:
+        _print_json({"artifact": view, "lineage": {"up": up, "down": down}, "timeline": events})
+        return
+    console.print(_lineage_tree(digest, view, up, down))
+    table = Table(title="timeline", show_lines=False)
+    for col in ("seq", "time", "type", "source", "actor", "detail"):
+        table.add_column(col)
+    for e in events:
+        detail = " ".join(
+            f"{k}={e[k]}"
+            for k in ("repository", "tag", "previous_digest", "workload", "environment")
+            if e.get(k)
+        )
+        table.add_row(
+            str(e["seq"]), e["time"], e["type"], e["source"], e.get("actor") or "-", detail
+        )
+    console.print(table)
+
+
+def _lineage_tree(
+    digest: str, view: queries.ArtifactView, up: queries.Lineage, down: queries.Lineage
+) -> Tree:
+    title = f"[bold]{digest}[/bold] {view.media_type or ''}" + (
+        " [red](deleted)[/red]" if view.deleted else ""
+    )
+    tree = Tree(title)
+    came_from = tree.add("[cyan]came from[/cyan]")
+    root = f"artifact:{digest}"
+    _branch(came_from, root, up.edges, upward=True, seen={root})
+    goes_to = tree.add("[cyan]led to[/cyan]")
+    _branch(goes_to, root, down.edges, upward=False, seen={root})
+    pulls = view.pulls
+    tree.add(
+        f"[cyan]pulls[/cyan]: {pulls.count} by {', '.join(pulls.actors) or 'nobody'}"
+        f" (last {_when(pulls.last)})"
+    )
+    return tree
+
+
+def _branch(
+    node: Tree, at: str, edges: list[dict[str, Any]], *, upward: bool, seen: set[str]
+) -> None:
+    for e in edges:
+        near, far = (e["target"], e["source"]) if upward else (e["source"], e["target"])
+        if near != at or far in seen:
+            continue
+        seen.add(far)
+        span = f"{_when(e['since'])} .. {_when(e['until']) if e['until'] else 'now'}"
+        claim = " [yellow](claim)[/yellow]" if e.get("evidence") == "label" else ""
+        child = node.add(f"{e['kind']} [bold]{far}[/bold]{claim} [dim]{span}[/dim]")
+        _branch(child, far, edges, upward=upward, seen=seen)
+
+
+@app.command("blast-radius")
+def blast_radius(
+    digest: Annotated[str | None, typer.Option()] = None,
+    commit: Annotated[str | None, typer.Option()] = None,
+    build: Annotated[str | None, typer.Option()] = None,
+    builder: Annotated[str | None, typer.Option()] = None,
+    actor: Annotated[str | None, typer.Option()] = None,
+    key: Annotated[str | None, typer.Option()] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="RFC 3339 time")] = None,
+    limit: Annotated[int, typer.Option(help="items per list")] = 100,
+    database_url: DbUrl = None,
+    json: Json = False,
+) -> None:
+    """What is affected if this digest / commit / build / builder / actor / key is compromised."""
+    given = {
+        k: v
+        for k, v in dict(
+            digest=digest, commit=commit, build=build, builder=builder, actor=actor, key=key
+        ).items()
+        if v
+    }
+    if len(given) != 1:
+        err.print("give exactly one of --digest --commit --build --builder --actor --key")
+        raise typer.Exit(2)
+    ((kind, value),) = given.items()
+    db = _database(_settings(database_url))
+    try:
+        when = parse_time(as_of, field="--as-of") if as_of else None
+        with db.read() as session:
+            result = queries.blast_radius(session, kind, value, as_of=when, limit=limit)
+    except ProvenanceError as exc:
+        raise _fail(exc) from exc
+    if json:
+        _print_json(result)
+        return
+    counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
+    console.print(f"[bold]blast radius of {kind} {value}[/bold]: {counts}")
+    sections: list[tuple[str, list[str], list[dict[str, Any]]]] = [
+        ("artifacts", ["digest"], result.artifacts),
+        ("derived", ["digest"], result.derived),
+        ("tags", ["repository", "tag", "digest"], result.tags),
+        (
+            "deployments",
+            ["environment", "cluster", "namespace", "workload", "digest", "active"],
+            result.deployments,
+        ),
+        ("pullers", ["actor", "client", "count", "last"], result.pullers),
+    ]
+    for title, cols, items in sections:
+        if not items:
+            continue
+        table = Table(title=f"{title} ({result.counts[title]})")
+        for col in [*cols, "path"]:
+            table.add_column(col)
+        for item in items:
+            path = " -> ".join(item["path"][1:]) or "(the query itself)"
+            table.add_row(
+                *[str(item.get(c) if item.get(c) is not None else "-") for c in cols], path
+            )
+        console.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify(database_url: DbUrl = None, json: Json = False) -> None:
+    """Check the log's hash chain: exit 0 when intact, 1 naming the first broken entry."""
+    db = _database(_settings(database_url))
+    with db.read() as session:
+        result = log.verify(session)
+    if json:
+        _print_json(result)
+    elif result.ok:
+        console.print(f"[green]log intact[/green]: {result.entries} entries, head {result.head}")
+    else:
+        console.print(f"[red]log broken at entry {result.first_bad_seq}[/red]: {result.reason}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]
