@@ -40,7 +40,9 @@ class Services:
             self.runner.try_catch_up()
         return outcome
 
-    def quarantine_unknown(self, source: str, body: bytes, request: Request) -> None:
+    def quarantine_unknown(
+        self, source: str, body: bytes, request: Request, error: UnknownSource
+    ) -> None:
         delivery = Delivery(
             source=source[:64],
             body=body,
@@ -50,9 +52,7 @@ class Services:
             params=dict(request.query_params),
         )
         with self.db.write() as session:
-            quarantine.put(
-                session, delivery, error=UnknownSource.__name__, reason=f"unknown source {source!r}"
-            )
+            quarantine.put(session, delivery, error=type(error).__name__, reason=error.detail)
         self.metrics.rejected(source[:64], UnknownSource.__name__)
 
 

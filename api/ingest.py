@@ -66,9 +66,10 @@ async def webhook(
     source: str, request: Request, svc: Annotated[Services, Depends(services)]
 ) -> Response:
     if source not in SOURCES:
+        error = UnknownSource(f"unknown source {source!r}; known: {', '.join(sorted(SOURCES))}")
         body = await read_body(request, svc.settings.max_body_bytes)
-        await run_in_threadpool(svc.quarantine_unknown, source, body, request)
-        raise UnknownSource(f"unknown source {source!r}; known: {', '.join(sorted(SOURCES))}")
+        await run_in_threadpool(svc.quarantine_unknown, source, body, request, error)
+        raise error
     return await _accept(request, svc, source)
 
 

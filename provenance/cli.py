@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -46,10 +48,14 @@ def _settings(database_url: str | None = None) -> Settings:
     return settings
 
 
-def _database(settings: Settings) -> Database:
+@contextmanager
+def _database(settings: Settings) -> Iterator[Database]:
     db = Database(settings.database_url)
-    db.upgrade()
-    return db
+    try:
+        db.upgrade()
+        yield db
+    finally:
+        db.dispose()
 
 
 def _print_json(value: Any) -> None:
@@ -99,24 +105,24 @@ def serve(
         )
     if settings.github_webhook_secret is None:
         logger.warning("PROVENANCE_GITHUB_WEBHOOK_SECRET unset: GHCR webhooks are not verified")
-    db = _database(settings)
-    # The HTTP shell is wired by name, like any ASGI server would: the domain package
-    # never imports `api`, so the dependency direction stays one way.
-    create_app = importlib.import_module("api.app").create_app
-    uvicorn.run(
-        create_app(settings, db=db, embedded=True),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-    )
+    with _database(settings) as db:
+        # The HTTP shell is wired by name, like any ASGI server would: the domain package
+        # never imports `api`, so the dependency direction stays one way.
+        create_app = importlib.import_module("api.app").create_app
+        uvicorn.run(
+            create_app(settings, db=db, embedded=True),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
 
 
 @db_app.command("upgrade")
 def db_upgrade(database_url: DbUrl = None) -> None:
     """Apply schema migrations (Alembic) up to the latest."""
-    settings = _settings(database_url)
-    Database(settings.database_url).upgrade()
+    with _database(_settings(database_url)):
+        pass  # opening applies the migrations
     console.print("database is up to date")
 
 
@@ -125,10 +131,10 @@ def db_rebuild(database_url: DbUrl = None) -> None:
     """Drop the graph and replay it from the log."""
     from provenance.service import ProjectionRunner  # noqa: PLC0415
 
-    db = _database(_settings(database_url))
-    with db.write() as session:
-        projection.rebuild(session)
-    count = ProjectionRunner(db, batch=500).catch_up()
+    with _database(_settings(database_url)) as db:
+        with db.write() as session:
+            projection.rebuild(session)
+        count = ProjectionRunner(db, batch=500).catch_up()
     console.print(f"replayed {count} log entries")
 
 
@@ -140,8 +146,8 @@ def demo(database_url: DbUrl = None, json: Json = False) -> None:
     """Load a built-in example story (in the sources' own formats) so queries show something."""
     from provenance import demo as story  # noqa: PLC0415
 
-    db = _database(_settings(database_url))
-    summary = story.load(db)
+    with _database(_settings(database_url)) as db:
+        summary = story.load(db)
     if json:
         _print_json(summary)
         return
@@ -151,7 +157,7 @@ def demo(database_url: DbUrl = None, json: Json = False) -> None:
     )
     console.print("try:")
     for line in summary["try"]:
-        console.print(f"  {line}")
+        console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
 
 
 # --- questions -----------------------------------------------------------------------
@@ -165,9 +171,8 @@ def trace(
     depth: Annotated[int, typer.Option(help="lineage depth")] = 3,
 ) -> None:
     """An artifact's lineage (a tree) and timeline (a table)."""
-    db = _database(_settings(database_url))
     try:
-        with db.read() as session:
+        with _database(_settings(database_url)) as db, db.read() as session:
             view = queries.artifact(session, digest)
             up = queries.lineage(session, digest, direction="up", depth=depth)
             down = queries.lineage(session, digest, direction="down", depth=depth)
@@ -252,10 +257,9 @@ def blast_radius(
         err.print("give exactly one of --digest --commit --build --builder --actor --key")
         raise typer.Exit(2)
     ((kind, value),) = given.items()
-    db = _database(_settings(database_url))
     try:
         when = parse_time(as_of, field="--as-of") if as_of else None
-        with db.read() as session:
+        with _database(_settings(database_url)) as db, db.read() as session:
             result = queries.blast_radius(session, kind, value, as_of=when, limit=limit)
     except ProvenanceError as exc:
         raise _fail(exc) from exc
@@ -292,8 +296,7 @@ def blast_radius(
 @audit_app.command("verify")
 def audit_verify(database_url: DbUrl = None, json: Json = False) -> None:
     """Check the log's hash chain: exit 0 when intact, 1 naming the first broken entry."""
-    db = _database(_settings(database_url))
-    with db.read() as session:
+    with _database(_settings(database_url)) as db, db.read() as session:
         result = log.verify(session)
     if json:
         _print_json(result)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -414,6 +414,8 @@ class _Reach:
     parent: dict[str, str]
     via: dict[str, EdgeRow]
     truncated: bool
+    # Every deployed edge from a reached artifact: one workload may have run several of them.
+    deployed: list[EdgeRow] = field(default_factory=list)
 
     def path(self, node: str) -> list[str]:
         out = [node]
@@ -431,6 +433,8 @@ def _walk_downstream(session: Session, root: str, as_of: datetime | None) -> _Re
         for e in reads.edges_from(session, frontier, DOWNSTREAM, as_of=as_of):
             if e.kind == "tagged" and as_of is None and e.until is not None:
                 continue  # a tag that moved on no longer points at the affected digest
+            if e.kind == "deployed":
+                reach.deployed.append(e)
             if e.dst in reach.parent:
                 continue
             reach.parent[e.dst] = e.src
@@ -459,7 +463,6 @@ def blast_radius(
     artifacts: list[dict[str, Any]] = []
     derived: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
-    deployment_nodes: list[str] = []
     for node in reach.parent:
         node_kind = N.kind_of(node)
         if node_kind == "artifact":
@@ -474,13 +477,11 @@ def blast_radius(
             tags.append(
                 {"repository": repo, "tag": tag, "digest": digest, "path": reach.path(node)}
             )
-        elif node_kind == "deployment":
-            deployment_nodes.append(node)
 
-    dep_nodes = reads.nodes(session, deployment_nodes)
+    dep_nodes = reads.nodes(session, {e.dst for e in reach.deployed})
     deployments = [
-        {**_asdict(_deployment_ref(reach.via[n], dep_nodes, as_of=as_of)), "path": reach.path(n)}
-        for n in deployment_nodes
+        {**_asdict(_deployment_ref(e, dep_nodes, as_of=as_of)), "path": [*reach.path(e.src), e.dst]}
+        for e in reach.deployed
     ]
     digests = [a["digest"] for a in (*artifacts, *derived)]
     pullers = _pullers(session, digests, as_of, reach.path)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from provenance.errors import ProvenanceError
 from provenance.events import BLOB_TYPES, Event, EventType
+from provenance.timeutil import format_time
 from provenance.store import nodes as N
 from provenance.store.log import entries
 from provenance.store.models import (
@@ -225,9 +226,16 @@ class Projector:
         if e.build is None:
             return
         attrs: dict[str, Any] = {"id": e.build}
-        if e.type is EventType.BUILD_FINISHED:
-            attrs["finished"] = e.time.isoformat()
+        stage = {
+            EventType.BUILD_QUEUED: "queued",
+            EventType.BUILD_STARTED: "started",
+            EventType.BUILD_FINISHED: "finished",
+        }[e.type]
+        attrs[stage] = format_time(e.time)
+        if e.builder:
+            attrs["builder"] = e.builder
         build = self.node(N.build(e.build), "build", e.time, **attrs)
+        self.merge_attrs(build, attrs)  # started, then finished: the build learns as it goes
         if e.builder:
             builder = self.node(N.builder(e.builder), "builder", e.time, id=e.builder)
             self.edge_once(builder, build, "ran", e.time, seq)
@@ -300,6 +308,12 @@ class Projector:
             self.session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
             self._nodes.add(node_id)
         return node_id
+
+    def merge_attrs(self, node_id: str, attrs: dict[str, Any]) -> None:
+        self.session.flush()
+        row = self.session.get(Node, node_id)
+        if row is not None and any(row.attrs.get(k) != v for k, v in attrs.items()):
+            row.attrs = {**row.attrs, **attrs}
 
     def artifact(
         self,

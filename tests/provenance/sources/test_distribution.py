@@ -186,7 +186,9 @@ def test_request_host_is_the_fallback(load_delivery):
     ],
 )
 def test_accepted_content_types(load, content_type):
-    [event] = load("push-manifest-v1.4.2.json", content_type=None, headers={"Content-Type": content_type})
+    [event] = load(
+        "push-manifest-v1.4.2.json", content_type=None, headers={"Content-Type": content_type}
+    )
     assert event.digest == D1
 
 

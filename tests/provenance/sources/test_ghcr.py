@@ -1,0 +1,248 @@
+"""GitHub `package` / `registry_package` webhooks (GHCR) -> canonical events."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from provenance.errors import BadSignature, InvalidPayload, Unparseable, UnsupportedMedia
+from provenance.events import EventType
+from provenance.sources import SourceSecrets
+from provenance.sources.ghcr import normalize
+
+D1 = "sha256:4ac6f96cde89127c04de259df08450fe1aa0073108b7b3f3471428fb628bcb30"
+D2 = "sha256:701a31a46306cfafff7d96547c5f10a0d2d8f0e8c41b0159a94e36b3ab01e558"
+SECRET = b"acme-test-webhook-secret-2026"
+WITH_SECRET = SourceSecrets(github_webhook_secret=SECRET)
+NO_SECRET = SourceSecrets()
+COMMIT = "1f3c0b99ee32fa789a58807755933c2f994a2acd"
+SAMPLES = [
+    "package-published.json",
+    "registry_package-published.json",
+    "package-published-v1.4.2-repush.json",
+]
+
+
+def sign(body: bytes, secret: bytes = SECRET) -> str:
+    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def load(load_delivery):
+    def run(name: str, secrets: SourceSecrets = WITH_SECRET, **kwargs):
+        return normalize(load_delivery("ghcr", f"github/{name}", **kwargs), secrets)
+
+    return run
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_samples_verify_with_the_test_secret(load, name):
+    [event] = load(name)
+    assert event.type == EventType.ARTIFACT_PUSHED
+    assert event.source == "ghcr"
+
+
+def test_every_github_sample_is_covered(samples):
+    on_disk = {p.name for p in (samples / "github").glob("*.json")}
+    assert {n for n in on_disk if not n.endswith(".headers.json")} == set(SAMPLES)
+
+
+def test_push_fields(load):
+    [event] = load("package-published.json")
+    assert event.id == "ghcr-version-401239871"
+    assert event.digest == D1
+    assert event.repository == "ghcr.io/acme/payments-api"
+    assert event.tag == "v1.4.2"
+    assert event.actor == "maria-okafor"
+    assert event.time == datetime(2026, 3, 9, 14, 7, 41, tzinfo=UTC)
+    assert event.media_type == "application/vnd.oci.image.manifest.v1+json"
+    assert event.size == 1560
+    assert event.commit == COMMIT
+    assert event.vcs_url == "https://github.com/acme/payments-api"
+
+
+def test_repush_is_a_new_version(load):
+    [event] = load("package-published-v1.4.2-repush.json")
+    assert event.id == "ghcr-version-428810552"
+    assert event.digest == D2
+    assert event.tag == "v1.4.2"
+    assert event.time == datetime(2026, 4, 2, 11, 20, 5, tzinfo=UTC)
+
+
+def test_package_and_registry_package_are_the_same_event(load):
+    [package] = load("package-published.json")
+    [registry_package] = load("registry_package-published.json")
+    assert package.id == registry_package.id
+    assert package == registry_package
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        None,
+        "",
+        "sha256=" + "0" * 64,
+        sign(b"something else"),
+        sign(b"", secret=b"wrong"),
+        "sha1=72f96992842003142b779614ab606f678d88409f",
+        "sha256=ü",
+    ],
+)
+def test_missing_or_wrong_signature_is_401(load_delivery, signature):
+    delivery = load_delivery("ghcr", "github/package-published.json")
+    headers = dict(delivery.headers)
+    headers.pop("x-hub-signature-256")
+    if signature is not None:
+        headers["x-hub-signature-256"] = signature
+    with pytest.raises(BadSignature):
+        normalize(_replace(delivery, headers=headers), WITH_SECRET)
+
+
+def test_tampered_body_is_401(load_delivery):
+    delivery = load_delivery("ghcr", "github/package-published.json")
+    body = delivery.body.replace(b"maria-okafor", b"mallory-evil1")
+    with pytest.raises(BadSignature):
+        normalize(_replace(delivery, body=body), WITH_SECRET)
+
+
+def test_no_secret_skips_verification(load_delivery):
+    delivery = load_delivery("ghcr", "github/package-published.json")
+    headers = {k: v for k, v in delivery.headers.items() if not k.startswith("x-hub-")}
+    [event] = normalize(_replace(delivery, headers=headers), NO_SECRET)
+    assert event.digest == D1
+
+
+def test_form_encoded_payload(sample_json, samples, make_delivery):
+    raw = (samples / "github" / "package-published.json").read_text()
+    body = urlencode({"payload": raw}).encode()
+    headers = {"X-GitHub-Event": "package", "X-Hub-Signature-256": sign(body)}
+    delivery = make_delivery(
+        "ghcr", body, content_type="application/x-www-form-urlencoded", headers=headers
+    )
+    [event] = normalize(delivery, WITH_SECRET)
+    assert event.id == "ghcr-version-401239871"
+    assert event.digest == D1
+
+
+def test_form_without_payload_is_422(make_delivery):
+    delivery = make_delivery(
+        "ghcr", b"foo=bar", content_type="application/x-www-form-urlencoded",
+        headers={"X-GitHub-Event": "package"},
+    )  # fmt: skip
+    with pytest.raises(InvalidPayload):
+        normalize(delivery, NO_SECRET)
+
+
+def test_ping_is_a_notice(make_delivery):
+    body = {"zen": "Keep it logically awesome.", "hook_id": 512337801, "hook": {}}
+    headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "abc-123"}
+    [event] = normalize(make_delivery("ghcr", body, headers=headers), NO_SECRET)
+    assert event.type == EventType.REGISTRY_NOTICE
+    assert event.id == "ghcr-ping-abc-123"
+    assert event.attributes["hook_id"] == 512337801
+
+
+def test_other_github_events_are_422(sample_json, make_delivery):
+    body = sample_json("github/package-published.json")
+    with pytest.raises(InvalidPayload):
+        normalize(make_delivery("ghcr", body, headers={"X-GitHub-Event": "push"}), NO_SECRET)
+
+
+def test_event_name_is_inferred_without_the_header(sample_json, make_delivery):
+    body = sample_json("github/registry_package-published.json")
+    [event] = normalize(make_delivery("ghcr", body), NO_SECRET)
+    assert event.id == "ghcr-version-401239871"
+
+
+def test_non_container_packages_are_notices(sample_json, make_delivery):
+    body = sample_json("github/package-published.json")
+    body["package"]["package_type"] = "npm"
+    body["package"]["ecosystem"] = "npm"
+    body["package"]["package_version"]["version"] = "1.4.2"
+    [event] = normalize(
+        make_delivery("ghcr", body, headers={"X-GitHub-Event": "package"}), NO_SECRET
+    )
+    assert event.type == EventType.REGISTRY_NOTICE
+    assert event.attributes["package_type"] == "npm"
+
+
+def test_untagged_push_and_repository_without_package_url(sample_json, make_delivery):
+    body = sample_json("github/package-published.json")
+    version = body["package"]["package_version"]
+    version["container_metadata"]["tag"]["name"] = ""
+    del version["package_url"]
+    body["package"]["name"] = "Payments-API"
+    [event] = normalize(
+        make_delivery("ghcr", body, headers={"X-GitHub-Event": "package"}), NO_SECRET
+    )
+    assert event.tag is None
+    assert event.repository == "ghcr.io/acme/payments-api"
+
+
+def test_no_digest_anywhere_is_422(sample_json, make_delivery):
+    body = sample_json("github/package-published.json")
+    version = body["package"]["package_version"]
+    version["version"] = version["name"] = "latest"
+    del version["container_metadata"]
+    with pytest.raises(InvalidPayload):
+        normalize(make_delivery("ghcr", body, headers={"X-GitHub-Event": "package"}), NO_SECRET)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/cloudevents+json"])
+def test_other_content_types_are_415(load_delivery, content_type):
+    delivery = load_delivery("ghcr", "github/package-published.json")
+    with pytest.raises(UnsupportedMedia):
+        normalize(_replace(delivery, content_type=content_type), WITH_SECRET)
+
+
+def test_unparseable_body(make_delivery):
+    with pytest.raises(Unparseable):
+        normalize(make_delivery("ghcr", b"{", headers={"X-GitHub-Event": "package"}), NO_SECRET)
+
+
+def _replace(delivery, **changes):
+    from dataclasses import replace
+
+    return replace(delivery, **changes)
+
+
+# --- properties -------------------------------------------------------------------------
+
+EVENT_NAMES = st.sampled_from(["package", "registry_package", "ping", "", "push"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_arbitrary_json_is_events_or_rejected(data, json_values, make_delivery, check_total):
+    body = json.dumps(data.draw(json_values)).encode()
+    headers = {"X-GitHub-Event": data.draw(EVENT_NAMES)}
+    check_total(normalize, make_delivery("ghcr", body, headers=headers))
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=200), form=st.booleans(), signed=st.booleans())
+def test_arbitrary_bytes_are_events_or_rejected(body, form, signed, make_delivery, check_total):
+    content_type = "application/x-www-form-urlencoded" if form else "application/json"
+    headers = {"X-GitHub-Event": "package", "X-Hub-Signature-256": sign(body)}
+    delivery = make_delivery("ghcr", body, content_type=content_type, headers=headers)
+    check_total(normalize, delivery, WITH_SECRET if signed else NO_SECRET)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_mutated_samples_are_events_or_rejected(
+    data, sample_json, mutate, make_delivery, check_total
+):
+    name = data.draw(st.sampled_from(SAMPLES))
+    doc = mutate(data, sample_json(f"github/{name}"))
+    event_name = "registry_package" if name.startswith("registry_") else "package"
+    body = json.dumps(doc).encode()
+    headers = {"X-GitHub-Event": event_name, "X-Hub-Signature-256": sign(body)}
+    check_total(normalize, make_delivery("ghcr", body, headers=headers), WITH_SECRET)
