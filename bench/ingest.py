@@ -161,6 +161,12 @@ class Server:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process (all its threads) has used so far."""
+        stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()  # after "(comm)": state is fields[0]
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
@@ -430,7 +436,12 @@ class IngestResult:
     latency_max_ms: float
     log_entries: int
     peak_rss_mib: float
+    server_cpu_seconds: float
     body_mib: float
+
+    @property
+    def cpu_ms_per_event(self) -> float:
+        return self.server_cpu_seconds * 1000 / self.events if self.events else 0.0
 
 
 async def _post_all(
@@ -483,6 +494,7 @@ def run_ingest(backend: str, database_url: str, args: argparse.Namespace) -> Ing
         f"in {len(bodies)} requests of {args.batch}"
     )
     with Server(database_url, args.workdir) as server, httpx.Client(base_url=server.url) as probe:
+        cpu_at_start = server.cpu_seconds()
         start, last_ok, latencies, accepted, duplicates, errors = asyncio.run(
             _post_all(server.url, bodies, args.concurrency)
         )
@@ -514,6 +526,7 @@ def run_ingest(backend: str, database_url: str, args: argparse.Namespace) -> Ing
             latency_max_ms=max(latencies) * 1000,
             log_entries=int(state["log_entries"]),
             peak_rss_mib=server.peak_rss_mib(),
+            server_cpu_seconds=server.cpu_seconds() - cpu_at_start,
             body_mib=sum(map(len, bodies)) / 2**20,
         )
 
@@ -624,6 +637,7 @@ class BuildResult:
     normalize_seconds: float
     append_seconds: float
     project_seconds: float
+    project_cpu_seconds: float
 
     @property
     def total_seconds(self) -> float:
@@ -669,9 +683,10 @@ def build_graph(
             say(f"graph: appended {n}/{len(bodies)} deliveries")
 
     say(f"graph: projecting {len(bodies)} log entries, {args.projection_batch} per transaction")
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     ProjectionRunner(db, batch=args.projection_batch).catch_up()
-    project_s = time.perf_counter() - t
+    project_s, project_cpu = time.perf_counter() - t, time.process_time() - cpu
+    say(f"graph: projected in {project_s:.1f}s ({project_cpu:.1f}s CPU in this process)")
 
     with db.read() as session:
         nodes = session.execute(select(func.count()).select_from(Node)).scalar_one()
@@ -690,6 +705,7 @@ def build_graph(
         normalize_seconds=normalize_s,
         append_seconds=append_s,
         project_seconds=project_s,
+        project_cpu_seconds=project_cpu,
     )
     return result, plan, db
 
@@ -839,6 +855,7 @@ def report(
                     "req p95 ms",
                     "req max ms",
                     "errors",
+                    "srv CPU ms/ev",
                     "peak RSS MiB",
                 ],
                 [
@@ -853,6 +870,7 @@ def report(
                         r.latency_p95_ms,
                         r.latency_max_ms,
                         r.errors,
+                        r.cpu_ms_per_event,
                         r.peak_rss_mib,
                     ]
                     for r in ingests
@@ -874,6 +892,7 @@ def report(
                     "append s",
                     "project s",
                     "project ev/s",
+                    "proj CPU ms/ev",
                     "total s",
                 ],
                 [
@@ -888,6 +907,7 @@ def report(
                         b.append_seconds,
                         b.project_seconds,
                         b.events / b.project_seconds if b.project_seconds else 0.0,
+                        b.project_cpu_seconds * 1000 / b.events if b.events else 0.0,
                         b.total_seconds,
                     ]
                     for b in builds
@@ -925,6 +945,8 @@ def report(
                 ],
             )
         )
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    parts.append(f"{os.cpu_count()} CPUs; load average at the end: {load}")
     return "\n\n".join(parts)
 
 
@@ -963,6 +985,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    say(f"{os.cpu_count()} CPUs, load average {load} (other work on the machine skews rates)")
     ingests: list[IngestResult] = []
     builds: list[BuildResult] = []
     latencies: list[LatencyResult] = []
@@ -986,7 +1010,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(
             json.dumps(
                 {
-                    "ingest": [asdict(r) for r in ingests],
+                    "ingest": [
+                        asdict(r) | {"cpu_ms_per_event": r.cpu_ms_per_event} for r in ingests
+                    ],
                     "build": [asdict(b) | {"total_seconds": b.total_seconds} for b in builds],
                     "latency": [asdict(r) for r in latencies],
                 },

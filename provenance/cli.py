@@ -184,8 +184,10 @@ def trace(
         return
     console.print(_lineage_tree(digest, view, up, down))
     table = Table(title="timeline", show_lines=False)
-    for col in ("seq", "time", "type", "source", "actor", "detail"):
-        table.add_column(col)
+    for col in ("seq", "time (UTC)", "type"):
+        table.add_column(col, no_wrap=True)  # the columns a reader scans must stay whole
+    for col in ("source", "actor", "detail"):
+        table.add_column(col, overflow="fold")
     for e in events:
         detail = " ".join(
             f"{k}={e[k]}"
@@ -193,7 +195,12 @@ def trace(
             if e.get(k)
         )
         table.add_row(
-            str(e["seq"]), e["time"], e["type"], e["source"], e.get("actor") or "-", detail
+            str(e["seq"]),
+            e["time"][:19].replace("T", " "),
+            e["type"],
+            e["source"],
+            e.get("actor") or "-",
+            detail,
         )
     console.print(table)
 

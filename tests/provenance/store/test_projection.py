@@ -256,7 +256,12 @@ def test_an_empty_delivery_is_logged_without_events(db: Database) -> None:
 
 def test_blast_radius_lists_each_digest_a_workload_ran(db: Database) -> None:
     a, b, c = digest("a"), digest("b"), sha("c")
-    deploy = {"workload": "deployment/app", "namespace": "prod", "cluster": "eu-1", "container": "app"}
+    deploy = {
+        "workload": "deployment/app",
+        "namespace": "prod",
+        "cluster": "eu-1",
+        "container": "app",
+    }
     _ingest(
         db,
         event("build.started", 0, build="run-1", commit=c),
