@@ -49,6 +49,12 @@ _ADAPTERS: dict[str, str] = {
     "harbor": "harbor",
     "ghcr": "ghcr",
     "cdevents": "cdevents",
+    "dockerhub": "dockerhub",
+    "ecr": "ecr",
+    "acr": "acr",
+    "gar": "gar",
+    "quay": "quay",
+    "k8s-audit": "k8s_audit",
 }
 
 #: Names accepted on `POST /v1/webhooks/{source}` (the canonical route is separate).
