@@ -26,7 +26,8 @@ class Services:
     def secrets(self) -> SourceSecrets:
         secret = self.settings.github_webhook_secret
         return SourceSecrets(
-            github_webhook_secret=secret.get_secret_value().encode() if secret else None
+            github_webhook_secret=secret.get_secret_value().encode() if secret else None,
+            environments=self.settings.environments,
         )
 
     def ingest(self, delivery: Delivery) -> IngestOutcome:

@@ -57,7 +57,6 @@ BLOB_TYPES = frozenset(
 
 # Which types need which fields; checked once, in `Event.validate`.
 _REQUIRED: dict[EventType, tuple[str, ...]] = {
-    EventType.ARTIFACT_PUSHED: ("digest",),
     EventType.ARTIFACT_PULLED: ("digest",),
     EventType.ARTIFACT_DELETED: ("digest",),
     EventType.ARTIFACT_SIGNED: ("digest",),
@@ -66,9 +65,12 @@ _REQUIRED: dict[EventType, tuple[str, ...]] = {
     EventType.TAG_DELETED: ("repository", "tag"),
     EventType.BUILD_FINISHED: ("build",),
     EventType.CHANGE_MERGED: ("commit",),
-    EventType.DEPLOYMENT_APPLIED: ("digest", "workload"),
+    EventType.DEPLOYMENT_APPLIED: ("workload",),
     EventType.DEPLOYMENT_REMOVED: ("workload",),
 }
+
+
+_DIGEST_OR_TAG = frozenset({EventType.ARTIFACT_PUSHED, EventType.DEPLOYMENT_APPLIED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +119,10 @@ class Event:
         for name in _REQUIRED.get(self.type, ()):
             if getattr(self, name) in (None, ""):
                 raise InvalidPayload(f"event {self.id}: {self.type} requires {name}")
+        if self.type in _DIGEST_OR_TAG and not (self.digest or (self.repository and self.tag)):
+            # Docker Hub and Quay pushes, and images deployed by tag, name no digest: the
+            # projection resolves it from tag history (or reconciliation supplies it later).
+            raise InvalidPayload(f"event {self.id}: {self.type} requires digest or repository+tag")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -38,6 +38,8 @@ class SourceSecrets:
     """Verification material some sources need (only GitHub signs its webhooks)."""
 
     github_webhook_secret: bytes | None = None
+    # PROVENANCE_ENVIRONMENTS: `cluster` or `cluster/namespace` -> environment name.
+    environments: Mapping[str, str] = field(default_factory=dict)
 
 
 Adapter = Callable[[Delivery, SourceSecrets], list[Event]]
@@ -72,7 +74,21 @@ def adapter_for(source: str) -> Adapter:
 
 def normalize(delivery: Delivery, secrets: SourceSecrets | None = None) -> list[Event]:
     """Turn one delivery into validated canonical events, or raise RejectedInput."""
-    return adapter_for(delivery.source)(delivery, secrets or SourceSecrets())
+    context = secrets or SourceSecrets()
+    events = adapter_for(delivery.source)(delivery, context)
+    if not context.environments:
+        return events
+    return [_with_environment(e, context.environments) for e in events]
+
+
+def _with_environment(event: Event, environments: Mapping[str, str]) -> Event:
+    """Name the environment of a cluster event from configuration; a namespace entry wins
+    over its cluster's, and an environment the source named itself is kept."""
+    if event.environment or not event.cluster:
+        return event
+    name = environments.get(f"{event.cluster}/{event.namespace}") if event.namespace else None
+    name = name or environments.get(event.cluster)
+    return event.with_changes(environment=name) if name else event
 
 
 __all__ = ["SOURCES", "Adapter", "Delivery", "SourceSecrets", "adapter_for", "normalize"]
