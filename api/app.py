@@ -9,9 +9,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from api import audit, health, ingest, problems, reads
+from api import audit, health, ingest, problems, reads, trust
 from api.deps import Services
 from api.metrics import Metrics
+from provenance.attestations import Verifier
 from provenance.service import ProjectionRunner
 from provenance.settings import Settings
 from provenance.store import Database
@@ -43,7 +44,13 @@ def create_app(
     )
     metrics = Metrics()
     app.state.settings = settings
-    app.state.services = Services(settings=settings, db=database, runner=runner, metrics=metrics)
+    app.state.services = Services(
+        settings=settings,
+        db=database,
+        runner=runner,
+        metrics=metrics,
+        verifier=Verifier.from_policy(settings.trust_policy),  # a broken policy stops the start
+    )
     problems.install(app)
 
     @app.middleware("http")
@@ -62,6 +69,7 @@ def create_app(
     app.include_router(ingest.router)
     app.include_router(reads.router)
     app.include_router(audit.router)
+    app.include_router(trust.router)
     app.include_router(health.router)
     return app
 

@@ -13,6 +13,7 @@ from provenance.settings import Settings
 from provenance.sources import Delivery, SourceSecrets
 from provenance.store import Database, quarantine
 from provenance.timeutil import utcnow
+from provenance.trust import AttestationVerifier
 
 
 @dataclass
@@ -21,6 +22,8 @@ class Services:
     db: Database
     runner: ProjectionRunner | None
     metrics: Metrics
+    # The trust policy, loaded once (`Verifier.from_policy`): judges signatures on arrival.
+    verifier: AttestationVerifier | None = None
 
     @property
     def secrets(self) -> SourceSecrets:
@@ -28,6 +31,7 @@ class Services:
         return SourceSecrets(
             github_webhook_secret=secret.get_secret_value().encode() if secret else None,
             environments=self.settings.environments,
+            verifier=self.verifier,
         )
 
     def ingest(self, delivery: Delivery) -> IngestOutcome:

@@ -27,6 +27,7 @@ STATUS: dict[type[errors.ProvenanceError], tuple[int, str]] = {
     errors.InvalidPayload: (422, "invalid-payload"),
     errors.InvalidQuery: (422, "invalid-query"),
     errors.Unavailable: (503, "unavailable"),
+    errors.InvalidConfiguration: (500, "invalid-configuration"),
 }
 
 

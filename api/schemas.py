@@ -154,6 +154,7 @@ class BlastRadiusResponse(Model):
     pullers: list[dict[str, Any]]
     next_cursor: str | None
     truncated: bool
+    builds: list[dict[str, Any]] = Field(default_factory=list, description="`build`, `path`")
 
 
 class LogEntryModel(Model):

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -25,13 +26,15 @@ from provenance.errors import ProvenanceError
 from provenance.logs import configure_logging
 from provenance.settings import Settings, is_loopback
 from provenance.store import Database, log, projection
-from provenance.timeutil import format_time, parse_time
+from provenance.timeutil import format_time, parse_time, utcnow
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations and the projection.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident event log.")
 app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
+trust_app = typer.Typer(no_args_is_help=True, help="The trust policy and the evidence.")
+app.add_typer(trust_app, name="trust")
 
 console = Console()
 err = Console(stderr=True)
@@ -301,8 +304,29 @@ def blast_radius(
 
 
 @audit_app.command("verify")
-def audit_verify(database_url: DbUrl = None, json: Json = False) -> None:
-    """Check the log's hash chain: exit 0 when intact, 1 naming the first broken entry."""
+def audit_verify(
+    database_url: DbUrl = None,
+    json: Json = False,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint", help="a saved GET /v1/audit/checkpoint: prove the log extends it"
+        ),
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            help="PEM public key the checkpoint must be signed with "
+            "(default: this service's signing key)",
+        ),
+    ] = None,
+) -> None:
+    """Check the log's hash chain: exit 0 when intact, 1 naming the first broken entry.
+    With --checkpoint: also that the signed checkpoint verifies and the log extends it."""
+    if checkpoint is not None:
+        _verify_checkpoint(checkpoint, key, database_url, json=json)
+        return
     with _database(_settings(database_url)) as db, db.read() as session:
         result = log.verify(session)
     if json:
@@ -313,6 +337,156 @@ def audit_verify(database_url: DbUrl = None, json: Json = False) -> None:
         console.print(f"[red]log broken at entry {result.first_bad_seq}[/red]: {result.reason}")
     if not result.ok:
         raise typer.Exit(1)
+
+
+# --- trust: evidence, exports, checkpoints -------------------------------------------
+
+
+def _verify_checkpoint(
+    path: Path, key: Path | None, database_url: str | None, *, json: bool
+) -> None:
+    from provenance import checkpoints  # noqa: PLC0415 - loads the cryptography
+    from provenance.attestations import ServiceSigner  # noqa: PLC0415
+
+    settings = _settings(database_url)
+    try:
+        doc = orjson.loads(path.read_bytes())
+        if not isinstance(doc, dict):
+            raise ProvenanceError("the checkpoint file is not a JSON object")
+        if key is not None:
+            pem = key.read_text()
+        else:
+            pem = ServiceSigner.for_service(settings.signing_key, settings.database_url).public_pem
+        cp = checkpoints.open_checkpoint(doc, pem)
+        with _database(settings) as db, db.read() as session:
+            result = checkpoints.extends(session, cp)
+    except (OSError, orjson.JSONDecodeError) as exc:
+        err.print(f"[red]error:[/red] cannot read {path}: {exc}")
+        raise typer.Exit(1) from exc
+    except ProvenanceError as exc:
+        err.print(f"[red]checkpoint rejected:[/red] {exc.detail}")
+        raise typer.Exit(1) from exc
+    if json:
+        _print_json(result)
+    elif result.ok:
+        console.print(
+            f"[green]the log extends the checkpoint[/green]: entry {cp.entries} still has hash "
+            f"{cp.head} (signed {_when(cp.time)}); the log now has {result.entries} entries, "
+            f"head {result.head}"
+        )
+    else:
+        console.print(f"[red]the log does not extend the checkpoint[/red]: {result.reason}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    database_url: DbUrl = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="write to FILE")] = None,
+) -> None:
+    """Print (or save) a checkpoint of the log head, signed with the service key."""
+    from provenance import checkpoints  # noqa: PLC0415 - loads the cryptography
+    from provenance.attestations import ServiceSigner  # noqa: PLC0415
+
+    settings = _settings(database_url)
+    try:
+        signer = ServiceSigner.for_service(settings.signing_key, settings.database_url)
+        with _database(settings) as db, db.read() as session:
+            doc = checkpoints.make(session, signer)
+    except ProvenanceError as exc:
+        raise _fail(exc) from exc
+    data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
+    if output is None:
+        sys.stdout.write(data.decode())
+    else:
+        output.write_bytes(data)
+        err.print(f"checkpoint of {doc['entries']} entries written to {output}")
+
+
+@trust_app.command("reverify")
+def trust_reverify(
+    database_url: DbUrl = None,
+    json: Json = False,
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="default: PROVENANCE_TRUST_POLICY")
+    ] = None,
+) -> None:
+    """Verify every stored signature and attestation again under the current policy,
+    appending the new verdicts next to the old ones (nothing is overwritten)."""
+    from provenance.attestations import Verifier  # noqa: PLC0415 - loads the cryptography
+    from provenance.reverify import reverify  # noqa: PLC0415
+
+    settings = _settings(database_url)
+    try:
+        verifier = Verifier.from_policy(policy or settings.trust_policy)
+        with _database(settings) as db:
+            report = reverify(db, verifier)
+    except ProvenanceError as exc:
+        raise _fail(exc) from exc
+    if json:
+        _print_json(report)
+        return
+    console.print(
+        f"re-verified {report.verdicts} verdicts from {report.entries} log entries under policy "
+        f"{report.policy_sha256 or '(none)'}: {report.verified} verified, "
+        f"{len(report.changed)} changed"
+    )
+    if report.changed:
+        table = Table(title="verdicts that changed")
+        for col in ("digest", "kind", "was", "now", "reason"):
+            table.add_column(col, overflow="fold")
+        for c in report.changed:
+            table.add_row(c["digest"], c["kind"], str(c["was"]), str(c["now"]), c["reason"] or "-")
+        console.print(table)
+
+
+@app.command("export")
+def export(
+    since: Annotated[str | None, typer.Option(help="RFC 3339; default: the beginning")] = None,
+    until: Annotated[str | None, typer.Option(help="RFC 3339; default: now")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="json, csv, ndjson (streamed) or intoto (signed)")
+    ] = "json",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="write to FILE")] = None,
+    environment: Annotated[str | None, typer.Option(help="only deployments there")] = None,
+    repository: Annotated[str | None, typer.Option(help="only this repository")] = None,
+    database_url: DbUrl = None,
+) -> None:
+    """Compliance export: every push and deployment in the period, with its evidence."""
+    from provenance import exports  # noqa: PLC0415 - loads the cryptography
+    from provenance.attestations import ServiceSigner  # noqa: PLC0415
+
+    settings = _settings(database_url)
+    try:
+        chosen = exports.check_format(fmt)
+        spec = exports.Export(
+            since=parse_time(since, field="--since") if since else exports.EPOCH,
+            until=parse_time(until, field="--until") if until else utcnow(),
+            environment=environment,
+            repository=repository,
+        )
+        with _database(settings) as db:
+            if chosen == "intoto":
+                signer = ServiceSigner.for_service(settings.signing_key, settings.database_url)
+                chunks: Iterator[bytes] = iter(
+                    [orjson.dumps(exports.signed(db, spec, signer), option=orjson.OPT_INDENT_2)]
+                )
+            else:
+                chunks = exports.stream(db, spec, chosen)
+            out = output.open("wb") if output is not None else sys.stdout.buffer
+            try:
+                for chunk in chunks:
+                    out.write(chunk)
+            finally:
+                if output is not None:
+                    out.close()
+                else:
+                    out.flush()
+    except ProvenanceError as exc:
+        raise _fail(exc) from exc
+    if output is not None:
+        err.print(f"{chosen} export written to {output}")
 
 
 def main() -> None:

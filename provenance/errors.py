@@ -10,7 +10,9 @@
     ├── UnknownSource            /v1/webhooks/{source} names no adapter         -> 404
     ├── NotFound                 the queried digest/commit/tag is unknown       -> 404
     ├── InvalidQuery             a query that cannot be answered as asked       -> 422
-    └── Unavailable              a dependency (database, broker) is down        -> 503
+    ├── InvalidConfiguration     a setting or file it names is unusable (trust
+    │                            policy, signing key): refuses to start         -> 500
+    └── Unavailable              a dependency (database, broker, key) is down   -> 503
 
 `api/` maps each class to an RFC 9457 problem in one table; `streams/` sends
 `RejectedInput` to the dead-letter topic and lets anything else crash the agent.
@@ -67,12 +69,17 @@ class InvalidQuery(ProvenanceError):
     title = "Invalid query"
 
 
+class InvalidConfiguration(ProvenanceError):
+    title = "Invalid configuration"
+
+
 class Unavailable(ProvenanceError):
     title = "Service unavailable"
 
 
 __all__ = [
     "BadSignature",
+    "InvalidConfiguration",
     "InvalidPayload",
     "InvalidQuery",
     "NotFound",

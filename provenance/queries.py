@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from provenance import graph
 from provenance.errors import InvalidQuery, NotFound
 from provenance.events import COMMIT_RE, is_digest
+from provenance.store import evidence, reads
 from provenance.store import nodes as N
-from provenance.store import reads
 from provenance.store.reads import EdgeRow
 
 MAX_REACH = 250_000
@@ -44,7 +44,6 @@ DOWNSTREAM = (
 LINEAGE = (*DOWNSTREAM, "stored_in")
 
 BLAST_KINDS = ("digest", "commit", "build", "actor", "builder", "key")
-_NOT_YET = {"builder": "builder ids", "key": "signing keys"}
 
 
 # --- artifact ------------------------------------------------------------------------
@@ -149,8 +148,8 @@ def artifact(session: Session, digest: str) -> ArtifactView:
         deleted_at=row.deleted_at,
         repositories=repositories,
         tags=tags,
-        signatures=[_evidence(e, related) for e in in_edges if e.kind == "signs"],
-        attestations=[_evidence(e, related) for e in in_edges if e.kind == "attests"],
+        signatures=_with_verdicts(session, in_edges, related, "signs"),
+        attestations=_with_verdicts(session, in_edges, related, "attests"),
         builds=builds,
         commits=_unique_commits(commits),
         base_images=sorted(
@@ -190,6 +189,23 @@ def _deployment_ref(
 
 def _evidence(e: EdgeRow, related: dict[str, Any]) -> dict[str, Any]:
     return {"id": e.src, "since": e.since, **related[e.src].attrs}
+
+
+def _with_verdicts(
+    session: Session,
+    edges: list[EdgeRow],
+    related: dict[str, Any],
+    kind: str,
+    as_of: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Signatures or attestations with their latest verdict (`verified`, `key`, `reason`,
+    `policy_sha256`, `evaluated_at`, `origin`: arrival or reverify)."""
+    items = [_evidence(e, related) for e in edges if e.kind == kind]
+    verdicts = evidence.latest_by_event(session, [str(i.get("event")) for i in items], as_of=as_of)
+    for item in items:
+        found = verdicts.get(str(item.get("event")))
+        item.update(found.to_dict() if found else {"verified": False, "reason": "no verdict"})
+    return items
 
 
 def _unique_commits(commits: list[CommitRef]) -> list[CommitRef]:
@@ -385,16 +401,12 @@ class BlastRadius:
     pullers: list[dict[str, Any]]
     next_cursor: str | None
     truncated: bool = False
+    builds: list[dict[str, Any]] = field(default_factory=list)
 
 
 def blast_root(kind: str, value: str) -> str:
     if kind not in BLAST_KINDS:
         raise InvalidQuery(f"blast radius takes one of: {', '.join(BLAST_KINDS)}")
-    if kind in _NOT_YET:
-        raise InvalidQuery(
-            f"blast radius by {kind} needs verified {_NOT_YET[kind]}, which this service does "
-            "not record yet; query by digest, commit, build or actor"
-        )
     if kind == "digest":
         return N.artifact(check_digest(value))
     if kind == "commit":
@@ -403,6 +415,10 @@ def blast_root(kind: str, value: str) -> str:
         return N.commit(value)
     if kind == "build":
         return N.build(value)
+    if kind == "builder":
+        return N.builder(value)
+    if kind == "key":
+        return N.key(value)  # a trust policy key id, or a keyless signer's identity
     return N.actor(value)
 
 
@@ -463,9 +479,12 @@ def blast_radius(
     artifacts: list[dict[str, Any]] = []
     derived: list[dict[str, Any]] = []
     tags: list[dict[str, Any]] = []
+    builds: list[dict[str, Any]] = []
     for node in reach.parent:
         node_kind = N.kind_of(node)
-        if node_kind == "artifact":
+        if node_kind == "build":
+            builds.append({"build": node.removeprefix("build:"), "path": reach.path(node)})
+        elif node_kind == "artifact":
             p = reach.path(node)
             item = {"digest": node.removeprefix("artifact:"), "path": p}
             # Reached through another artifact (base -> derived): affected by inheritance.
@@ -499,7 +518,9 @@ def blast_radius(
             x["digest"],
         )
     )
+    builds.sort(key=lambda x: x["build"])
     lists = {
+        "builds": builds,
         "artifacts": artifacts,
         "derived": derived,
         "tags": tags,

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from provenance.errors import RejectedInput
+from provenance.events import Event
 from provenance.sources import Delivery, SourceSecrets, normalize
 from provenance.store import Database, log, projection, quarantine
 
@@ -27,6 +30,8 @@ class IngestOutcome:
     duplicates: int
     ids: list[str]
     seq: int | None
+    # Signatures and attestations: the verdict per subject, duplicates included.
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
 
 
 def ingest(db: Database, delivery: Delivery, secrets: SourceSecrets) -> IngestOutcome:
@@ -48,7 +53,15 @@ def ingest(db: Database, delivery: Delivery, secrets: SourceSecrets) -> IngestOu
         duplicates=len(result.duplicates),
         ids=[e.id for e in result.accepted],
         seq=result.seq,
+        verdicts=_verdicts(delivery, events),
     )
+
+
+def _verdicts(delivery: Delivery, events: Sequence[Event]) -> list[dict[str, Any]]:
+    """What `POST /v1/attestations` answers: the verdict reached for each subject."""
+    if delivery.source != "attestations":
+        return []
+    return [dict(e.attributes["verdict"]) for e in events if "verdict" in e.attributes]
 
 
 class ProjectionRunner:

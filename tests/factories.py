@@ -20,7 +20,7 @@ def digest(name: str) -> str:
 
 
 def sha(name: str) -> str:
-    return hashlib.sha1(name.encode()).hexdigest()  # noqa: S324 - a fake git commit id
+    return hashlib.sha1(name.encode()).hexdigest()
 
 
 def at(minutes: float) -> str:

@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from provenance.store import evidence  # noqa: F401 - registers the evidence table
 from provenance.store.models import Base
 
 connection = context.config.attributes["connection"]

@@ -19,6 +19,7 @@ from datetime import datetime
 
 from provenance.errors import UnknownSource
 from provenance.events import Event
+from provenance.trust import AttestationVerifier
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,9 @@ class SourceSecrets:
     github_webhook_secret: bytes | None = None
     # PROVENANCE_ENVIRONMENTS: `cluster` or `cluster/namespace` -> environment name.
     environments: Mapping[str, str] = field(default_factory=dict)
+    # PROVENANCE_TRUST_POLICY, loaded once at the entrypoint (`Verifier.from_policy`);
+    # None judges every signature unverified ("no trust policy").
+    verifier: AttestationVerifier | None = None
 
 
 Adapter = Callable[[Delivery, SourceSecrets], list[Event]]
@@ -57,10 +61,12 @@ _ADAPTERS: dict[str, str] = {
     "gar": "gar",
     "quay": "quay",
     "k8s-audit": "k8s_audit",
+    "attestations": "attestations",
 }
 
-#: Names accepted on `POST /v1/webhooks/{source}` (the canonical route is separate).
-SOURCES: frozenset[str] = frozenset(_ADAPTERS) - {"events"}
+#: Names accepted on `POST /v1/webhooks/{source}` (canonical events and attestations
+#: have their own routes).
+SOURCES: frozenset[str] = frozenset(_ADAPTERS) - {"events", "attestations"}
 
 
 def adapter_for(source: str) -> Adapter:

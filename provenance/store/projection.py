@@ -22,8 +22,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from provenance.errors import ProvenanceError
-from provenance.events import BLOB_TYPES, Event, EventType
-from provenance.timeutil import format_time
+from provenance.events import BLOB_TYPES, Event, EventType, is_digest
+from provenance.store import evidence
 from provenance.store import nodes as N
 from provenance.store.log import entries
 from provenance.store.models import (
@@ -37,6 +37,7 @@ from provenance.store.models import (
     QuarantineItem,
     TimelineEvent,
 )
+from provenance.timeutil import format_time
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def rebuild(session: Session) -> None:
     """Forget the projection; the next `project_pending` calls replay the log from 1."""
     for table in PROJECTION_TABLES:
         session.execute(delete(table))
+    evidence.forget_arrivals(session)
     session.flush()
 
 
@@ -86,6 +88,7 @@ class Projector:
     _nodes: set[str] = field(default_factory=set)
     _edges: set[tuple[str, str, str]] = field(default_factory=set)
     _timeline: list[dict[str, Any]] = field(default_factory=list)
+    _entry_source: str | None = None
 
     def __post_init__(self) -> None:
         dialect = self.session.get_bind().dialect.name
@@ -96,6 +99,7 @@ class Projector:
     # --- entry points ---------------------------------------------------------------
 
     def apply_entry(self, row: LogEntry) -> None:
+        self._entry_source = row.source  # whose verdicts signed/attested events carry
         for raw in row.events:
             try:
                 event = Event.from_dict(raw)
@@ -255,13 +259,53 @@ class Projector:
         assert e.digest is not None
         art = self.artifact(e.digest, e.time)
         kind = "signature" if e.type is EventType.ARTIFACT_SIGNED else "attestation"
-        ref = self.node(f"{kind}:{e.id}", kind, e.time, event=e.id, source=e.source)
+        about = {k: e.attributes[k] for k in _SIGNED_ATTRS if k in e.attributes}
+        ref = self.node(f"{kind}:{e.id}", kind, e.time, event=e.id, source=e.source, **about)
         self.edge_once(ref, art, "signs" if kind == "signature" else "attests", e.time, seq)
         key = e.attributes.get("key")
         if isinstance(key, str) and key:
             self.edge_once(
                 self.node(N.key(key), "key", e.time, id=key), ref, "signed_with", e.time, seq
             )
+        # Only this service's own verdicts count: those of entries from its verifying source.
+        trusted = self._entry_source == evidence.VERIFYING_SOURCE == e.source
+        row = evidence.values_for(seq, e, origin="arrival", trusted_source=trusted)
+        self.session.add(evidence.Evidence(**row))
+        if e.build or e.builder or e.attributes.get("dependencies"):
+            self.attested_build(seq, e, art, verified=bool(row["verified"]))
+
+    def attested_build(self, seq: int, e: Event, art: str, *, verified: bool) -> None:
+        """The build side of SLSA provenance: commit -built-> build <-ran- builder,
+        build -produced-> artifact, and base image -base_of-> artifact for each resolved
+        dependency that is an OCI image. Edges say they come from an attestation and
+        whether it was trusted on arrival."""
+        how = {"evidence": "attestation", "verified": verified}
+        a = e.attributes
+        if e.build:
+            attrs = {"id": e.build} | {
+                name: a[k]
+                for name, k in (
+                    ("builder", "builder_id"),
+                    ("build_type", "build_type"),
+                    ("invocation_id", "invocation_id"),
+                    ("started", "started_on"),
+                    ("finished", "finished_on"),
+                )
+                if isinstance(a.get(k), str)
+            }
+            build = self.node(N.build(e.build), "build", e.time, **attrs)
+            self.merge_attrs(build, attrs)
+            self.edge_once(build, art, "produced", e.time, seq, **how)
+            if e.builder:
+                builder = self.node(N.builder(e.builder), "builder", e.time, id=e.builder)
+                self.edge_once(builder, build, "ran", e.time, seq, **how)
+            if e.commit:
+                commit = self.commit(e.commit, e.time, vcs_url=e.vcs_url)
+                self.edge_once(commit, build, "built", e.time, seq, **how)
+        for dep in a.get("dependencies") or []:
+            base = dep.get("digest") if isinstance(dep, dict) else None
+            if isinstance(base, str) and is_digest(base) and base != e.digest:
+                self.edge_once(self.artifact(base, e.time), art, "base_of", e.time, seq, **how)
 
     def deployed(self, seq: int, e: Event) -> None:
         assert e.digest is not None and e.workload is not None
@@ -417,6 +461,9 @@ def _greatest(a: Any, b: Any) -> Any:
 
     return case((b > a, b), else_=a)
 
+
+# What a signature/attestation node keeps about itself; verdicts live in `evidence`.
+_SIGNED_ATTRS = ("format", "predicate_type", "media_type", "key_hint", "subject_name", "keyless")
 
 _HANDLERS: dict[EventType, Callable[[Projector, int, Event], None]] = {
     EventType.ARTIFACT_PUSHED: Projector.pushed,

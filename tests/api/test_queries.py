@@ -97,7 +97,14 @@ def test_tag_history_and_commit(story: TestClient) -> None:
 
 def test_blast_radius_by_commit_with_paths_and_pages(story: TestClient) -> None:
     r = story.post("/v1/incidents/blast-radius", json={"commit": C}).json()
-    assert r["counts"] == {"artifacts": 1, "derived": 0, "tags": 1, "deployments": 1, "pullers": 3}
+    assert r["counts"] == {
+        "builds": 1,
+        "artifacts": 1,
+        "derived": 0,
+        "tags": 1,
+        "deployments": 1,
+        "pullers": 3,
+    }
     assert r["tags"] == [
         {
             "repository": REPO,
@@ -130,8 +137,6 @@ def test_blast_radius_by_actor_build_and_digest(story: TestClient) -> None:
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        ({"builder": "https://ci.acme.io/release"}, "builder"),
-        ({"key": "ci-release"}, "key"),
         ({}, "exactly one"),
         ({"digest": A, "commit": C}, "exactly one"),
         ({"digest": "sha256:nope"}, "sha256"),
@@ -144,6 +149,14 @@ def test_blast_radius_refusals_are_clear(
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     assert fragment in r.json()["detail"]
+
+
+def test_blast_radius_by_builder_and_unknown_key(story: TestClient) -> None:
+    r = story.post("/v1/incidents/blast-radius", json={"builder": "https://ci.acme.io/release"})
+    assert r.status_code == 200
+    assert r.json()["builds"][0]["path"][0] == "builder:https://ci.acme.io/release"
+    assert r.json()["counts"]["artifacts"] == 1
+    assert story.post("/v1/incidents/blast-radius", json={"key": "nobody"}).status_code == 404
 
 
 def test_health_and_metrics(story: TestClient) -> None:

@@ -123,6 +123,7 @@ def test_commit_build_and_deployment_lineage(db: Database) -> None:
     assert view.artifacts == [{"digest": a, "evidence": "build", "build": "run-1"}]
     assert view.deployments[0].active and view.deployments[0].environment == "production"
     assert radius.counts == {
+        "builds": 1,
         "artifacts": 1,
         "derived": 0,
         "tags": 1,

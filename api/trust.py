@@ -1,0 +1,220 @@
+"""Trust routes: attestations in, evidence, the service key, checkpoints, compliance exports.
+
+POST /v1/attestations                (ingest)  verified on arrival; 202 lists the verdicts
+GET  /v1/artifacts/{digest}/evidence (read)    every verdict about a digest, old and new
+GET  /v1/keys/signing                (read)    the service's public key (PEM)
+GET  /v1/audit/checkpoint            (read)    the log head, signed
+GET  /v1/exports/compliance          (read)    json / csv / ndjson (streamed) / intoto
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.auth import Role, require
+from api.deps import Services, services
+from api.ingest import read_body
+from api.schemas import IngestResponse
+from provenance import checkpoints, exports
+from provenance.attestations import ServiceSigner
+from provenance.errors import InvalidQuery
+from provenance.queries import check_digest
+from provenance.sources import Delivery
+from provenance.store import evidence
+from provenance.timeutil import format_time, utcnow
+
+router = APIRouter(prefix="/v1", tags=["trust"])
+Svc = Annotated[Services, Depends(services)]
+_signer_lock = threading.Lock()
+
+
+class SignatureVerdictModel(BaseModel):
+    index: int
+    verified: bool
+    key: str | None
+    keyid: str | None = Field(None, description="the hint the signature carried")
+    reason: str | None
+
+
+class VerdictModel(BaseModel):
+    digest: str
+    kind: Literal["signature", "attestation"]
+    verified: bool
+    key: str | None = Field(description="the trust policy key id (or keyless identity)")
+    reason: str | None = Field(description="why it did not verify")
+    policy_sha256: str | None
+    evaluated_at: datetime
+    signature_verified: bool
+    builder_trusted: bool | None
+    signatures: list[SignatureVerdictModel]
+
+
+class AttestationResponse(IngestResponse):
+    verdicts: list[VerdictModel]
+
+
+class EvidenceModel(BaseModel):
+    kind: str
+    event_id: str
+    seq: int
+    verified: bool
+    key: str | None
+    reason: str | None
+    policy_sha256: str | None
+    evaluated_at: datetime
+    origin: Literal["arrival", "reverify"]
+    predicate_type: str | None = None
+    builder_id: str | None = None
+    builder_trusted: bool | None = None
+    signature_verified: bool | None = None
+
+
+class EvidenceResponse(BaseModel):
+    digest: str
+    items: list[EvidenceModel]
+
+
+class CheckpointResponse(BaseModel):
+    entries: int
+    head: str
+    time: str
+    signature: dict[str, Any] = Field(description="DSSE envelope over entries, head, time")
+
+
+def _content_type(request: Request) -> str:
+    value = request.headers.get("content-type", "application/json")
+    return value.split(";", 1)[0].strip().lower() or "application/json"
+
+
+@router.post(
+    "/attestations",
+    status_code=202,
+    response_model=AttestationResponse,
+    dependencies=[Depends(require(Role.INGEST))],
+)
+async def attestations(request: Request, svc: Svc) -> Response:
+    body = await read_body(request, svc.settings.max_body_bytes)
+    delivery = Delivery(
+        source="attestations",
+        body=body,
+        received_at=utcnow(),
+        content_type=_content_type(request),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        params=dict(request.query_params),
+    )
+    outcome = await run_in_threadpool(svc.ingest, delivery)
+    svc.metrics.accepted("attestations", outcome.accepted, outcome.duplicates)
+    model = AttestationResponse(
+        accepted=outcome.accepted,
+        duplicates=outcome.duplicates,
+        ids=outcome.ids,
+        seq=outcome.seq,
+        verdicts=[VerdictModel.model_validate(v) for v in outcome.verdicts],
+    )
+    return Response(model.model_dump_json(), status_code=202, media_type="application/json")
+
+
+@router.get(
+    "/artifacts/{digest}/evidence",
+    response_model=EvidenceResponse,
+    dependencies=[Depends(require(Role.READ))],
+)
+def artifact_evidence(digest: str, svc: Svc) -> Response:
+    check_digest(digest)
+    with svc.db.read() as session:
+        rows = evidence.history(session, digest)
+    items = [EvidenceModel.model_validate(r.to_dict()) for r in rows]
+    return Response(
+        EvidenceResponse(digest=digest, items=items).model_dump_json(),
+        media_type="application/json",
+    )
+
+
+def signer(request: Request) -> ServiceSigner:
+    """The service key, loaded (or, next to a SQLite database, generated) on first use."""
+    state = request.app.state
+    with _signer_lock:
+        found: ServiceSigner | None = getattr(state, "service_signer", None)
+        if found is None:
+            settings = state.settings
+            found = ServiceSigner.for_service(settings.signing_key, settings.database_url)
+            state.service_signer = found
+    return found
+
+
+Signer = Annotated[ServiceSigner, Depends(signer)]
+
+
+@router.get("/keys/signing", dependencies=[Depends(require(Role.READ))])
+def signing_key(key: Signer) -> Response:
+    return Response(
+        key.public_pem,
+        media_type="application/x-pem-file",
+        headers={"X-Key-Id": key.keyid},
+    )
+
+
+@router.get(
+    "/audit/checkpoint",
+    response_model=CheckpointResponse,
+    dependencies=[Depends(require(Role.READ))],
+)
+def checkpoint(svc: Svc, key: Signer) -> Response:
+    with svc.db.read() as session:
+        doc = checkpoints.make(session, key)
+    return Response(orjson.dumps(doc), media_type="application/json")
+
+
+@router.get("/exports/compliance", dependencies=[Depends(require(Role.READ))])
+def compliance(
+    request: Request,
+    svc: Svc,
+    *,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+    fmt: Annotated[str, Query(alias="format")] = "json",
+    environment: str | None = None,
+    repository: str | None = None,
+    kind: Annotated[Literal["push", "deployment"] | None, Query()] = None,
+) -> Response:
+    export = exports.Export(
+        since=_utc(since) or exports.EPOCH,
+        until=_utc(until) or utcnow(),
+        environment=environment,
+        repository=repository,
+        kind=kind,
+    )
+    chosen = exports.check_format(fmt)
+    name = f"compliance-{format_time(export.since)}--{format_time(export.until)}"
+    if chosen == "intoto":
+        envelope = exports.signed(svc.db, export, signer(request))
+        return Response(
+            orjson.dumps(envelope),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{name}.intoto.json"'},
+        )
+    suffix = {"json": "json", "csv": "csv", "ndjson": "ndjson"}[chosen]
+    return StreamingResponse(
+        exports.stream(svc.db, export, chosen),
+        media_type=exports.MEDIA_TYPES[chosen],
+        headers={"Content-Disposition": f'attachment; filename="{name}.{suffix}"'},
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise InvalidQuery("since and until need a UTC offset (RFC 3339, e.g. ...Z)")
+    return value
+
+
+__all__ = ["router", "signer"]

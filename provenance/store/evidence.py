@@ -1,0 +1,217 @@
+"""Evidence: every verdict ever reached about a signature or attestation, append-only.
+
+A row is one verification of one signed/attested event (one subject digest): the verdict
+taken on arrival (`origin="arrival"`, written by the projection from the event, so a
+rebuild reproduces it exactly) and each later `provenance trust reverify`
+(`origin="reverify"`, appended, never updated). Readers take the latest row per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Index, String, Text, delete, func, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from provenance.events import Event, EventType
+from provenance.store.models import Base, BigId
+from provenance.timeutil import parse_time
+
+#: The log source whose events carry verdicts this service reached itself.
+VERIFYING_SOURCE = "attestations"
+_CHUNK = 500
+
+
+class Evidence(Base):
+    """One verification result. Rows are never updated."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (
+        Index("ix_evidence_digest_id", "digest", "id"),
+        Index("ix_evidence_event_id", "event_id"),
+        Index("ix_evidence_seq", "seq"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(71))
+    kind: Mapped[str] = mapped_column(String(20))  # signature | attestation
+    seq: Mapped[int] = mapped_column(BigInteger)  # the log entry holding the bytes
+    event_id: Mapped[str] = mapped_column(String(300))
+    verified: Mapped[bool] = mapped_column(Boolean)
+    key_id: Mapped[str | None] = mapped_column(String(300))
+    policy_sha256: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    evaluated_at: Mapped[datetime]
+    origin: Mapped[str] = mapped_column(String(10))  # arrival | reverify
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRow:
+    id: int
+    digest: str
+    kind: str
+    seq: int
+    event_id: str
+    verified: bool
+    key_id: str | None
+    policy_sha256: str | None
+    reason: str | None
+    evaluated_at: datetime
+    origin: str
+    details: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verified": self.verified,
+            "key": self.key_id,
+            "policy_sha256": self.policy_sha256,
+            "reason": self.reason,
+            "evaluated_at": self.evaluated_at,
+            "origin": self.origin,
+            "seq": self.seq,
+            "event_id": self.event_id,
+            "kind": self.kind,
+            "predicate_type": self.details.get("predicate_type"),
+            "builder_id": self.details.get("builder_id"),
+            "builder_trusted": self.details.get("builder_trusted"),
+            "signature_verified": self.details.get("signature_verified"),
+        }
+
+
+def _row(r: Evidence) -> EvidenceRow:
+    return EvidenceRow(
+        r.id,
+        r.digest,
+        r.kind,
+        r.seq,
+        r.event_id,
+        r.verified,
+        r.key_id,
+        r.policy_sha256,
+        r.reason,
+        r.evaluated_at,
+        r.origin,
+        dict(r.details),
+    )
+
+
+def values_for(
+    seq: int, e: Event, *, origin: str, trusted_source: bool, evaluated_at: datetime | None = None
+) -> dict[str, Any]:
+    """The evidence row for a signed/attested event. Only events of the verifying source
+    carry a verdict this service reached; any other source's claim stays unverified."""
+    kind = "signature" if e.type is EventType.ARTIFACT_SIGNED else "attestation"
+    attrs: Mapping[str, Any] = e.attributes
+    verdict = attrs.get("verdict") if trusted_source else None
+    details: dict[str, Any] = {
+        k: attrs[k]
+        for k in ("format", "predicate_type", "builder_id", "body_sha256", "key_hint")
+        if k in attrs
+    }
+    if isinstance(verdict, Mapping):
+        details |= {
+            "signature_verified": verdict.get("signature_verified"),
+            "builder_trusted": verdict.get("builder_trusted"),
+            "signatures": verdict.get("signatures"),
+        }
+        stated = verdict.get("evaluated_at")
+        when = evaluated_at or (parse_time(stated) if isinstance(stated, str) else e.time)
+        return {
+            "digest": e.digest,
+            "kind": kind,
+            "seq": seq,
+            "event_id": e.id,
+            "verified": bool(verdict.get("verified")),
+            "key_id": _text(verdict.get("key")),
+            "policy_sha256": _text(verdict.get("policy_sha256")),
+            "reason": _text(verdict.get("reason")),
+            "evaluated_at": when,
+            "origin": origin,
+            "details": details,
+        }
+    return {
+        "digest": e.digest,
+        "kind": kind,
+        "seq": seq,
+        "event_id": e.id,
+        "verified": False,
+        "key_id": _text(attrs.get("key")),
+        "policy_sha256": None,
+        "reason": f"reported by {e.source}; not verified by this service",
+        "evaluated_at": evaluated_at or e.time,
+        "origin": origin,
+        "details": details,
+    }
+
+
+def add(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        session.add_all(Evidence(**dict(r)) for r in rows)
+        session.flush()
+
+
+def forget_arrivals(session: Session) -> None:
+    """For `projection.rebuild`: arrival verdicts are re-derived from the log; reverify
+    results are not derivable (they depend on the policy of their day) and stay."""
+    session.execute(delete(Evidence).where(Evidence.origin == "arrival"))
+
+
+def latest_by_event(
+    session: Session, event_ids: Iterable[str], *, as_of: datetime | None = None
+) -> dict[str, EvidenceRow]:
+    """The most recent verdict of each event (reached by `as_of`, when given)."""
+    ids = list(dict.fromkeys(event_ids))
+    out: dict[str, EvidenceRow] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        newest = select(func.max(Evidence.id)).where(Evidence.event_id.in_(chunk))
+        if as_of is not None:
+            newest = newest.where(Evidence.evaluated_at <= as_of)
+        newest = newest.group_by(Evidence.event_id)
+        rows = session.execute(select(Evidence).where(Evidence.id.in_(newest))).scalars()
+        out.update((r.event_id, _row(r)) for r in rows)
+    return out
+
+
+def latest_by_digest(session: Session, digests: Iterable[str]) -> dict[str, list[EvidenceRow]]:
+    """The most recent verdict of each event about each digest, oldest event first."""
+    wanted = list(dict.fromkeys(digests))
+    out: dict[str, list[EvidenceRow]] = {d: [] for d in wanted}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        newest = (
+            select(func.max(Evidence.id))
+            .where(Evidence.digest.in_(chunk))
+            .group_by(Evidence.event_id)
+        )
+        stmt = select(Evidence).where(Evidence.id.in_(newest)).order_by(Evidence.seq, Evidence.id)
+        for r in session.execute(stmt).scalars():
+            out[r.digest].append(_row(r))
+    return out
+
+
+def history(session: Session, digest: str, *, limit: int = 1000) -> list[EvidenceRow]:
+    """Every verdict about `digest`, oldest first: arrival and each reverification."""
+    stmt = select(Evidence).where(Evidence.digest == digest).order_by(Evidence.id).limit(limit)
+    return [_row(r) for r in session.execute(stmt).scalars()]
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+__all__ = [
+    "VERIFYING_SOURCE",
+    "Evidence",
+    "EvidenceRow",
+    "add",
+    "forget_arrivals",
+    "history",
+    "latest_by_digest",
+    "latest_by_event",
+    "values_for",
+]

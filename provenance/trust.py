@@ -1,0 +1,461 @@
+"""The trust policy and what is judged under it: plain values, no cryptography.
+
+    TrustPolicy.load(path) / TrustPolicy.parse(raw)   `PROVENANCE_TRUST_POLICY` (YAML or JSON)
+    Attestation                                        a parsed signature or attestation
+    Verdict, SignatureVerdict                          what verifying one concluded
+    AttestationVerifier                                the Protocol sources are handed
+
+Parsing and the cryptography live in `provenance.attestations` (the one module that
+imports in-toto / securesystemslib); this module only says *what* is trusted, so the
+policy can be read, hashed and shown without touching a key.
+
+The policy (version 1)::
+
+    version: 1
+    keys:                      # public keys whose signatures are trusted
+      - id: ci-release         # the name verdicts and blast radius (`key`) use
+        public_key: |          # PEM (ed25519, ECDSA P-256, RSA) or a securesystemslib key
+          -----BEGIN PUBLIC KEY-----
+        scheme: rsa-pkcs1v15-sha256   # optional; RSA tries PSS and PKCS#1 v1.5 otherwise
+        not_before: 2026-01-01T00:00:00Z   # optional: signatures first seen outside
+        not_after: 2026-12-31T00:00:00Z    #   [not_before, not_after) do not verify
+        revoked: false         # optional: nothing this key signed is trusted any more
+    builders:                  # SLSA builder ids whose provenance is trusted (`*` globs)
+      - https://ci.acme.io/runners/release
+    identities:                # keyless (Sigstore) signers: OIDC issuer + subject regex
+      - issuer: https://token.actions.githubusercontent.com
+        subject: ^https://github\\.com/acme/.*$
+    certificate_authorities:   # PEM roots keyless certificates must chain to (Fulcio)
+      - |
+        -----BEGIN CERTIFICATE-----
+    repositories:              # optional: the signers expected per repository pattern
+      - pattern: registry.acme.io/acme/*
+        keys: [ci-release]
+        identities: [{issuer: ..., subject: ...}]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import yaml
+
+from provenance.errors import InvalidConfiguration, InvalidPayload
+from provenance.timeutil import format_time, parse_time
+
+Kind = Literal["signature", "attestation"]
+NO_POLICY = "no trust policy"
+
+
+# --- the policy ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    id: str
+    public_key: str | Mapping[str, Any]  # PEM text, or a securesystemslib key dict
+    scheme: str | None = None
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    revoked: bool = False
+
+    def usable_at(self, when: datetime) -> str | None:
+        """None when the key may vouch for a signature first seen at `when`, else why not."""
+        if self.revoked:
+            return f"key {self.id} is revoked by the trust policy"
+        if self.not_before is not None and when < self.not_before:
+            return f"key {self.id} is valid only from {format_time(self.not_before)}"
+        if self.not_after is not None and when >= self.not_after:
+            return (
+                f"key {self.id} expired at {format_time(self.not_after)}, before the "
+                f"signature was first seen at {format_time(when)}"
+            )
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A keyless signer: the certificate's OIDC issuer and a regex over its subject (SAN)."""
+
+    issuer: str
+    subject: str
+
+    def matches(self, issuer: str | None, subject: str | None) -> bool:
+        return (
+            issuer == self.issuer
+            and subject is not None
+            and re.search(self.subject, subject) is not None
+        )
+
+    @property
+    def name(self) -> str:
+        return f"{self.issuer} {self.subject}"
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryRule:
+    """The signers expected for repositories matching `pattern` (an fnmatch glob)."""
+
+    pattern: str
+    keys: frozenset[str]
+    identities: tuple[Identity, ...]
+
+    def allows(self, key: str | None, issuer: str | None, subject: str | None) -> bool:
+        if key is not None:
+            return key in self.keys
+        return any(i.matches(issuer, subject) for i in self.identities)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustPolicy:
+    version: int
+    keys: tuple[TrustedKey, ...]
+    builders: tuple[str, ...]
+    identities: tuple[Identity, ...]
+    certificate_authorities: tuple[str, ...]
+    repositories: tuple[RepositoryRule, ...]
+    sha256: str  # of the file's exact bytes: every verdict names it
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrustPolicy:
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise InvalidConfiguration(f"trust policy {path}: {exc.strerror or exc}") from exc
+        try:
+            return cls.parse(raw)
+        except InvalidConfiguration as exc:
+            raise InvalidConfiguration(f"trust policy {path}: {exc.detail}") from exc
+
+    @classmethod
+    def parse(cls, raw: bytes) -> TrustPolicy:
+        try:
+            doc = yaml.safe_load(raw)  # JSON is YAML too
+        except yaml.YAMLError as exc:
+            raise InvalidConfiguration(f"not YAML or JSON: {exc}") from exc
+        if not isinstance(doc, Mapping):
+            raise InvalidConfiguration("must be a mapping with version, keys, builders")
+        version = doc.get("version", 1)
+        if version != 1:
+            raise InvalidConfiguration(f"version {version!r} is not supported (1 is)")
+        unknown = set(doc) - {
+            "version",
+            "keys",
+            "builders",
+            "identities",
+            "certificate_authorities",
+            "repositories",
+        }
+        if unknown:
+            raise InvalidConfiguration(f"unknown fields: {', '.join(sorted(map(str, unknown)))}")
+        keys = tuple(_key(k, i) for i, k in enumerate(_list(doc, "keys")))
+        ids = [k.id for k in keys]
+        if len(set(ids)) != len(ids):
+            raise InvalidConfiguration("key ids must be unique")
+        builders = tuple(_text(b, f"builders[{i}]") for i, b in enumerate(_list(doc, "builders")))
+        identities = tuple(
+            _identity(x, f"identities[{i}]") for i, x in enumerate(_list(doc, "identities"))
+        )
+        cas = tuple(
+            _text(c, f"certificate_authorities[{i}]")
+            for i, c in enumerate(_list(doc, "certificate_authorities"))
+        )
+        rules = tuple(
+            _rule(r, f"repositories[{i}]", set(ids))
+            for i, r in enumerate(_list(doc, "repositories"))
+        )
+        return cls(1, keys, builders, identities, cas, rules, hashlib.sha256(raw).hexdigest())
+
+    def builder_trusted(self, builder_id: str) -> bool:
+        return any(
+            builder_id == b or ("*" in b and fnmatch.fnmatchcase(builder_id, b))
+            for b in self.builders
+        )
+
+    def signer_allowed(
+        self,
+        repository: str | None,
+        *,
+        key: str | None = None,
+        issuer: str | None = None,
+        subject: str | None = None,
+    ) -> str | None:
+        """None when this signer may vouch for `repository`, else why not.
+
+        A subject that names no repository is judged against every rule: it verifies
+        only with a signer that every rule accepts, so dropping the name gains nothing."""
+        if not self.repositories:
+            return None
+        signer = f"key {key}" if key is not None else f"identity {subject} ({issuer})"
+        if repository is None:
+            if all(r.allows(key, issuer, subject) for r in self.repositories):
+                return None
+            return f"{signer} is not expected for every repository and the subject names none"
+        for rule in self.repositories:
+            if fnmatch.fnmatchcase(repository, rule.pattern):
+                if rule.allows(key, issuer, subject):
+                    return None
+                return f"{signer} is not an expected signer for {repository} ({rule.pattern})"
+        return None
+
+
+def _list(doc: Mapping[str, Any], name: str) -> list[Any]:
+    value = doc.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidConfiguration(f"{name} must be a list")
+    return value
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidConfiguration(f"{what} must be a non-empty string")
+    return value.strip()
+
+
+def _when(value: object, what: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):  # YAML reads unquoted timestamps itself
+        value = value.isoformat()
+    try:
+        return parse_time(value, field=what)
+    except InvalidPayload as exc:
+        raise InvalidConfiguration(exc.detail) from exc
+
+
+def _key(item: object, index: int) -> TrustedKey:
+    what = f"keys[{index}]"
+    if not isinstance(item, Mapping):
+        raise InvalidConfiguration(f"{what} must be a mapping with id and public_key")
+    key_id = _text(item.get("id"), f"{what}.id")
+    public = item.get("public_key")
+    if isinstance(public, Mapping):
+        if not {"keytype", "scheme", "keyval"} <= set(public):
+            raise InvalidConfiguration(f"{what}.public_key needs keytype, scheme and keyval")
+    elif not isinstance(public, str) or "-----BEGIN" not in public:
+        raise InvalidConfiguration(f"{what}.public_key must be a PEM public key")
+    scheme = item.get("scheme")
+    if scheme is not None and not isinstance(scheme, str):
+        raise InvalidConfiguration(f"{what}.scheme must be a string")
+    revoked = item.get("revoked", False)
+    if not isinstance(revoked, bool):
+        raise InvalidConfiguration(f"{what}.revoked must be true or false")
+    return TrustedKey(
+        id=key_id,
+        public_key=public,
+        scheme=scheme,
+        not_before=_when(item.get("not_before"), f"{what}.not_before"),
+        not_after=_when(item.get("not_after", item.get("expires")), f"{what}.not_after"),
+        revoked=revoked,
+    )
+
+
+def _identity(item: object, what: str) -> Identity:
+    if not isinstance(item, Mapping):
+        raise InvalidConfiguration(f"{what} must be a mapping with issuer and subject")
+    subject = _text(item.get("subject"), f"{what}.subject")
+    try:
+        re.compile(subject)
+    except re.error as exc:
+        raise InvalidConfiguration(f"{what}.subject is not a regular expression: {exc}") from exc
+    return Identity(_text(item.get("issuer"), f"{what}.issuer"), subject)
+
+
+def _rule(item: object, what: str, key_ids: set[str]) -> RepositoryRule:
+    if not isinstance(item, Mapping):
+        raise InvalidConfiguration(f"{what} must be a mapping with pattern and keys/identities")
+    keys = frozenset(_text(k, f"{what}.keys") for k in _list(item, "keys"))
+    unknown = keys - key_ids
+    if unknown:
+        raise InvalidConfiguration(f"{what}.keys names unknown keys: {', '.join(sorted(unknown))}")
+    identities = tuple(
+        _identity(x, f"{what}.identities[{i}]") for i, x in enumerate(_list(item, "identities"))
+    )
+    return RepositoryRule(_text(item.get("pattern"), f"{what}.pattern"), keys, identities)
+
+
+# --- what is verified ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    digest: str  # sha256:<hex>
+    name: str | None = None  # usually the repository, as in an image reference
+
+
+@dataclass(frozen=True, slots=True)
+class RawSignature:
+    sig: bytes
+    keyid: str | None = None  # an unauthenticated hint
+
+
+@dataclass(frozen=True, slots=True)
+class BuildInfo:
+    """What SLSA provenance (v0.2 or v1) says about the build that made the subjects."""
+
+    builder_id: str | None = None
+    build_type: str | None = None
+    invocation_id: str | None = None
+    started_on: str | None = None
+    finished_on: str | None = None
+    source_uri: str | None = None
+    source_commit: str | None = None
+    # Resolved dependencies that are OCI images: the base images (sha256:<hex>).
+    base_images: tuple[Subject, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            k: getattr(self, k)
+            for k in (
+                "builder_id",
+                "build_type",
+                "invocation_id",
+                "started_on",
+                "finished_on",
+                "source_uri",
+                "source_commit",
+            )
+            if getattr(self, k) is not None
+        }
+        if self.base_images:
+            out["dependencies"] = [
+                {"digest": b.digest, **({"name": b.name} if b.name else {})}
+                for b in self.base_images
+            ]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Attestation:
+    """A signature or attestation as received, parsed but not yet judged.
+
+    `signed` holds the byte strings a valid signature may cover (one for DSSE: the PAE;
+    two for in-toto links, whose signers canonicalize JSON in two ways)."""
+
+    format: Literal["dsse", "sigstore-bundle", "in-toto-link", "cosign-simple-signing"]
+    kind: Kind
+    subjects: tuple[Subject, ...]
+    signed: tuple[bytes, ...]
+    signatures: tuple[RawSignature, ...]
+    media_type: str | None = None
+    payload_type: str | None = None
+    predicate_type: str | None = None
+    build: BuildInfo | None = None
+    summary: Mapping[str, Any] = field(default_factory=dict)  # SBOM / scan / link facts
+    certificates: tuple[bytes, ...] = ()  # DER, leaf first (keyless signing)
+    message_digest: bytes | None = None  # a bundle's messageSignature is over this digest
+    integrated_time: datetime | None = None  # transparency log time (not verified here)
+    key_hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureVerdict:
+    index: int
+    verified: bool
+    key: str | None = None  # the policy key id (or keyless identity) that verified it
+    keyid: str | None = None  # the hint the signature carried
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "verified": self.verified,
+            "key": self.key,
+            "keyid": self.keyid,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One subject's verdict. `verified`: a signature verified under a trusted, applicable
+    signer and, for build provenance, the builder is trusted."""
+
+    digest: str
+    kind: Kind
+    verified: bool
+    key: str | None
+    reason: str | None
+    policy_sha256: str | None
+    evaluated_at: datetime
+    signatures: tuple[SignatureVerdict, ...] = ()
+    signature_verified: bool = False
+    builder_trusted: bool | None = None  # None: the statement names no builder
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "digest": self.digest,
+            "kind": self.kind,
+            "verified": self.verified,
+            "key": self.key,
+            "reason": self.reason,
+            "policy_sha256": self.policy_sha256,
+            "evaluated_at": format_time(self.evaluated_at),
+            "signature_verified": self.signature_verified,
+            "builder_trusted": self.builder_trusted,
+            "signatures": [s.to_dict() for s in self.signatures],
+        }
+
+
+class AttestationVerifier(Protocol):
+    """Judges parsed attestations under one policy (`provenance.attestations.Verifier`)."""
+
+    @property
+    def policy_sha256(self) -> str | None: ...
+
+    def verify(self, attestation: Attestation, *, seen_at: datetime) -> list[Verdict]: ...
+
+
+def policy_document(policy: TrustPolicy) -> dict[str, Any]:
+    """A JSON view of the policy (keys by id only) for `provenance trust show`."""
+    return {
+        "version": policy.version,
+        "sha256": policy.sha256,
+        "keys": [
+            {
+                "id": k.id,
+                "revoked": k.revoked,
+                "not_before": format_time(k.not_before) if k.not_before else None,
+                "not_after": format_time(k.not_after) if k.not_after else None,
+            }
+            for k in policy.keys
+        ],
+        "builders": list(policy.builders),
+        "identities": [{"issuer": i.issuer, "subject": i.subject} for i in policy.identities],
+        "certificate_authorities": len(policy.certificate_authorities),
+        "repositories": [
+            {
+                "pattern": r.pattern,
+                "keys": sorted(r.keys),
+                "identities": [{"issuer": i.issuer, "subject": i.subject} for i in r.identities],
+            }
+            for r in policy.repositories
+        ],
+    }
+
+
+__all__ = [
+    "NO_POLICY",
+    "Attestation",
+    "AttestationVerifier",
+    "BuildInfo",
+    "Identity",
+    "Kind",
+    "RawSignature",
+    "RepositoryRule",
+    "SignatureVerdict",
+    "Subject",
+    "TrustPolicy",
+    "TrustedKey",
+    "Verdict",
+    "policy_document",
+]
