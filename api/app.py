@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from api import audit, health, ingest, problems, reads, trust
+from api import audit, health, ingest, insights, problems, reads, trust
 from api.deps import Services
 from api.metrics import Metrics
 from provenance.attestations import Verifier
+from provenance.notify import AlertNotifier
 from provenance.service import ProjectionRunner
 from provenance.settings import Settings
 from provenance.store import Database
@@ -27,12 +28,21 @@ def create_app(
     """`embedded`: project the log in this process (`provenance serve`)."""
     database = db or Database(settings.database_url)
     runner = ProjectionRunner(database) if embedded else None
+    notifier = (
+        AlertNotifier(database, settings.alert_webhook_url)
+        if embedded and settings.alert_webhook_url
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runner is not None:
             runner.start()  # first thing it does: catch up with anything left unprojected
+        if notifier is not None:
+            notifier.start()
         yield
+        if notifier is not None:
+            notifier.stop()
         if runner is not None:
             runner.stop()
 
@@ -68,6 +78,7 @@ def create_app(
 
     app.include_router(ingest.router)
     app.include_router(reads.router)
+    app.include_router(insights.router)
     app.include_router(audit.router)
     app.include_router(trust.router)
     app.include_router(health.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -31,9 +32,9 @@ def _json(model: object) -> Response:
 
 
 @router.get("/artifacts/{digest}", response_model=ArtifactResponse)
-def artifact(digest: str, svc: Svc) -> Response:
+def artifact(digest: str, svc: Svc, as_of: datetime | None = None) -> Response:
     with svc.db.read() as session:
-        view = queries.artifact(session, digest)
+        view = queries.artifact(session, digest, as_of=as_of)
     return _json(ArtifactResponse.model_validate(view))
 
 
@@ -76,9 +77,9 @@ def lineage(
 
 
 @router.get("/tags/history", response_model=TagHistoryResponse)
-def tag_history(repository: str, tag: str, svc: Svc) -> Response:
+def tag_history(repository: str, tag: str, svc: Svc, as_of: datetime | None = None) -> Response:
     with svc.db.read() as session:
-        history = queries.tag_history(session, repository, tag)
+        history = queries.tag_history(session, repository, tag, as_of=as_of)
     return _json(TagHistoryResponse(repository=repository, tag=tag, history=history))
 
 

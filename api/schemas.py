@@ -199,3 +199,70 @@ class QuarantineItemModel(Model):
 class QuarantineResponse(Model):
     items: list[QuarantineItemModel]
     next_after: int | None
+
+
+class DeploymentModel(Model):
+    environment: str | None
+    cluster: str | None
+    namespace: str | None
+    workload: str | None
+    container: str | None
+    digest: str
+    since: datetime
+    until: datetime | None
+    commit: str | None
+    signed: bool
+    attested: bool
+    pinned: bool = Field(description="false when the image was given by tag and resolved")
+
+
+class DeploymentsResponse(Model):
+    as_of: datetime | None
+    items: list[DeploymentModel]
+
+
+class AlertModel(Model):
+    id: int
+    kind: str
+    time: datetime
+    digest: str | None
+    repository: str | None
+    details: dict[str, Any]
+    events: list[int] = Field(description="seq numbers of the log entries that caused it")
+
+
+class AlertsResponse(Model):
+    items: list[AlertModel]
+    next_after: int | None
+
+
+class EnvironmentLineage(Model):
+    environment: str
+    deployments: list[DeploymentModel]
+
+
+class EnvironmentsResponse(Model):
+    as_of: datetime | None
+    environments: list[EnvironmentLineage]
+
+
+class DriftModel(Model):
+    workload: str
+    container: str | None
+    digests: dict[str, list[str]]
+
+
+class DriftResponse(Model):
+    as_of: datetime | None
+    items: list[DriftModel]
+
+
+class ActivityBucket(Model):
+    start: datetime
+    counts: dict[str, int]
+    total: int
+
+
+class ActivityResponse(Model):
+    bucket: str
+    items: list[ActivityBucket]

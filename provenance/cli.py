@@ -489,6 +489,52 @@ def export(
         err.print(f"{chosen} export written to {output}")
 
 
+@app.command()
+def reconcile(
+    registry: Annotated[
+        str, typer.Option("--registry", help="registry URL, e.g. https://r.acme.io")
+    ],
+    username: Annotated[str | None, typer.Option(envvar="PROVENANCE_REGISTRY_USERNAME")] = None,
+    password: Annotated[str | None, typer.Option(envvar="PROVENANCE_REGISTRY_PASSWORD")] = None,
+    token: Annotated[str | None, typer.Option(envvar="PROVENANCE_REGISTRY_TOKEN")] = None,
+    insecure: Annotated[bool, typer.Option(help="skip TLS verification")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show, do not record")] = False,
+    database_url: DbUrl = None,
+    json: Json = False,
+) -> None:
+    """Walk a registry (OCI distribution API) and record what the webhooks missed."""
+    from provenance.reconcile import reconcile as run  # noqa: PLC0415
+    from provenance.registry_client import RegistryClient  # noqa: PLC0415
+    from provenance.service import ProjectionRunner  # noqa: PLC0415
+
+    try:
+        with (
+            _database(_settings(database_url)) as db,
+            RegistryClient(
+                registry, username=username, password=password, token=token, verify=not insecure
+            ) as client,
+        ):
+            report = run(db, client, dry_run=dry_run)
+            ProjectionRunner(db).catch_up()
+    except ProvenanceError as exc:
+        raise _fail(exc) from exc
+    if json:
+        _print_json(report)
+        return
+    console.print(
+        f"{report.registry}: {report.repositories} repositories, {report.tags} tags; "
+        f"{len(report.events)} differences, {report.accepted} recorded"
+        + (" (dry run)" if dry_run else "")
+    )
+    for e in report.events:
+        console.print(
+            f"  {e['type']:18} {e['repository']}:{e.get('tag') or e.get('digest')}",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
+
+
 def main() -> None:
     app()
 

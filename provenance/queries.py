@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from provenance import graph
+from provenance.deployments import clip
 from provenance.errors import InvalidQuery, NotFound
 from provenance.events import COMMIT_RE, is_digest
 from provenance.store import evidence, reads
@@ -110,15 +111,17 @@ def check_digest(digest: str) -> str:
     return digest
 
 
-def artifact(session: Session, digest: str) -> ArtifactView:
+def artifact(session: Session, digest: str, *, as_of: datetime | None = None) -> ArtifactView:
+    """What is known about a digest (as it was at `as_of`, when given)."""
     check_digest(digest)
     row = reads.artifact(session, digest)
-    if row is None:
-        raise NotFound(f"artifact {digest} has never been seen")
+    if row is None or (as_of is not None and row.first_seen > as_of):
+        raise NotFound(f"artifact {digest} has never been seen" + (f" by {as_of}" if as_of else ""))
     node = N.artifact(digest)
-    out_edges = reads.edges_from(session, [node], ("tagged", "stored_in", "deployed"))
-    in_edges = reads.edges_to(
-        session, [node], ("signs", "attests", "produced", "claims", "base_of")
+    out_edges = clip(reads.edges_from(session, [node], ("tagged", "stored_in", "deployed")), as_of)
+    in_edges = clip(
+        reads.edges_to(session, [node], ("signs", "attests", "produced", "claims", "base_of")),
+        as_of,
     )
     related = reads.nodes(session, {e.dst for e in out_edges} | {e.src for e in in_edges})
 
@@ -138,24 +141,36 @@ def artifact(session: Session, digest: str) -> ArtifactView:
             commit_node = reads.nodes(session, [e.src]).get(e.src)
             vcs = commit_node.attrs.get("vcs_url") if commit_node else None
             commits.insert(0, CommitRef(e.src.removeprefix("commit:"), vcs, "build"))
-    count, last, actors = reads.pull_summary(session, digest)
+    if as_of is None:
+        count, last, actors = reads.pull_summary(session, digest)
+    else:
+        pulls = reads.pulls_as_of(session, [digest], as_of)
+        count = sum(p["count"] for p in pulls)
+        last = max((p["last"] for p in pulls), default=None)
+        actors = sorted({p["actor"] for p in pulls})
+    # The row says how things are now; the past comes from the timeline (a delete can be
+    # undone by a later push).
+    when_deleted = row.deleted_at if as_of is None else reads.deleted_at(session, digest, as_of)
+    deleted = row.deleted if as_of is None else when_deleted is not None
     return ArtifactView(
         digest=digest,
         media_type=row.media_type,
         size=row.size,
         first_seen=row.first_seen,
-        deleted=row.deleted,
-        deleted_at=row.deleted_at,
+        deleted=deleted,
+        deleted_at=when_deleted if deleted else None,
         repositories=repositories,
         tags=tags,
-        signatures=_with_verdicts(session, in_edges, related, "signs"),
-        attestations=_with_verdicts(session, in_edges, related, "attests"),
+        signatures=_with_verdicts(session, in_edges, related, "signs", as_of),
+        attestations=_with_verdicts(session, in_edges, related, "attests", as_of),
         builds=builds,
         commits=_unique_commits(commits),
         base_images=sorted(
             e.src.removeprefix("artifact:") for e in in_edges if e.kind == "base_of"
         ),
-        deployments=[_deployment_ref(e, related) for e in out_edges if e.kind == "deployed"],
+        deployments=[
+            _deployment_ref(e, related, as_of=as_of) for e in out_edges if e.kind == "deployed"
+        ],
         pulls=PullSummary(count, last, actors),
     )
 
@@ -182,7 +197,7 @@ def _deployment_ref(
         container=attrs.get("container"),
         digest=e.src.removeprefix("artifact:"),
         since=e.since,
-        until=e.until,
+        until=e.until if as_of is None or (e.until is not None and e.until <= as_of) else None,
         active=active,
     )
 
@@ -196,7 +211,7 @@ def _with_verdicts(
     edges: list[EdgeRow],
     related: dict[str, Any],
     kind: str,
-    as_of: datetime | None = None,
+    as_of: datetime | None,
 ) -> list[dict[str, Any]]:
     """Signatures or attestations with their latest verdict (`verified`, `key`, `reason`,
     `policy_sha256`, `evaluated_at`, `origin`: arrival or reverify)."""
@@ -246,8 +261,10 @@ class TagPosition:
     actor: str | None
 
 
-def tag_history(session: Session, repository: str, tag: str) -> list[TagPosition]:
-    edges = reads.tag_history(session, N.tag(repository, tag))
+def tag_history(
+    session: Session, repository: str, tag: str, *, as_of: datetime | None = None
+) -> list[TagPosition]:
+    edges = clip(reads.tag_history(session, N.tag(repository, tag)), as_of)
     if not edges:
         raise NotFound(f"tag {repository}:{tag} has never been seen")
     return [
@@ -544,24 +561,36 @@ def _pullers(
     session: Session, digests: list[str], as_of: datetime | None, path: Any
 ) -> list[dict[str, Any]]:
     agg: dict[tuple[str, str], dict[str, Any]] = {}
-    for p in reads.pulls(session, digests):
-        if as_of is not None and p.first > as_of:
-            continue
-        key = (p.actor, p.client)
+    rows: list[dict[str, Any]]
+    if as_of is None:
+        rows = [
+            {
+                "digest": p.digest,
+                "actor": p.actor,
+                "client": p.client,
+                "count": p.count,
+                "last": p.last,
+            }
+            for p in reads.pulls(session, digests)
+        ]
+    else:
+        rows = reads.pulls_as_of(session, digests, as_of)
+    for p in rows:
+        key = (p["actor"], p["client"])
         item = agg.get(key)
         if item is None:
             agg[key] = {
-                "actor": p.actor,
-                "client": p.client or None,
-                "count": p.count,
-                "last": p.last,
-                "digests": [p.digest],
-                "path": [*path(N.artifact(p.digest)), N.actor(p.actor)],
+                "actor": p["actor"],
+                "client": p["client"] or None,
+                "count": p["count"],
+                "last": p["last"],
+                "digests": [p["digest"]],
+                "path": [*path(N.artifact(p["digest"])), N.actor(p["actor"])],
             }
         else:
-            item["count"] += p.count
-            item["last"] = max(item["last"], p.last)
-            item["digests"].append(p.digest)
+            item["count"] += p["count"]
+            item["last"] = max(item["last"], p["last"])
+            item["digests"].append(p["digest"])
     return sorted(agg.values(), key=lambda x: (-x["count"], x["actor"], x["client"] or ""))
 
 

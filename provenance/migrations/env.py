@@ -2,7 +2,10 @@
 
 from alembic import context
 
-from provenance.store import evidence  # noqa: F401 - registers the evidence table
+from provenance.store import (
+    alert_models,  # noqa: F401 - registers the alert tables
+    evidence,  # noqa: F401 - registers the evidence table
+)
 from provenance.store.models import Base
 
 connection = context.config.attributes["connection"]

@@ -11,8 +11,10 @@ Every CDEvent gives exactly one event, id = `context.id`, time = `context.timest
 Artifacts are named by purls: `pkg:oci/<name>@sha256%3A<hex>?repository_url=<host/path>&tag=<t>`
 gives digest, repository (`repository_url`, else `<name>`) and tag; `pkg:docker/...` is read
 the same way (host `docker.io` by default). A purl version that claims to be a sha256 digest
-but is not one is a 422; an artifact that is not an OCI image (npm, maven, a bare tag...) is
-accepted as a `registry.notice`.
+but is not one is a 422. An artifact that is not an OCI image (npm, maven...) is accepted as a
+`registry.notice`, and so is an OCI artifact named without a digest, except where a tag is
+enough (artifact.published and service.* naming repository + tag: the projection resolves
+the digest from tag history).
 
 Mapping decisions:
 * artifact.published -> artifact.pushed, downloaded -> artifact.pulled, deleted ->
@@ -35,8 +37,8 @@ Mapping decisions:
   (lower case, `deployment/` added when it has no kind), else `deployment/<subject.id>`
   lower-cased (a subject id already of the form `<kind>/<name>` is kept). namespace, cluster
   and container come from customData only. Argo CD's `syncRevision` is a GitOps revision,
-  not the image's commit: it stays in attributes. A deployment without an OCI digest is a
-  registry.notice.
+  not the image's commit: it stays in attributes. A deployment naming neither a digest nor
+  repository + tag is a registry.notice.
 * environment.created/deleted -> environment.* with environment = `subject.id`.
 * Any other CDEvent (pipelinerun, testcaserun, incident...) -> registry.notice.
 """
@@ -277,13 +279,14 @@ def image_ref(value: object) -> ImageRef:
 
 
 def _image_from_reference(value: str | None) -> ImageRef:
-    """`host/path:tag@sha256:...` (customData `image`) -> ImageRef; invalid digests ignored."""
+    """`host/path:tag@sha256:...` (customData `image`) -> ImageRef; free-form data, so an
+    invalid digest is dropped rather than rejected."""
     if value is None:
         return ImageRef()
     repository, tag, digest = split_image_ref(value)
-    if not is_digest(digest):
-        return ImageRef()
-    return ImageRef(digest=digest, repository=repository or None, tag=tag)
+    return ImageRef(
+        digest=digest if is_digest(digest) else None, repository=repository or None, tag=tag
+    )
 
 
 # --- handlers ---------------------------------------------------------------------------
@@ -298,7 +301,8 @@ _ARTIFACT_TYPES = {
 
 def _artifact(cd: _CDEvent) -> Event:
     ref = image_ref(cd.subject_id)
-    if ref.digest is None:
+    by_tag = cd.predicate == "published" and _names_a_tag(ref)  # a push may name only a tag
+    if ref.digest is None and not by_tag:
         return cd.event(EventType.REGISTRY_NOTICE, attributes={"notice": "not an OCI digest"})
     user = opt_str(cd.content, "user", "subject.content")
     sbom = opt_str(sub_object(cd.content, "sbom", "subject.content"), "uri", "sbom")
@@ -407,13 +411,15 @@ def _service(cd: _CDEvent) -> Event:
     artifact_id = opt_str(cd.content, "artifactId", "subject.content")
     ref = image_ref(artifact_id)
     if ref.digest is None:
-        ref = _image_from_reference(cd.custom_str("image"))
+        from_custom = _image_from_reference(cd.custom_str("image"))
+        if from_custom.digest is not None or not _names_a_tag(ref):
+            ref = from_custom
     removed = cd.predicate == "removed"
-    if ref.digest is None and not removed:
+    if ref.digest is None and not _names_a_tag(ref) and not removed:
         return cd.event(
             EventType.REGISTRY_NOTICE,
             environment=environment,
-            attributes=compact(notice="deployment without an OCI digest", artifact_id=artifact_id),
+            attributes=compact(notice="deployment names no OCI image", artifact_id=artifact_id),
         )
     return cd.event(
         EventType.DEPLOYMENT_REMOVED if removed else EventType.DEPLOYMENT_APPLIED,
@@ -428,6 +434,10 @@ def _service(cd: _CDEvent) -> Event:
         commit=_commit(cd),
         attributes=compact(service=cd.subject_id, action=cd.predicate, artifact_id=artifact_id),
     )
+
+
+def _names_a_tag(ref: ImageRef) -> bool:
+    return ref.repository is not None and ref.tag is not None
 
 
 def _workload(cd: _CDEvent) -> str | None:

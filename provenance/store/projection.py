@@ -25,6 +25,8 @@ from provenance.errors import ProvenanceError
 from provenance.events import BLOB_TYPES, Event, EventType, is_digest
 from provenance.store import evidence
 from provenance.store import nodes as N
+from provenance.store.alert_models import ALERT_PROJECTION_TABLES
+from provenance.store.alerting import AlertRecorder
 from provenance.store.log import entries
 from provenance.store.models import (
     PROJECTION_TABLES,
@@ -74,7 +76,7 @@ def lag(session: Session) -> int:
 
 def rebuild(session: Session) -> None:
     """Forget the projection; the next `project_pending` calls replay the log from 1."""
-    for table in PROJECTION_TABLES:
+    for table in (*PROJECTION_TABLES, *ALERT_PROJECTION_TABLES):
         session.execute(delete(table))
     evidence.forget_arrivals(session)
     session.flush()
@@ -95,6 +97,7 @@ class Projector:
         self._insert: Callable[[Any], Any] = (
             sqlite.insert if dialect == "sqlite" else postgresql.insert
         )
+        self.alerts = AlertRecorder(self.session, self._insert)
 
     # --- entry points ---------------------------------------------------------------
 
@@ -121,6 +124,8 @@ class Projector:
                 )
 
     def apply(self, seq: int, event: Event) -> None:
+        if event.type is EventType.DEPLOYMENT_APPLIED and event.digest is None:
+            event = self._resolve_by_tag(event)
         handler = _HANDLERS.get(event.type)
         if event.type not in BLOB_TYPES:
             self._record(seq, event)
@@ -136,7 +141,13 @@ class Projector:
     # --- handlers -------------------------------------------------------------------
 
     def pushed(self, seq: int, e: Event) -> None:
-        assert e.digest is not None
+        if e.digest is None:
+            # Docker Hub / Quay: a tag was pushed, digest unknown until another source or
+            # reconciliation names it. Keep the tag known; it points nowhere yet.
+            assert e.repository and e.tag
+            self.node(N.repository(e.repository), "repository", e.time, name=e.repository)
+            self.node(N.tag(e.repository, e.tag), "tag", e.time, repository=e.repository, tag=e.tag)
+            return
         art = self.artifact(e.digest, e.time, media_type=e.media_type, size=e.size, revive=True)
         if e.repository:
             repo = self.node(N.repository(e.repository), "repository", e.time, name=e.repository)
@@ -187,6 +198,10 @@ class Projector:
                 attributes={"derived_from": e.id},
             )
             self._record(seq, moved)
+            self.alerts.on_tag_moved(seq, moved)
+        elif current and e.type is EventType.TAG_UPDATED:
+            previous = current[0].src.removeprefix("artifact:")
+            self.alerts.on_tag_moved(seq, e.with_changes(previous_digest=previous))
 
     def tag_updated(self, seq: int, e: Event) -> None:
         assert e.digest is not None
@@ -207,10 +222,12 @@ class Projector:
         )
         self.session.execute(stmt)
         self.edge_once(art, self.actor(actor, e.time), "pulled_by", e.time, seq)
+        self.alerts.on_pulled(seq, e)
 
     def deleted(self, seq: int, e: Event) -> None:
         assert e.digest is not None
         art = self.artifact(e.digest, e.time)
+        self.alerts.on_deleted(seq, e)
         self.session.execute(
             update(Artifact)
             .where(Artifact.digest == e.digest)
@@ -308,41 +325,101 @@ class Projector:
                 self.edge_once(self.artifact(base, e.time), art, "base_of", e.time, seq, **how)
 
     def deployed(self, seq: int, e: Event) -> None:
-        assert e.digest is not None and e.workload is not None
-        art = self.artifact(e.digest, e.time)
-        dep = self.deployment(e)
-        current = self._open_edges(dst=dep, kind="deployed")
-        if any(edge.src == art for edge in current):
+        assert e.workload is not None
+        targets = self._deployment_targets(e, create=True)
+        if e.digest is None:
+            # Deployed by a tag that pointed nowhere we know of at that time: keep the
+            # intent on the workload; reconciliation or a later push may explain it.
+            for dep in targets:
+                self.merge_attrs(dep, {"unresolved_image": f"{e.repository}:{e.tag}"})
             return
-        for edge in current:
-            edge.until = e.time
-        self.session.add(
-            Edge(
-                src=art,
-                dst=dep,
-                kind="deployed",
-                since=e.time,
-                until=None,
-                seq=seq,
-                attrs={"actor": e.actor} if e.actor else {},
+        art = self.artifact(e.digest, e.time)
+        attrs: dict[str, Any] = {"pinned": not e.attributes.get("resolved_from_tag", False)}
+        if e.actor:
+            attrs["actor"] = e.actor
+        if e.repository and e.tag:
+            attrs["image"] = f"{e.repository}:{e.tag}"
+        changed = False
+        for dep in targets:
+            current = self._open_edges(dst=dep, kind="deployed")
+            if any(edge.src == art for edge in current):
+                continue
+            for edge in current:
+                edge.until = e.time
+            self.session.add(
+                Edge(
+                    src=art,
+                    dst=dep,
+                    kind="deployed",
+                    since=e.time,
+                    until=None,
+                    seq=seq,
+                    attrs=attrs,
+                )
             )
-        )
+            changed = True
         self.session.flush()
+        if changed:
+            self.alerts.on_deployed(seq, e)
+
+    def _resolve_by_tag(self, e: Event) -> Event:
+        """An image given by tag runs whatever the tag pointed to at that moment."""
+        if not (e.repository and e.tag):
+            return e
+        self.flush()
+        row = self.session.execute(
+            select(Edge.src)
+            .where(
+                Edge.dst == N.tag(e.repository, e.tag),
+                Edge.kind == "tagged",
+                Edge.since <= e.time,
+                (Edge.until.is_(None)) | (Edge.until > e.time),
+            )
+            .order_by(Edge.since.desc(), Edge.id.desc())
+            .limit(1)
+        ).scalar()
+        if row is None:
+            return e
+        return e.with_changes(
+            digest=row.removeprefix("artifact:"),
+            attributes={**e.attributes, "resolved_from_tag": True},
+        )
 
     def undeployed(self, seq: int, e: Event) -> None:
         assert e.workload is not None
-        if e.container:
-            targets = [self.deployment(e)]
-        else:
-            prefix = N.deployment(e.cluster, e.namespace, e.workload, "")
-            targets = list(
-                self.session.execute(
-                    select(Node.id).where(Node.kind == "deployment", Node.id.startswith(prefix))
-                ).scalars()
-            )
-        for dep in targets:
+        for dep in self._deployment_targets(e, create=False):
             for edge in self._open_edges(dst=dep, kind="deployed"):
                 edge.until = e.time
+
+    def _deployment_targets(self, e: Event, *, create: bool) -> list[str]:
+        """The workload containers an event speaks of. Kubernetes names cluster, namespace
+        and container; CDEvents often name only the service and an environment (whose id
+        is commonly the cluster's name), meaning every container of that workload there."""
+        assert e.workload is not None
+        if e.cluster and e.namespace and e.container:
+            return [self.deployment(e)]
+        self.session.flush()
+        candidates = self.session.execute(
+            select(Node.id, Node.attrs).where(
+                Node.kind == "deployment", Node.id.contains(f"/{e.workload}/")
+            )
+        ).all()
+        matches = [
+            node_id
+            for node_id, attrs in candidates
+            if attrs.get("workload") == e.workload
+            and (e.cluster is None or attrs.get("cluster") == e.cluster)
+            and (e.namespace is None or attrs.get("namespace") == e.namespace)
+            and (e.container is None or attrs.get("container") == e.container)
+            and (
+                e.cluster is not None
+                or e.environment is None
+                or e.environment in (attrs.get("environment"), attrs.get("cluster"))
+            )
+        ]
+        if matches or not create:
+            return sorted(matches)
+        return [self.deployment(e)]
 
     # --- building blocks ------------------------------------------------------------
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from provenance.store.models import Artifact, Edge, Node, Pull, TimelineEvent
@@ -150,12 +150,115 @@ def pull_summary(session: Session, digest: str) -> tuple[int, datetime | None, l
 __all__ = [
     "EdgeRow",
     "artifact",
+    "current_tags",
+    "deployed_edges",
     "edges_from",
     "edges_to",
+    "event_times",
     "node_exists",
     "nodes",
     "pull_summary",
     "pulls",
+    "pulls_as_of",
+    "stored_artifacts",
     "tag_history",
     "timeline",
 ]
+
+
+def deployed_edges(session: Session, *, as_of: datetime | None = None) -> list[EdgeRow]:
+    """Deployment edges valid at `as_of` (default: the open ones, i.e. now)."""
+    stmt = select(Edge).where(Edge.kind == "deployed")
+    stmt = stmt.where(Edge.until.is_(None)) if as_of is None else stmt.where(_valid_at(as_of))
+    return _edge_rows(session.execute(stmt.order_by(Edge.id)).scalars())
+
+
+def pulls_as_of(session: Session, digests: Sequence[str], as_of: datetime) -> list[dict[str, Any]]:
+    """Pulls per (digest, actor, client) counted from the timeline up to `as_of`: exact
+    where the aggregate table only knows the totals of today."""
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for start in range(0, len(digests), _CHUNK):
+        chunk = list(digests[start : start + _CHUNK])
+        rows = session.execute(
+            select(
+                TimelineEvent.digest, TimelineEvent.actor, TimelineEvent.time, TimelineEvent.data
+            ).where(
+                TimelineEvent.type == "artifact.pulled",
+                TimelineEvent.digest.in_(chunk),
+                TimelineEvent.time <= as_of,
+            )
+        )
+        for digest, actor, time, data in rows:
+            key = (str(digest), actor or "anonymous", str(data.get("client") or ""))
+            item = out.setdefault(
+                key,
+                {
+                    "digest": key[0],
+                    "actor": key[1],
+                    "client": key[2],
+                    "count": 0,
+                    "first": time,
+                    "last": time,
+                },
+            )
+            item["count"] += 1
+            item["first"] = min(item["first"], time)
+            item["last"] = max(item["last"], time)
+    return sorted(out.values(), key=lambda p: (p["digest"], p["actor"], p["client"]))
+
+
+def event_times(
+    session: Session, *, since: datetime | None, until: datetime | None
+) -> Iterator[tuple[datetime, str]]:
+    stmt = select(TimelineEvent.time, TimelineEvent.type)
+    if since is not None:
+        stmt = stmt.where(TimelineEvent.time >= since)
+    if until is not None:
+        stmt = stmt.where(TimelineEvent.time <= until)
+    yield from session.execute(stmt.execution_options(yield_per=5000))
+
+
+def deleted_at(session: Session, digest: str, as_of: datetime) -> datetime | None:
+    """When the digest was deleted if, as of `as_of`, its latest push or delete was a delete."""
+    row = session.execute(
+        select(TimelineEvent.type, TimelineEvent.time)
+        .where(
+            TimelineEvent.digest == digest,
+            TimelineEvent.type.in_(("artifact.pushed", "artifact.deleted")),
+            TimelineEvent.time <= as_of,
+        )
+        .order_by(TimelineEvent.time.desc(), TimelineEvent.id.desc())
+        .limit(1)
+    ).first()
+    return row.time if row is not None and row.type == "artifact.deleted" else None
+
+
+def current_tags(session: Session, repository_prefix: str) -> dict[tuple[str, str], str]:
+    """(repository, tag) -> digest for every open tag edge under a registry host."""
+    rows = session.execute(
+        select(Edge.src, Node.attrs)
+        .join(Node, Node.id == Edge.dst)
+        .where(
+            Edge.kind == "tagged",
+            Edge.until.is_(None),
+            Edge.dst.startswith(f"tag:{repository_prefix}"),
+        )
+    )
+    return {
+        (str(attrs["repository"]), str(attrs["tag"])): str(src).removeprefix("artifact:")
+        for src, attrs in rows
+    }
+
+
+def stored_artifacts(session: Session, repository_prefix: str) -> list[tuple[str, str]]:
+    """(repository, digest) of artifacts not deleted, stored under a registry host."""
+    rows = session.execute(
+        select(Edge.dst, Artifact.digest)
+        .join(Artifact, Edge.src == literal("artifact:").concat(Artifact.digest))
+        .where(
+            Edge.kind == "stored_in",
+            Edge.dst.startswith(f"repository:{repository_prefix}"),
+            Artifact.deleted.is_(False),
+        )
+    )
+    return sorted((str(dst).removeprefix("repository:"), str(d)) for dst, d in rows)

@@ -161,7 +161,20 @@ def _mutate_once(data: st.DataObject, node: Any) -> Any:
         else:
             node[index] = _mutate_once(data, node[index])
         return node
-    return data.draw(JSON_VALUES)
+    # a leaf: half the time keep its JSON type, so the deeper paths are reached too
+    return data.draw(_same_kind(node) | JSON_VALUES)
+
+
+def _same_kind(node: Any) -> st.SearchStrategy[Any]:
+    if isinstance(node, bool):
+        return st.booleans()
+    if isinstance(node, int):
+        return st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    if isinstance(node, float):
+        return st.floats(allow_nan=False, allow_infinity=False)
+    if isinstance(node, str):
+        return st.text(max_size=30) | st.just(node.upper()) | st.just(node[: len(node) // 2])
+    return JSON_VALUES
 
 
 @pytest.fixture(scope="session")

@@ -243,7 +243,8 @@ def test_bad_purl_digest_is_422(sample_json, make_delivery):
             D1, REPO, "v1.4.2",
         ),
         (f"pkg:oci/payments-api@{D1.replace(':', '%3A')}", D1, "payments-api", None),
-        (f"pkg:oci/api@{D1}?repository_url=https://ghcr.io/acme/api/", D1, "ghcr.io/acme/api", None),
+        (f"pkg:oci/api@{D1}?repository_url=https://ghcr.io/acme/api/", D1, "ghcr.io/acme/api",
+         None),
         (f"pkg:docker/nginx@{D1.replace(':', '%3A')}", D1, "docker.io/library/nginx", None),
         ("pkg:docker/acme/api@v1?repository_url=gcr.io", None, "gcr.io/acme/api", "v1"),
         ("pkg:npm/left-pad@1.3.0", None, None, None),
@@ -284,6 +285,33 @@ def test_deployment_digest_from_custom_image(sample_json, make_delivery):
     del body["customData"]
     [event] = normalize(make_delivery("cdevents", body), SECRETS)
     assert event.type == EventType.REGISTRY_NOTICE
+
+
+def test_published_by_tag_only(sample_json, make_delivery):
+    body = sample_json("cdevents/artifact-published.json")
+    body["subject"]["id"] = "pkg:oci/payments-api?repository_url=ghcr.io/acme/payments-api&tag=v2"
+    [event] = normalize(make_delivery("cdevents", body), SECRETS)
+    assert event.type == EventType.ARTIFACT_PUSHED
+    assert (event.digest, event.repository, event.tag) == (None, "ghcr.io/acme/payments-api", "v2")
+    body = sample_json("cdevents/artifact-downloaded.json")
+    body["subject"]["id"] = "pkg:oci/payments-api?repository_url=ghcr.io/acme/payments-api&tag=v2"
+    [event] = normalize(make_delivery("cdevents", body), SECRETS)
+    assert event.type == EventType.REGISTRY_NOTICE  # a pull needs the digest
+
+
+def test_deployment_by_tag_only(sample_json, make_delivery):
+    body = sample_json("cdevents/service-upgraded.json")
+    body["subject"]["content"]["artifactId"] = (
+        "pkg:oci/payments-api?repository_url=registry.acme.internal%3A5000/acme/payments-api"
+        "&tag=v1.4.2"
+    )
+    [event] = normalize(make_delivery("cdevents", body), SECRETS)
+    assert event.type == EventType.DEPLOYMENT_APPLIED
+    assert (event.digest, event.repository, event.tag) == (None, REPO, "v1.4.2")
+    # a digest in customData `image` beats a tag-only purl
+    body["customData"] = {"image": f"{REPO}:v1.4.2@{D2}"}
+    [event] = normalize(make_delivery("cdevents", body), SECRETS)
+    assert event.digest == D2
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,97 @@
+"""Deployments, alerts and dashboards (role: read). Everything takes `as_of`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from api.auth import Role, require
+from api.deps import Services, services
+from api.schemas import (
+    ActivityResponse,
+    AlertModel,
+    AlertsResponse,
+    DeploymentsResponse,
+    DriftResponse,
+    EnvironmentLineage,
+    EnvironmentsResponse,
+)
+from provenance import deployments as deps
+from provenance.alerts import AlertKind
+from provenance.errors import InvalidQuery
+from provenance.store.alerting import list_alerts
+
+router = APIRouter(prefix="/v1", tags=["deployments"], dependencies=[Depends(require(Role.READ))])
+Svc = Annotated[Services, Depends(services)]
+AsOf = Annotated[datetime | None, Query(description="RFC 3339: answer as the graph was then")]
+
+
+def _json(model: object) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")  # type: ignore[attr-defined]
+
+
+@router.get("/deployments", response_model=DeploymentsResponse)
+def deployments(
+    svc: Svc,
+    environment: str | None = None,
+    cluster: str | None = None,
+    namespace: str | None = None,
+    as_of: AsOf = None,
+) -> Response:
+    with svc.db.read() as session:
+        items = deps.deployments(
+            session, as_of=as_of, environment=environment, cluster=cluster, namespace=namespace
+        )
+    return _json(DeploymentsResponse.model_validate({"as_of": as_of, "items": items}))
+
+
+@router.get("/alerts", response_model=AlertsResponse)
+def alerts(
+    svc: Svc,
+    since: datetime | None = None,
+    kind: str | None = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    if kind is not None and kind not in {k.value for k in AlertKind}:
+        raise InvalidQuery(f"kind must be one of: {', '.join(k.value for k in AlertKind)}")
+    with svc.db.read() as session:
+        rows = list_alerts(session, since=since, kind=kind, after=after, limit=limit)
+        items = [AlertModel.model_validate(r) for r in rows]
+    next_after = items[-1].id if len(items) == limit else None
+    return _json(AlertsResponse(items=items, next_after=next_after))
+
+
+@router.get("/dashboards/environments", response_model=EnvironmentsResponse)
+def environments(svc: Svc, as_of: AsOf = None) -> Response:
+    with svc.db.read() as session:
+        grouped = deps.by_environment(session, as_of=as_of)
+    lineage = [
+        EnvironmentLineage.model_validate({"environment": env, "deployments": items})
+        for env, items in grouped.items()
+    ]
+    return _json(EnvironmentsResponse(as_of=as_of, environments=lineage))
+
+
+@router.get("/dashboards/drift", response_model=DriftResponse)
+def drift(svc: Svc, as_of: AsOf = None) -> Response:
+    with svc.db.read() as session:
+        items = deps.drift(session, as_of=as_of)
+    return _json(DriftResponse.model_validate({"as_of": as_of, "items": items}))
+
+
+@router.get("/dashboards/activity", response_model=ActivityResponse)
+def activity(
+    svc: Svc,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    as_of: AsOf = None,
+    bucket: Literal["hour", "day"] = "day",
+) -> Response:
+    end = min(x for x in (until, as_of) if x is not None) if (until or as_of) else None
+    with svc.db.read() as session:
+        items = deps.activity(session, since=since, until=end, bucket=bucket)
+    return _json(ActivityResponse.model_validate({"bucket": bucket, "items": items}))

@@ -1,0 +1,135 @@
+"""Policy alert rules: plain functions from facts to findings.
+
+The projection gathers the facts (what the graph knew just before and after an event)
+and stores what these functions return; each rule is tested on its own. A finding's
+`key` makes it idempotent: replaying the log raises the same alerts, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from provenance.events import Event
+
+
+class AlertKind(StrEnum):
+    TAG_MOVED = "tag_moved"
+    UNSIGNED_DEPLOYED = "unsigned_deployed"
+    UNATTESTED_DEPLOYED = "unattested_deployed"
+    DELETED_WHILE_DEPLOYED = "deleted_while_deployed"
+    NEW_PULLER = "new_puller"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    kind: AlertKind
+    key: str
+    time: datetime
+    digest: str | None
+    repository: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def tag_moved(moved: Event) -> Finding:
+    """A tag now points to another digest: who moved it, from what, to what."""
+    return Finding(
+        kind=AlertKind.TAG_MOVED,
+        key=f"tag_moved:{moved.id}",
+        time=moved.time,
+        digest=moved.digest,
+        repository=moved.repository,
+        details={
+            "tag": moved.tag,
+            "previous_digest": moved.previous_digest,
+            "digest": moved.digest,
+            "actor": moved.actor,
+            "source": moved.source,
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What is known about a digest's signatures and attestations when it is deployed.
+    `verified_*` is None while no verification has been recorded (presence only)."""
+
+    signatures: int
+    attestations: int
+    verified_signatures: int | None = None
+    verified_attestations: int | None = None
+
+
+def deployed_without_evidence(deployed: Event, evidence: Evidence) -> list[Finding]:
+    """A digest went into a cluster unsigned or unattested (or with nothing that verified)."""
+    findings = []
+    where = {
+        "environment": deployed.environment,
+        "cluster": deployed.cluster,
+        "namespace": deployed.namespace,
+        "workload": deployed.workload,
+        "container": deployed.container,
+    }
+    checks = (
+        (AlertKind.UNSIGNED_DEPLOYED, evidence.signatures, evidence.verified_signatures),
+        (AlertKind.UNATTESTED_DEPLOYED, evidence.attestations, evidence.verified_attestations),
+    )
+    for kind, present, verified in checks:
+        ok = present > 0 if verified is None else verified > 0
+        if ok:
+            continue
+        reason = "none recorded" if present == 0 else "none verified against the trust policy"
+        findings.append(
+            Finding(
+                kind=kind,
+                key=f"{kind}:{deployed.id}",
+                time=deployed.time,
+                digest=deployed.digest,
+                repository=deployed.repository,
+                details={**where, "reason": reason, "present": present},
+            )
+        )
+    return findings
+
+
+def deleted_while_deployed(deleted: Event, running_in: Sequence[dict[str, Any]]) -> Finding | None:
+    """The registry lost a digest that workloads still run: the next pull will fail."""
+    if not running_in:
+        return None
+    return Finding(
+        kind=AlertKind.DELETED_WHILE_DEPLOYED,
+        key=f"deleted_while_deployed:{deleted.id}",
+        time=deleted.time,
+        digest=deleted.digest,
+        repository=deleted.repository,
+        details={"actor": deleted.actor, "deployments": list(running_in)},
+    )
+
+
+def new_puller(pulled: Event, *, seen_before: bool) -> Finding | None:
+    """First pull of this repository by this actor."""
+    if seen_before or pulled.repository is None:
+        return None
+    actor = pulled.actor or "anonymous"
+    return Finding(
+        kind=AlertKind.NEW_PULLER,
+        key=f"new_puller:{pulled.repository}:{actor}",
+        time=pulled.time,
+        digest=pulled.digest,
+        repository=pulled.repository,
+        details={"actor": actor, "client": pulled.client, "user_agent": pulled.user_agent},
+    )
+
+
+__all__ = [
+    "AlertKind",
+    "Evidence",
+    "Finding",
+    "deleted_while_deployed",
+    "deployed_without_evidence",
+    "new_puller",
+    "tag_moved",
+]

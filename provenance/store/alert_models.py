@@ -1,0 +1,54 @@
+"""Rows for policy alerts. `alerts` and `puller_seen` are projection (rebuilt from the log);
+`alert_deliveries` is outbound state and survives a rebuild, so nothing is sent twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from provenance.store.models import Base, BigId
+
+
+class AlertRow(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_time", "time"), Index("ix_alerts_kind_time", "kind", "time"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    time: Mapped[datetime]
+    digest: Mapped[str | None] = mapped_column(String(71))
+    repository: Mapped[str | None] = mapped_column(String(500))
+    details: Mapped[dict[str, Any]]
+    events: Mapped[list[Any]]
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class PullerSeen(Base):
+    """Who has pulled from which repository: what makes a puller new."""
+
+    __tablename__ = "puller_seen"
+
+    repository: Mapped[str] = mapped_column(String(500), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(300), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class AlertDelivery(Base):
+    """Outbound webhook state per alert key: attempts, backoff, success."""
+
+    __tablename__ = "alert_deliveries"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+ALERT_PROJECTION_TABLES = (AlertRow, PullerSeen)
+
+__all__ = ["ALERT_PROJECTION_TABLES", "AlertDelivery", "AlertRow", "PullerSeen"]
