@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.responses import json_response
 from api.schemas import (
     AuditLogResponse,
     LogEntryModel,
@@ -21,10 +22,6 @@ from provenance.store import log, quarantine
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 Svc = Annotated[Services, Depends(services)]
-
-
-def _json(model: object) -> Response:
-    return Response(model.model_dump_json(), media_type="application/json")  # type: ignore[attr-defined]
 
 
 @router.get(
@@ -54,7 +51,7 @@ def audit_log(
             for r in rows
         ]
     next_after = entries[-1].seq if len(entries) == limit else None
-    return _json(AuditLogResponse(entries=entries, next_after=next_after))
+    return json_response(AuditLogResponse(entries=entries, next_after=next_after))
 
 
 @router.get(
@@ -63,7 +60,7 @@ def audit_log(
 def audit_verify(svc: Svc) -> Response:
     with svc.db.read() as session:
         result = log.verify(session)
-    return _json(VerifyResponse.model_validate(result))
+    return json_response(VerifyResponse.model_validate(result))
 
 
 @router.get(
@@ -90,4 +87,4 @@ def quarantined(
             for i in quarantine.items(session, after=after, limit=limit)
         ]
     next_after = items[-1].id if len(items) == limit else None
-    return _json(QuarantineResponse(items=items, next_after=next_after))
+    return json_response(QuarantineResponse(items=items, next_after=next_after))

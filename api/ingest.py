@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.responses import json_response
 from api.schemas import IngestResponse
 from provenance.errors import PayloadTooLarge, UnknownSource
 from provenance.sources import SOURCES, Delivery
@@ -53,7 +54,7 @@ async def _accept(request: Request, svc: Services, source: str) -> Response:
     model = IngestResponse(
         accepted=outcome.accepted, duplicates=outcome.duplicates, ids=outcome.ids, seq=outcome.seq
     )
-    return Response(model.model_dump_json(), status_code=202, media_type="application/json")
+    return json_response(model, status_code=202)
 
 
 @router.post(

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.responses import json_response
 from api.schemas import (
     ActivityResponse,
     AlertModel,
@@ -29,10 +30,6 @@ Svc = Annotated[Services, Depends(services)]
 AsOf = Annotated[datetime | None, Query(description="RFC 3339: answer as the graph was then")]
 
 
-def _json(model: object) -> Response:
-    return Response(model.model_dump_json(), media_type="application/json")  # type: ignore[attr-defined]
-
-
 @router.get("/deployments", response_model=DeploymentsResponse)
 def deployments(
     svc: Svc,
@@ -45,7 +42,7 @@ def deployments(
         items = deps.deployments(
             session, as_of=as_of, environment=environment, cluster=cluster, namespace=namespace
         )
-    return _json(DeploymentsResponse.model_validate({"as_of": as_of, "items": items}))
+    return json_response(DeploymentsResponse.model_validate({"as_of": as_of, "items": items}))
 
 
 @router.get("/alerts", response_model=AlertsResponse)
@@ -62,7 +59,7 @@ def alerts(
         rows = list_alerts(session, since=since, kind=kind, after=after, limit=limit)
         items = [AlertModel.model_validate(r) for r in rows]
     next_after = items[-1].id if len(items) == limit else None
-    return _json(AlertsResponse(items=items, next_after=next_after))
+    return json_response(AlertsResponse(items=items, next_after=next_after))
 
 
 @router.get("/dashboards/environments", response_model=EnvironmentsResponse)
@@ -73,14 +70,14 @@ def environments(svc: Svc, as_of: AsOf = None) -> Response:
         EnvironmentLineage.model_validate({"environment": env, "deployments": items})
         for env, items in grouped.items()
     ]
-    return _json(EnvironmentsResponse(as_of=as_of, environments=lineage))
+    return json_response(EnvironmentsResponse(as_of=as_of, environments=lineage))
 
 
 @router.get("/dashboards/drift", response_model=DriftResponse)
 def drift(svc: Svc, as_of: AsOf = None) -> Response:
     with svc.db.read() as session:
         items = deps.drift(session, as_of=as_of)
-    return _json(DriftResponse.model_validate({"as_of": as_of, "items": items}))
+    return json_response(DriftResponse.model_validate({"as_of": as_of, "items": items}))
 
 
 @router.get("/dashboards/activity", response_model=ActivityResponse)
@@ -94,4 +91,4 @@ def activity(
     end = min(x for x in (until, as_of) if x is not None) if (until or as_of) else None
     with svc.db.read() as session:
         items = deps.activity(session, since=since, until=end, bucket=bucket)
-    return _json(ActivityResponse.model_validate({"bucket": bucket, "items": items}))
+    return json_response(ActivityResponse.model_validate({"bucket": bucket, "items": items}))

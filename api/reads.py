@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.responses import json_response
 from api.schemas import (
     ArtifactResponse,
     BlastRadiusRequest,
@@ -26,16 +27,11 @@ router = APIRouter(prefix="/v1", tags=["queries"], dependencies=[Depends(require
 Svc = Annotated[Services, Depends(services)]
 
 
-def _json(model: object) -> Response:
-    # pydantic's Rust serializer: much faster than FastAPI's encoder on large answers.
-    return Response(model.model_dump_json(), media_type="application/json")  # type: ignore[attr-defined]
-
-
 @router.get("/artifacts/{digest}", response_model=ArtifactResponse)
 def artifact(digest: str, svc: Svc, as_of: datetime | None = None) -> Response:
     with svc.db.read() as session:
         view = queries.artifact(session, digest, as_of=as_of)
-    return _json(ArtifactResponse.model_validate(view))
+    return json_response(ArtifactResponse.model_validate(view))
 
 
 @router.get("/artifacts/{digest}/timeline", response_model=TimelineResponse)
@@ -47,7 +43,9 @@ def timeline(
 ) -> Response:
     with svc.db.read() as session:
         page = queries.timeline(session, digest, limit=limit, cursor=cursor)
-    return _json(TimelineResponse(digest=digest, events=page.items, next_cursor=page.next_cursor))
+    return json_response(
+        TimelineResponse(digest=digest, events=page.items, next_cursor=page.next_cursor)
+    )
 
 
 @router.get("/artifacts/{digest}/lineage", response_model=LineageResponse)
@@ -64,7 +62,7 @@ def lineage(
         return Response(graph.to_graphml(result.graph()), media_type="application/graphml+xml")
     if format == "dot":
         return Response(graph.to_dot(result.graph()), media_type="text/vnd.graphviz")
-    return _json(
+    return json_response(
         LineageResponse(
             digest=digest,
             direction=direction,
@@ -80,14 +78,14 @@ def lineage(
 def tag_history(repository: str, tag: str, svc: Svc, as_of: datetime | None = None) -> Response:
     with svc.db.read() as session:
         history = queries.tag_history(session, repository, tag, as_of=as_of)
-    return _json(TagHistoryResponse(repository=repository, tag=tag, history=history))
+    return json_response(TagHistoryResponse(repository=repository, tag=tag, history=history))
 
 
 @router.get("/commits/{sha}", response_model=CommitResponse)
 def commit(sha: str, svc: Svc) -> Response:
     with svc.db.read() as session:
         view = queries.commit(session, sha)
-    return _json(CommitResponse.model_validate(view))
+    return json_response(CommitResponse.model_validate(view))
 
 
 @router.post("/incidents/blast-radius", response_model=BlastRadiusResponse)
@@ -99,7 +97,7 @@ def blast_radius(body: BlastRadiusRequest, svc: Svc) -> Response:
         result = queries.blast_radius(
             session, *target, as_of=body.as_of, limit=body.limit, cursor=body.cursor
         )
-    return _json(BlastRadiusResponse.model_validate(result))
+    return json_response(BlastRadiusResponse.model_validate(result))
 
 
 __all__ = ["router"]

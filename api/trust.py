@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from api.auth import Role, require
 from api.deps import Services, services
 from api.ingest import read_body
+from api.responses import json_response
 from api.schemas import IngestResponse
 from provenance import checkpoints, exports
 from provenance.attestations import ServiceSigner
@@ -119,7 +120,7 @@ async def attestations(request: Request, svc: Svc) -> Response:
         seq=outcome.seq,
         verdicts=[VerdictModel.model_validate(v) for v in outcome.verdicts],
     )
-    return Response(model.model_dump_json(), status_code=202, media_type="application/json")
+    return json_response(model, status_code=202)
 
 
 @router.get(

@@ -170,23 +170,10 @@ class Projector:
             N.tag(e.repository, e.tag), "tag", e.time, repository=e.repository, tag=e.tag
         )
         art = N.artifact(e.digest)
-        current = self._open_edges(dst=tag_id, kind="tagged")
-        if any(edge.src == art for edge in current):
+        attrs = {"actor": e.actor} if e.actor else {}
+        current = self._repoint(tag_id, "tagged", art, time=e.time, seq=seq, attrs=attrs)
+        if current is None:
             return
-        for edge in current:
-            edge.until = e.time
-        self.session.add(
-            Edge(
-                src=art,
-                dst=tag_id,
-                kind="tagged",
-                since=e.time,
-                until=None,
-                seq=seq,
-                attrs={"actor": e.actor} if e.actor else {},
-            )
-        )
-        self.session.flush()
         if current and e.type is not EventType.TAG_UPDATED:
             previous = current[0].src.removeprefix("artifact:")
             moved = e.with_changes(
@@ -339,27 +326,11 @@ class Projector:
             attrs["actor"] = e.actor
         if e.repository and e.tag:
             attrs["image"] = f"{e.repository}:{e.tag}"
-        changed = False
-        for dep in targets:
-            current = self._open_edges(dst=dep, kind="deployed")
-            if any(edge.src == art for edge in current):
-                continue
-            for edge in current:
-                edge.until = e.time
-            self.session.add(
-                Edge(
-                    src=art,
-                    dst=dep,
-                    kind="deployed",
-                    since=e.time,
-                    until=None,
-                    seq=seq,
-                    attrs=attrs,
-                )
-            )
-            changed = True
-        self.session.flush()
-        if changed:
+        changed = [
+            self._repoint(dep, "deployed", art, time=e.time, seq=seq, attrs=attrs)
+            for dep in targets
+        ]
+        if any(previous is not None for previous in changed):
             self.alerts.on_deployed(seq, e)
 
     def _resolve_by_tag(self, e: Event) -> Event:
@@ -502,6 +473,22 @@ class Projector:
             )
             self.session.flush()
         self._edges.add(key)
+
+    def _repoint(
+        self, dst: str, kind: str, src: str, *, time: datetime, seq: int, attrs: dict[str, Any]
+    ) -> list[Edge] | None:
+        """Make `src` the one open `kind` edge into `dst` (a tag's digest, what a workload
+        runs): close the others at `time`. Returns the edges closed, None if nothing changed."""
+        current = self._open_edges(dst=dst, kind=kind)
+        if any(edge.src == src for edge in current):
+            return None
+        for edge in current:
+            edge.until = time
+        self.session.add(
+            Edge(src=src, dst=dst, kind=kind, since=time, until=None, seq=seq, attrs=attrs)
+        )
+        self.session.flush()
+        return current
 
     def _open_edges(
         self, *, kind: str, src: str | None = None, dst: str | None = None
