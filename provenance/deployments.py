@@ -15,7 +15,7 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from provenance.errors import InvalidQuery
-from provenance.store import reads
+from provenance.store import evidence, reads
 from provenance.store.reads import EdgeRow
 
 
@@ -104,9 +104,18 @@ def _commits(session: Session, artifact_nodes: list[str]) -> dict[str, str]:
 def _evidence(
     session: Session, artifact_nodes: list[str], as_of: datetime | None
 ) -> dict[str, set[str]]:
+    """Per artifact: which of signs/attests it has that verified against the trust policy.
+    As of a past moment, the verdict taken on arrival counts (reverifications are later)."""
+    edges = [
+        e
+        for e in reads.edges_to(session, artifact_nodes, ("signs", "attests"))
+        if as_of is None or e.since <= as_of
+    ]
+    event_of = {e.src: e.src.split(":", 1)[1] for e in edges}
+    verified = evidence.verified_events(session, event_of.values(), arrival_only=as_of is not None)
     out: dict[str, set[str]] = defaultdict(set)
-    for e in reads.edges_to(session, artifact_nodes, ("signs", "attests")):
-        if as_of is None or e.since <= as_of:
+    for e in edges:
+        if event_of[e.src] in verified:
             out[e.dst].add(e.kind)
     return out
 

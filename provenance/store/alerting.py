@@ -13,12 +13,10 @@ from sqlalchemy.orm import Session
 
 from provenance import alerts as rules
 from provenance.events import Event
+from provenance.store import evidence
 from provenance.store import nodes as N
 from provenance.store.alert_models import AlertDelivery, AlertRow, PullerSeen
 from provenance.store.models import Edge, Node
-
-# Set by the trust milestone: kind of node -> edge kind linking it to the artifact.
-_EVIDENCE_EDGES = {"signature": "signs", "attestation": "attests"}
 
 
 class AlertRecorder:
@@ -93,8 +91,12 @@ class AlertRecorder:
                 .group_by(Edge.kind)
             ).all()
         )
+        verified = evidence.verified_counts(self._session, digest)
         return rules.Evidence(
-            signatures=int(counts.get("signs", 0)), attestations=int(counts.get("attests", 0))
+            signatures=int(counts.get("signs", 0)),
+            attestations=int(counts.get("attests", 0)),
+            verified_signatures=verified.get("signature", 0),
+            verified_attestations=verified.get("attestation", 0),
         )
 
 

@@ -215,3 +215,31 @@ __all__ = [
     "latest_by_event",
     "values_for",
 ]
+
+
+def verified_counts(session: Session, digest: str) -> dict[str, int]:
+    """How many signatures / attestations of `digest` verified on arrival (projection-side,
+    so alert rules that use it give the same answer on a rebuild)."""
+    rows = session.execute(
+        select(Evidence.kind, func.count())
+        .where(Evidence.digest == digest, Evidence.origin == "arrival", Evidence.verified)
+        .group_by(Evidence.kind)
+    )
+    return {str(kind): int(n) for kind, n in rows}
+
+
+def verified_events(
+    session: Session, event_ids: Iterable[str], *, arrival_only: bool = False
+) -> set[str]:
+    """The events whose latest verdict (or arrival verdict) says verified."""
+    ids = list(dict.fromkeys(event_ids))
+    out: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        newest = select(func.max(Evidence.id)).where(Evidence.event_id.in_(chunk))
+        if arrival_only:
+            newest = newest.where(Evidence.origin == "arrival")
+        newest = newest.group_by(Evidence.event_id)
+        stmt = select(Evidence.event_id).where(Evidence.id.in_(newest), Evidence.verified)
+        out.update(session.execute(stmt).scalars())
+    return out

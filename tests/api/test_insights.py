@@ -41,9 +41,10 @@ def test_deployments_now_and_as_of(story: TestClient) -> None:
     now = story.get("/v1/deployments").json()["items"]
     assert [(d["environment"], d["digest"]) for d in now] == [("production", A), ("staging", B)]
     prod = now[0]
+    # a canonical `artifact.signed` is a claim: only a signature this service verified counts
     assert (prod["commit"], prod["signed"], prod["attested"], prod["pinned"]) == (
         C,
-        True,
+        False,
         False,
         True,
     )
@@ -75,7 +76,9 @@ def test_artifact_and_tag_history_as_of(story: TestClient) -> None:
 def test_alerts_with_filters(story: TestClient) -> None:
     kinds = [a["kind"] for a in story.get("/v1/alerts").json()["items"]]
     assert kinds == [
+        "unsigned_deployed",
         "unattested_deployed",
+        "unsigned_deployed",
         "unattested_deployed",
         "tag_moved",
         "unsigned_deployed",

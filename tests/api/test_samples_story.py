@@ -31,6 +31,7 @@ STORY: list[tuple[str, str, str]] = [
     ("/v1/webhooks/cdevents", "cdevents/build-finished.json", "application/json"),
     ("/v1/webhooks/cdevents", "cdevents/artifact-signed.json", "application/json"),
     ("/v1/attestations", "in-toto/slsa-provenance-v1.dsse.json", "application/json"),
+    ("/v1/attestations", "cosign/sigstore-bundle-v0.3.sign.json", "application/json"),
     ("/v1/webhooks/distribution", "distribution/push-manifest-cosign-sig-tag.json", DIST),
     (
         "/v1/webhooks/k8s-audit?cluster=staging-eu-west-1",

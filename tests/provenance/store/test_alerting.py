@@ -6,20 +6,23 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from provenance.attestations import Verifier
 from provenance.deployments import deployments
 from provenance.notify import AlertNotifier, backoff
 from provenance.service import ProjectionRunner, ingest
-from provenance.sources import SourceSecrets
+from provenance.sources import Delivery, SourceSecrets
 from provenance.store import Database, projection
 from provenance.store.alerting import delivery_state, list_alerts
 from provenance.timeutil import utcnow
 from tests.factories import delivery, digest, event
 from tests.provenance.store.snapshot import snapshot
+from tests.signing import Key, dsse_envelope, simple_signing, statement_v1, write_policy
 
 REPO = "registry.acme.io/acme/app"
 A, B = digest("a"), digest("b")
@@ -56,15 +59,37 @@ def test_the_four_rules_fire_from_the_projection(db: Database) -> None:
         assert moved.events == [5]  # the log entry that caused it
 
 
-def test_signed_and_attested_digests_deploy_quietly(db: Database) -> None:
+def test_verified_signature_and_attestation_deploy_quietly(db: Database, tmp_path: Path) -> None:
+    key = Key.make()
+    policy = write_policy(tmp_path / "policy.yaml", {"ci": key})
+    secrets = SourceSecrets(verifier=Verifier.from_policy(str(policy)))
+    _ingest(db, event("artifact.pushed", 0, digest=A, repository=REPO))
+    for document in (simple_signing(A, key), dsse_envelope(statement_v1(A), key)):
+        signed = Delivery(
+            source="attestations",
+            body=orjson.dumps(document),
+            received_at=utcnow(),
+            content_type="application/json",
+        )
+        assert ingest(db, signed, secrets).accepted == 1
+    _ingest(db, event("deployment.applied", 2, digest=A, **WHERE))
+    assert _alerts(db) == []
+    with db.read() as s:
+        assert [(d.signed, d.attested) for d in deployments(s)] == [(True, True)]
+
+
+def test_claims_nobody_verified_still_alert(db: Database) -> None:
     _ingest(
         db,
         event("artifact.pushed", 0, digest=A, repository=REPO),
-        event("artifact.signed", 1, digest=A),
+        event("artifact.signed", 1, digest=A),  # a CDEvent or canonical claim: not verified
         event("artifact.attested", 1, digest=A),
         event("deployment.applied", 2, digest=A, **WHERE),
     )
-    assert _alerts(db) == []
+    assert _alerts(db) == [("unsigned_deployed", A), ("unattested_deployed", A)]
+    with db.read() as s:
+        reasons = {a.details["reason"] for a in list_alerts(s)}
+        assert reasons == {"none verified against the trust policy"}
 
 
 def test_rebuild_raises_the_same_alerts_once(db: Database) -> None:
