@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck contracts unit bench demo fmt clean
+.PHONY: run test lint typecheck contracts unit bench bench-kafka demo fmt up down clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,15 @@ unit: $(STAMP)
 
 bench: $(STAMP)  ## throughput and latency figures (not a test)
 	$(BIN)/python bench/ingest.py
+
+bench-kafka: $(STAMP)  ## events/s through Kafka (1 and 2 workers) vs embedded vs bare faust
+	$(BIN)/python bench/kafka.py
+
+up:  ## the distributed mode: Kafka (KRaft), PostgreSQL, 2 API replicas, a worker, a registry
+	docker compose up --build
+
+down:
+	docker compose down
 
 demo: $(STAMP)
 	$(BIN)/provenance demo

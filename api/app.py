@@ -14,7 +14,7 @@ from api.deps import Services
 from api.metrics import Metrics
 from provenance.attestations import Verifier
 from provenance.notify import AlertNotifier
-from provenance.service import ProjectionRunner
+from provenance.service import ProjectionRunner, Publisher
 from provenance.settings import Settings
 from provenance.store import Database
 
@@ -24,8 +24,15 @@ def create_app(
     *,
     db: Database | None = None,
     embedded: bool = True,
+    publisher: Publisher | None = None,
 ) -> FastAPI:
-    """`embedded`: project the log in this process (`provenance serve`)."""
+    """`embedded`: project the log in this process (`provenance serve`). Otherwise, with
+    PROVENANCE_KAFKA_URL set (`provenance api`), ingest publishes to Kafka through
+    `publisher` (default: `KafkaPublisher`) and the workers store and project."""
+    if publisher is None and not embedded and settings.kafka_url:
+        from api.publisher import KafkaPublisher  # noqa: PLC0415 - only distributed mode
+
+        publisher = KafkaPublisher(settings)
     database = db or Database(settings.database_url)
     runner = ProjectionRunner(database) if embedded else None
     notifier = (
@@ -40,7 +47,11 @@ def create_app(
             runner.start()  # first thing it does: catch up with anything left unprojected
         if notifier is not None:
             notifier.start()
+        if publisher is not None:
+            await publisher.start()
         yield
+        if publisher is not None:
+            await publisher.stop()
         if notifier is not None:
             notifier.stop()
         if runner is not None:
@@ -60,6 +71,7 @@ def create_app(
         runner=runner,
         metrics=metrics,
         verifier=Verifier.from_policy(settings.trust_policy),  # a broken policy stops the start
+        publisher=publisher,
     )
     problems.install(app)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio.from_thread
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 
@@ -37,7 +38,13 @@ def readyz(svc: Svc) -> Response:
     except Unavailable as exc:
         checks["database"] = {"ok": False, "error": exc.detail}
         ok = False
-    checks["mode"] = "distributed" if svc.settings.kafka_url else "embedded"
+    checks["mode"] = "distributed" if svc.publisher is not None else "embedded"
+    if svc.publisher is not None:
+        try:
+            checks["kafka"] = {"ok": True, **anyio.from_thread.run(svc.publisher.check)}
+        except Unavailable as exc:
+            checks["kafka"] = {"ok": False, "error": exc.detail}
+            ok = False
     return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
 

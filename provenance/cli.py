@@ -121,6 +121,58 @@ def serve(
         )
 
 
+@app.command("api")
+def api_command(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to bind")] = 8000,
+    database_url: DbUrl = None,
+) -> None:
+    """Distributed mode: the API only; accepted deliveries go to Kafka (PROVENANCE_KAFKA_URL),
+    answered 202 once the broker acknowledged them. Run any number of replicas."""
+    import uvicorn  # noqa: PLC0415 - only serving needs it
+
+    settings = _settings(database_url)
+    configure_logging(settings.log_level, settings.log_format)
+    _require_kafka(settings, "api")
+    if not settings.auth_enabled and not is_loopback(host):
+        err.print(f"[red]refusing to listen on {host} without tokens[/red]")
+        raise typer.Exit(2)
+    if not settings.auth_enabled:
+        err.print("[bold yellow]WARNING: authentication is OFF[/bold yellow] (no tokens set)")
+    with _database(settings) as db:
+        create_app = importlib.import_module("api.app").create_app
+        uvicorn.run(
+            create_app(settings, db=db, embedded=False),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
+
+
+@app.command()
+def worker(database_url: DbUrl = None) -> None:
+    """Distributed mode: the faust-streaming worker. Consumes the deliveries topic, writes
+    the log and the graph, serves /readyz on PROVENANCE_WORKER_PORT. Scale by running more
+    (up to PROVENANCE_KAFKA_PARTITIONS); exit status 1 after a crash: restart it."""
+    settings = _settings(database_url)
+    configure_logging(settings.log_level, settings.log_format)
+    _require_kafka(settings, "worker")
+    with _database(settings) as db:
+        # Wired by name like the HTTP shell: the domain never imports `streams` (or faust).
+        streams = importlib.import_module("streams.app")
+        streams.run(streams.create_app(settings, db=db), settings)
+
+
+def _require_kafka(settings: Settings, command: str) -> None:
+    if not settings.kafka_url:
+        err.print(
+            f"[red]provenance {command} needs PROVENANCE_KAFKA_URL[/red] "
+            "(e.g. kafka://127.0.0.1:9092); `provenance serve` runs without Kafka"
+        )
+        raise typer.Exit(2)
+
+
 @db_app.command("upgrade")
 def db_upgrade(database_url: DbUrl = None) -> None:
     """Apply schema migrations (Alembic) up to the latest."""

@@ -3,6 +3,17 @@
     ingest(db, delivery, secrets)   normalize -> quarantine or append to the log (committed)
     ProjectionRunner                keeps the graph caught up with the log, in-process
 
+Distributed mode (`provenance api` in front of Kafka, `provenance worker` behind it):
+
+    Publisher                       where the API hands a validated delivery (Kafka, a fake)
+    prepare(db, delivery, secrets)  API side: validate (refusals quarantined), count known
+                                    duplicates read-only, say whether to publish and its key
+    ingest_batch(db, deliveries, secrets)
+                                    worker side: many deliveries, ONE transaction: refusals
+                                    quarantined and returned (for the dead-letter topic),
+                                    the rest appended to the log
+    unpublished / mark_published    the log as an outbox for the canonical-events topic
+
 The order is the durability promise: a delivery is committed to the hash-chained log
 before anyone is told it was accepted, and projected afterwards. A crash in between
 loses nothing: the runner catches up from the projection cursor when it starts.
@@ -14,12 +25,13 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from provenance.errors import RejectedInput
+from provenance import wire
+from provenance.errors import RejectedInput, UnknownSource
 from provenance.events import Event
 from provenance.sources import Delivery, SourceSecrets, normalize
-from provenance.store import Database, log, projection, quarantine
+from provenance.store import Database, cursors, log, projection, quarantine
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +69,6 @@ def ingest(db: Database, delivery: Delivery, secrets: SourceSecrets) -> IngestOu
     )
 
 
-def _verdicts(delivery: Delivery, events: Sequence[Event]) -> list[dict[str, Any]]:
-    """What `POST /v1/attestations` answers: the verdict reached for each subject."""
-    if delivery.source != "attestations":
-        return []
-    return [dict(e.attributes["verdict"]) for e in events if "verdict" in e.attributes]
-
-
 class ProjectionRunner:
     """Projects the log into the graph: on demand after each ingest, and in a background
     thread that catches up after a crash and retries after a failure."""
@@ -97,6 +102,10 @@ class ProjectionRunner:
             logger.exception("projection failed; will retry in the background")
             self._wake.set()
 
+    def wake(self) -> None:
+        """Catch up now, in the background thread (the worker calls it after each batch)."""
+        self._wake.set()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="projection", daemon=True)
         self._thread.start()
@@ -117,4 +126,160 @@ class ProjectionRunner:
             self._wake.clear()
 
 
-__all__ = ["IngestOutcome", "ProjectionRunner", "ingest"]
+# --- distributed mode -------------------------------------------------------------------
+
+
+class Publisher(Protocol):
+    """Where `provenance api` hands validated deliveries: Kafka in production
+    (`api.publisher.KafkaPublisher`), an in-memory fake in tests.
+
+    `publish` returns only once the delivery is durably accepted downstream (Kafka:
+    acknowledged by all in-sync replicas) and raises `Unavailable` otherwise; the API
+    answers 202 or 503 accordingly, never 202 for something that could be lost."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, delivery: Delivery, *, key: str) -> None: ...
+
+    async def check(self) -> dict[str, Any]:
+        """Readiness details; raises `Unavailable` when the downstream cannot be reached."""
+        ...
+
+
+def _verdicts(delivery: Delivery, events: Sequence[Event]) -> list[dict[str, Any]]:
+    """What `POST /v1/attestations` answers: the verdict reached for each subject."""
+    if delivery.source != "attestations":
+        return []
+    return [dict(e.attributes["verdict"]) for e in events if "verdict" in e.attributes]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What the API learnt about a delivery before publishing it."""
+
+    outcome: IngestOutcome  # seq is None: the worker appends it later
+    key: str  # partition key: keeps one repository's deliveries in order
+    publish: bool  # False when every event is already in the log
+
+
+def prepare(db: Database, delivery: Delivery, secrets: SourceSecrets) -> Prepared:
+    """Distributed mode, API side: validate the delivery by normalizing it (a refusal is
+    quarantined and raised, as in `ingest`, so 400/415/422 stay synchronous) and count
+    the events the log already has (read-only). A delivery whose events are all known is
+    a registry retry: it is answered as duplicates and not published."""
+    try:
+        events = normalize(delivery, secrets)
+    except RejectedInput as exc:
+        _quarantine(db, delivery, exc)
+        raise
+    with db.read() as session:
+        fresh, dupes = log.split_duplicates(session, events)
+    return Prepared(
+        outcome=IngestOutcome(
+            accepted=len(fresh),
+            duplicates=len(dupes),
+            ids=[e.id for e in fresh],
+            seq=None,
+            verdicts=_verdicts(delivery, events),
+        ),
+        key=wire.partition_key(delivery, events),
+        publish=bool(fresh) or not events,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A delivery the worker refused: quarantined, and dead-lettered with this reason."""
+
+    delivery: Delivery
+    error: str  # the domain error's class name, e.g. InvalidPayload
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    deliveries: int
+    entries: int  # log entries appended
+    accepted: int  # events appended
+    duplicates: int  # events already in the log (a redelivery, or a registry retry)
+    rejected: list[Rejected]
+    last_seq: int | None  # the highest seq this batch appended
+
+
+def ingest_batch(
+    db: Database, deliveries: Sequence[Delivery], secrets: SourceSecrets
+) -> BatchOutcome:
+    """Distributed mode, worker side: normalize every delivery, then in ONE transaction
+    quarantine the refused ones and append the rest to the hash-chained log.
+
+    Returns once committed; only then may the caller acknowledge the Kafka offsets.
+    Redelivery is harmless: `log.append` drops events already in the log, keyed by
+    (source, event id). The projection follows the log through its cursor
+    (`ProjectionRunner`), exactly as in embedded mode. Anything but a refusal of the
+    content (the database is down, a bug) propagates: nothing is committed and the
+    caller must not acknowledge."""
+    normalized: list[tuple[Delivery, list[Event]]] = []
+    rejected: list[Rejected] = []
+    for delivery in deliveries:
+        try:
+            normalized.append((delivery, normalize(delivery, secrets)))
+        except (RejectedInput, UnknownSource) as exc:
+            rejected.append(Rejected(delivery, type(exc).__name__, exc.detail))
+    entries = accepted = duplicates = 0
+    last_seq: int | None = None
+    with db.write() as session:
+        for item in rejected:
+            quarantine.put(session, item.delivery, error=item.error, reason=item.reason)
+        for result in log.append_many(session, normalized):
+            accepted += len(result.accepted)
+            duplicates += len(result.duplicates)
+            if result.seq is not None:
+                entries += 1
+                last_seq = result.seq
+    for item in rejected:
+        logger.warning(
+            "delivery refused by the worker",
+            extra={"source": item.delivery.source, "error": item.error, "reason": item.reason},
+        )
+    return BatchOutcome(len(deliveries), entries, accepted, duplicates, rejected, last_seq)
+
+
+def unpublished(db: Database, cursor: str, *, limit: int = 200) -> list[wire.LoggedEntry]:
+    """Log entries with events after `cursor`: the log is the outbox of the events topic,
+    so a canonical event is published at least once even if a worker dies right after
+    committing it."""
+    with db.read() as session:
+        rows = cursors.entries_after(session, cursor, limit=limit)
+    return [wire.LoggedEntry(r.seq, r.source, r.received_at, r.hash, list(r.events)) for r in rows]
+
+
+def mark_published(db: Database, cursor: str, seq: int) -> None:
+    """Move `cursor` forward to `seq` (never back)."""
+    with db.write() as session:
+        cursors.advance(session, cursor, seq)
+
+
+def _quarantine(db: Database, delivery: Delivery, exc: RejectedInput) -> None:
+    with db.write() as session:
+        quarantine.put(session, delivery, error=type(exc).__name__, reason=exc.detail)
+    logger.info(
+        "delivery quarantined",
+        extra={"source": delivery.source, "error": type(exc).__name__, "reason": exc.detail},
+    )
+
+
+__all__ = [
+    "BatchOutcome",
+    "IngestOutcome",
+    "Prepared",
+    "ProjectionRunner",
+    "Publisher",
+    "Rejected",
+    "ingest",
+    "ingest_batch",
+    "mark_published",
+    "prepare",
+    "unpublished",
+]

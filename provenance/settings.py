@@ -25,9 +25,19 @@ class Settings(BaseSettings):
     alert_webhook_url: str | None = None
     log_format: str = "auto"  # json | console | auto (json when stdout is not a terminal)
     log_level: str = "INFO"
-    # Distributed mode (faust) knobs, consumed by streams/ in the distributed-mode issue.
-    kafka_partitions: int = Field(default=8, gt=0)
-    kafka_replication: int = Field(default=1, gt=0)
+    # Distributed mode (`provenance api` / `provenance worker`, faust-streaming on Kafka).
+    kafka_partitions: int = Field(default=8, gt=0)  # of every topic the service creates
+    kafka_replication: int = Field(default=1, gt=0)  # 3 on a production cluster
+    kafka_topic_prefix: str = "provenance"  # topics: <prefix>.deliveries, .events, ...
+    kafka_group: str = "provenance-worker"  # the workers' consumer group (faust app id)
+    kafka_session_timeout: float = Field(default=30.0, gt=0)  # a dead worker's partitions move
+    kafka_publish_timeout: float = Field(default=10.0, gt=0)  # API: no broker ack by then: 503
+    kafka_linger_ms: float = Field(default=5.0, ge=0)  # API: wait this long to fill a batch
+    kafka_batch_deliveries: int = Field(default=200, gt=0)  # API: deliveries per Kafka message
+    worker_batch: int = Field(default=200, gt=0)  # Kafka messages per database transaction
+    worker_batch_seconds: float = Field(default=0.05, gt=0)  # wait at most this to fill it
+    worker_host: str = "0.0.0.0"  # noqa: S104 - the worker's /readyz is for orchestrators
+    worker_port: int = Field(default=6066, gt=0)
 
     @field_validator("ingest_token", "read_token", "admin_token", "github_webhook_secret")
     @classmethod

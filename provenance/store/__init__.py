@@ -3,6 +3,8 @@
 Entry points:
     Database                     engines, `write()` / `read()` transactions, `upgrade()`
     log.append / log.verify      the hash-chained log of accepted deliveries
+    log.append_many              a batch of deliveries, one lock of the head
+    cursors                      named positions in the log (the events topic's outbox)
     quarantine.put / .items      refused deliveries with their reason
     projection.project_pending   log -> graph tables, exactly once per entry
     projection.rebuild           drop the projection so it replays from the log
@@ -11,7 +13,7 @@ Entry points:
 Store functions add and flush; the caller's `Database.write()` block commits.
 """
 
-from provenance.store import log, projection, quarantine, reads
+from provenance.store import cursors, log, projection, quarantine, reads
 from provenance.store.db import Database
 
-__all__ = ["Database", "log", "projection", "quarantine", "reads"]
+__all__ = ["Database", "cursors", "log", "projection", "quarantine", "reads"]

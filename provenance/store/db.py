@@ -24,6 +24,7 @@ from provenance.errors import Unavailable
 logger = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_MIGRATE = 0x70726F76  # PostgreSQL advisory lock key held while migrating ("prov")
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
@@ -107,6 +108,10 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self._write_engine.begin() as connection:
+            if not self.is_sqlite:
+                # API replicas and workers all migrate at start: one at a time (the lock
+                # ends with this transaction); the others then find the schema at head.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
