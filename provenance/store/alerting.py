@@ -20,9 +20,12 @@ from provenance.store.models import Edge, Node
 
 
 class AlertRecorder:
-    def __init__(self, session: Session, insert: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, session: Session, insert: Callable[[Any], Any], *, sync: Callable[[], None]
+    ) -> None:
         self._session = session
         self._insert = insert
+        self._sync = sync  # write the projector's buffered rows before reading the graph
         self._seen: set[tuple[str, str]] = set()
 
     def record(self, seq: int, finding: rules.Finding | None) -> None:
@@ -45,12 +48,14 @@ class AlertRecorder:
 
     def on_deployed(self, seq: int, deployed: Event) -> None:
         assert deployed.digest is not None
+        self._sync()
         evidence = self._evidence(deployed.digest)
         for finding in rules.deployed_without_evidence(deployed, evidence):
             self.record(seq, finding)
 
     def on_deleted(self, seq: int, deleted: Event) -> None:
         assert deleted.digest is not None
+        self._sync()
         rows = self._session.execute(
             select(Node.attrs)
             .join(Edge, Edge.dst == Node.id)

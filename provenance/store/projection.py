@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -90,6 +90,13 @@ class Projector:
     _nodes: set[str] = field(default_factory=set)
     _edges: set[tuple[str, str, str]] = field(default_factory=set)
     _timeline: list[dict[str, Any]] = field(default_factory=list)
+    # Write-behind buffers: rows that nothing reads back within the batch are written with
+    # one executemany each at `sync()`, instead of one statement per event. `sync()` runs
+    # before any read of those tables and at the end of the batch.
+    _new_nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _new_edges: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    _artifact_rows: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
+    _pull_rows: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     _entry_source: str | None = None
 
     def __post_init__(self) -> None:
@@ -97,7 +104,7 @@ class Projector:
         self._insert: Callable[[Any], Any] = (
             sqlite.insert if dialect == "sqlite" else postgresql.insert
         )
-        self.alerts = AlertRecorder(self.session, self._insert)
+        self.alerts = AlertRecorder(self.session, self._insert, sync=self.sync)
 
     # --- entry points ---------------------------------------------------------------
 
@@ -133,10 +140,69 @@ class Projector:
             handler(self, seq, event)
 
     def flush(self) -> None:
+        self.sync()
         if self._timeline:
             self.session.execute(insert(TimelineEvent), self._timeline)
             self._timeline.clear()
         self.session.flush()
+
+    def sync(self) -> None:
+        """Write the buffered rows (nodes, once-only edges, artifacts, pulls)."""
+        if self._new_nodes:
+            stmt = self._insert(Node).on_conflict_do_nothing(index_elements=["id"])
+            self.session.execute(stmt, list(self._new_nodes.values()))
+            self._new_nodes.clear()
+        if self._artifact_rows:
+            self._write_artifacts()
+        if self._new_edges:
+            self._write_once_edges()
+        if self._pull_rows:
+            stmt = self._insert(Pull)
+            ex = stmt.excluded
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["digest", "actor", "client"],
+                set_={
+                    "count": Pull.count + ex.count,
+                    "first": case((ex.first < Pull.first, ex.first), else_=Pull.first),
+                    "last": case((ex.last > Pull.last, ex.last), else_=Pull.last),
+                },
+            )
+            self.session.execute(stmt, list(self._pull_rows.values()))
+            self._pull_rows.clear()
+
+    def _write_artifacts(self) -> None:
+        rows = list(self._artifact_rows.items())
+        self._artifact_rows.clear()
+        stmt = self._insert(Artifact)
+        ex = stmt.excluded
+        known = {
+            "media_type": func.coalesce(ex.media_type, Artifact.media_type),
+            "size": func.coalesce(ex.size, Artifact.size),
+        }
+        for revive in (False, True):
+            batch = [row for (_, r), row in rows if r is revive]
+            if not batch:
+                continue
+            # Pushed again after a delete: it exists again. A pull or a signature does not.
+            changes = known | ({"deleted": False, "deleted_at": None} if revive else {})
+            upsert = stmt.on_conflict_do_update(index_elements=["digest"], set_=changes)
+            self.session.execute(upsert, batch)
+
+    def _write_once_edges(self) -> None:
+        pending = self._new_edges
+        self._new_edges = {}
+        srcs = sorted({src for src, _, _ in pending})
+        kinds = sorted({kind for _, _, kind in pending})
+        for start in range(0, len(srcs), 500):
+            existing = self.session.execute(
+                select(Edge.src, Edge.dst, Edge.kind).where(
+                    Edge.src.in_(srcs[start : start + 500]), Edge.kind.in_(kinds)
+                )
+            )
+            for src, dst, kind in existing:
+                pending.pop((src, dst, kind), None)
+        if pending:
+            self.session.execute(insert(Edge), list(pending.values()))
 
     # --- handlers -------------------------------------------------------------------
 
@@ -200,21 +266,28 @@ class Projector:
         art = self.artifact(e.digest, e.time)
         actor = e.actor or "anonymous"
         client = e.client or ""
-        stmt = self._insert(Pull).values(
-            digest=e.digest, actor=actor, client=client, count=1, first=e.time, last=e.time
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["digest", "actor", "client"],
-            set_={"count": Pull.count + 1, "last": _greatest(Pull.last, stmt.excluded.last)},
-        )
-        self.session.execute(stmt)
+        key = (e.digest, actor, client)
+        row = self._pull_rows.get(key)
+        if row is None:
+            self._pull_rows[key] = {
+                "digest": e.digest,
+                "actor": actor,
+                "client": client,
+                "count": 1,
+                "first": e.time,
+                "last": e.time,
+            }
+        else:
+            row["count"] += 1
+            row["first"] = min(row["first"], e.time)
+            row["last"] = max(row["last"], e.time)
         self.edge_once(art, self.actor(actor, e.time), "pulled_by", e.time, seq)
         self.alerts.on_pulled(seq, e)
 
     def deleted(self, seq: int, e: Event) -> None:
         assert e.digest is not None
         art = self.artifact(e.digest, e.time)
-        self.alerts.on_deleted(seq, e)
+        self.alerts.on_deleted(seq, e)  # syncs the buffers: the UPDATE below must win
         self.session.execute(
             update(Artifact)
             .where(Artifact.digest == e.digest)
@@ -369,6 +442,7 @@ class Projector:
         assert e.workload is not None
         if e.cluster and e.namespace and e.container:
             return [self.deployment(e)]
+        self.sync()
         self.session.flush()
         candidates = self.session.execute(
             select(Node.id, Node.attrs).where(
@@ -396,12 +470,17 @@ class Projector:
 
     def node(self, node_id: str, kind: str, time: datetime, **attrs: Any) -> str:
         if node_id not in self._nodes:
-            stmt = self._insert(Node).values(id=node_id, kind=kind, attrs=attrs, first_seen=time)
-            self.session.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+            self._new_nodes[node_id] = {
+                "id": node_id,
+                "kind": kind,
+                "attrs": attrs,
+                "first_seen": time,
+            }
             self._nodes.add(node_id)
         return node_id
 
     def merge_attrs(self, node_id: str, attrs: dict[str, Any]) -> None:
+        self.sync()
         self.session.flush()
         row = self.session.get(Node, node_id)
         if row is not None and any(row.attrs.get(k) != v for k, v in attrs.items()):
@@ -417,24 +496,21 @@ class Projector:
         revive: bool = False,
     ) -> str:
         node_id = N.artifact(digest)
-        if node_id in self._nodes and media_type is None and not revive:
+        if node_id in self._nodes and media_type is None and size is None and not revive:
             return node_id
-        stmt = self._insert(Artifact).values(
-            digest=digest, media_type=media_type, size=size, first_seen=time, deleted=False
-        )
-        changes: dict[str, Any] = {}
-        if media_type is not None:
-            changes["media_type"] = media_type
-        if size is not None:
-            changes["size"] = size
-        if revive:  # pushed again after a delete: it exists again
-            changes.update(deleted=False, deleted_at=None)
-        if changes:
-            self.session.execute(
-                stmt.on_conflict_do_update(index_elements=["digest"], set_=changes)
-            )
-        else:
-            self.session.execute(stmt.on_conflict_do_nothing(index_elements=["digest"]))
+        key = (digest, revive)
+        row = self._artifact_rows.get(key)
+        if row is None:
+            self._artifact_rows[key] = {
+                "digest": digest,
+                "media_type": media_type,
+                "size": size,
+                "first_seen": time,
+                "deleted": False,
+            }
+        else:  # the latest word on media type and size wins, as it would row by row
+            row["media_type"] = media_type if media_type is not None else row["media_type"]
+            row["size"] = size if size is not None else row["size"]
         return self.node(node_id, "artifact", time, digest=digest)
 
     def actor(self, name: str, time: datetime) -> str:
@@ -464,14 +540,15 @@ class Projector:
         key = (src, dst, kind)
         if key in self._edges:
             return
-        exists = self.session.execute(
-            select(Edge.id).where(Edge.src == src, Edge.dst == dst, Edge.kind == kind).limit(1)
-        ).first()
-        if exists is None:
-            self.session.add(
-                Edge(src=src, dst=dst, kind=kind, since=time, until=None, seq=seq, attrs=attrs)
-            )
-            self.session.flush()
+        self._new_edges[key] = {
+            "src": src,
+            "dst": dst,
+            "kind": kind,
+            "since": time,
+            "until": None,
+            "seq": seq,
+            "attrs": attrs,
+        }
         self._edges.add(key)
 
     def _repoint(
@@ -518,12 +595,6 @@ class Projector:
         )
         if len(self._timeline) >= 500:
             self.flush()
-
-
-def _greatest(a: Any, b: Any) -> Any:
-    from sqlalchemy import case  # noqa: PLC0415 - only the pull upsert needs it
-
-    return case((b > a, b), else_=a)
 
 
 # What a signature/attestation node keeps about itself; verdicts live in `evidence`.
