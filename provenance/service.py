@@ -32,6 +32,8 @@ from provenance.errors import RejectedInput, UnknownSource
 from provenance.events import Event
 from provenance.sources import Delivery, SourceSecrets, normalize
 from provenance.store import Database, cursors, log, projection, quarantine
+from provenance.store.alert_models import AlertRow
+from provenance.store.alerting import list_alerts
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +255,13 @@ def unpublished(db: Database, cursor: str, *, limit: int = 200) -> list[wire.Log
     with db.read() as session:
         rows = cursors.entries_after(session, cursor, limit=limit)
     return [wire.LoggedEntry(r.seq, r.source, r.received_at, r.hash, list(r.events)) for r in rows]
+
+
+def unpublished_alerts(db: Database, cursor: str, *, limit: int = 200) -> list[AlertRow]:
+    """Alerts raised after `cursor` (an alert id): the alerts table is the outbox of the
+    alerts topic, as the log is of the events topic."""
+    with db.read() as session:
+        return list_alerts(session, after=cursors.get(session, cursor), limit=limit)
 
 
 def mark_published(db: Database, cursor: str, seq: int) -> None:

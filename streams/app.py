@@ -10,7 +10,8 @@ from PROVENANCE_KAFKA_PARTITIONS / _REPLICATION):
                            keyed like the deliveries; published from the log (its outbox)
     <prefix>.dead-letters  what the worker refused: the original bytes as the value, the
                            `error` and `reason` (and `source`, `origin`) as headers
-    <prefix>.alerts        policy findings (declared here for the alerting issue)
+    <prefix>.alerts        policy findings, one JSON message per alert (the webhook's
+                           payload), keyed by repository; published from the alerts table
 
 Agents, timers and pages:
 
@@ -19,6 +20,8 @@ Agents, timers and pages:
     (projection)        a child process runs the embedded `ProjectionRunner`: the graph
                         follows the log through its cursor, woken after each batch
     publish_events      leader only: log entries after the outbox cursor -> events topic
+    publish_alerts      leader only: alerts after their cursor -> alerts topic (and, with
+                        PROVENANCE_ALERT_WEBHOOK_URL, the leader's notifier POSTs them)
     GET /readyz         database and Kafka, on the worker's web port
 
 A refused delivery is a domain error: quarantined, dead-lettered, and the stream goes on.
@@ -47,7 +50,7 @@ import faust
 from aiokafka import AIOKafkaClient
 from mode import CrashingSupervisor
 
-from provenance import service, wire
+from provenance import notify, service, wire
 from provenance.errors import Unavailable, Unparseable
 from provenance.logs import configure_logging
 from provenance.service import ProjectionRunner
@@ -60,13 +63,18 @@ logger = logging.getLogger(__name__)
 app: faust.App  # declared only: `__getattr__` below builds it on first access
 
 
-def create_app(settings: Settings, *, db: Database | None = None) -> faust.App:
+def create_app(settings: Settings, *, db: Database | None = None) -> faust.App:  # noqa: PLR0915 - the topology, in one screen
     """The faust app: topics, the agent, the outbox timer, the readiness page."""
     if not settings.kafka_url:
         raise ValueError("the worker needs PROVENANCE_KAFKA_URL")
     database = db or Database(settings.database_url)
     names = wire.Topics.named(settings.kafka_topic_prefix)
     projector = _Projector(settings)
+    notifier = (
+        notify.AlertNotifier(database, settings.alert_webhook_url)
+        if settings.alert_webhook_url
+        else None
+    )
     secrets = _secrets(settings)
     processed = _Processed()
     max_message = settings.max_body_bytes + 1024 * 1024
@@ -112,6 +120,8 @@ def create_app(settings: Settings, *, db: Database | None = None) -> faust.App:
         for produced in (events, dead_letters, alerts):
             await produced.maybe_declare()  # the agent's own topic is declared by faust
         projector.start()  # follows the log, as in embedded mode; catches up first
+        if notifier is not None:
+            notifier.start()  # each worker may POST an alert; its stable key dedupes
 
     @app.agent(deliveries, name="apply_deliveries", supervisor_strategy=CrashingSupervisor)
     async def apply_deliveries(stream: Any) -> None:
@@ -137,6 +147,19 @@ def create_app(settings: Settings, *, db: Database | None = None) -> faust.App:
                 [(e.key.encode(), wire.encode_entry(e), []) for e in entries if e.events],
             )
             await asyncio.to_thread(service.mark_published, database, cursor, entries[-1].seq)
+
+    @app.timer(0.5, on_leader=True)  # type: ignore[untyped-decorator]  # likewise
+    async def publish_alerts() -> None:
+        cursor = f"kafka:{names.alerts}"
+        while True:
+            found = await asyncio.to_thread(service.unpublished_alerts, database, cursor)
+            if not found:
+                return
+            await _send_all(
+                alerts,
+                [((a.repository or a.kind).encode(), notify.payload(a), []) for a in found],
+            )
+            await asyncio.to_thread(service.mark_published, database, cursor, found[-1].id)
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:

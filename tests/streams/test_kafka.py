@@ -125,6 +125,13 @@ def test_api_to_kafka_to_worker_to_postgresql_and_back(stack: Stack) -> None:
     ]
     assert {m.key for m in messages} == {b"registry.acme.io/acme/payments-api"}
 
+    # the tag move raised an alert; the leader publishes it to the alerts topic
+    alerts = [orjson.loads(m.value) for m in stack.consume(TOPICS.alerts, expect=2)]
+    assert sorted(a["kind"] for a in alerts) == ["new_puller", "tag_moved"]
+    (alert,) = [a for a in alerts if a["kind"] == "tag_moved"]
+    assert alert["details"]["previous_digest"] == _digest(push)
+    assert alert["digest"] == _digest(repush) and alert["events"] == [3]
+
 
 def test_a_worker_killed_mid_stream_loses_nothing_and_applies_nothing_twice(
     stack: Stack,
