@@ -27,7 +27,9 @@ class TagRef(Model):
     until: datetime | None
 
 
-class DeploymentRef(Model):
+class Placement(Model):
+    """Which digest ran in which workload container, from when until when."""
+
     environment: str | None
     cluster: str | None
     namespace: str | None
@@ -36,6 +38,9 @@ class DeploymentRef(Model):
     digest: str
     since: datetime
     until: datetime | None
+
+
+class DeploymentRef(Placement):
     active: bool
 
 
@@ -201,15 +206,7 @@ class QuarantineResponse(Model):
     next_after: int | None
 
 
-class DeploymentModel(Model):
-    environment: str | None
-    cluster: str | None
-    namespace: str | None
-    workload: str | None
-    container: str | None
-    digest: str
-    since: datetime
-    until: datetime | None
+class DeploymentModel(Placement):
     commit: str | None
     signed: bool
     attested: bool
