@@ -38,6 +38,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,7 +52,7 @@ from sqlalchemy import func, select
 from provenance import queries
 from provenance.service import ProjectionRunner
 from provenance.sources import Delivery, normalize
-from provenance.store import Database, log
+from provenance.store import Database, log, projection
 from provenance.store.models import Artifact, Edge, Node, TimelineEvent
 
 REGISTRY_HOST = "registry.bench.local"
@@ -684,7 +685,7 @@ def build_graph(
 
     say(f"graph: projecting {len(bodies)} log entries, {args.projection_batch} per transaction")
     t, cpu = time.perf_counter(), time.process_time()
-    ProjectionRunner(db, batch=args.projection_batch).catch_up()
+    project_with_progress(db, args.projection_batch, len(raw) / len(bodies))
     project_s, project_cpu = time.perf_counter() - t, time.process_time() - cpu
     say(f"graph: projected in {project_s:.1f}s ({project_cpu:.1f}s CPU in this process)")
 
@@ -708,6 +709,26 @@ def build_graph(
         project_cpu_seconds=project_cpu,
     )
     return result, plan, db
+
+
+def project_with_progress(db: Database, batch: int, events_per_entry: float) -> int:
+    """`ProjectionRunner.catch_up()` in a worker thread, saying how far it got every 30 s."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(ProjectionRunner(db, batch=batch).catch_up)
+        while True:
+            try:
+                return future.result(timeout=30)
+            except TimeoutError:
+                with db.read() as session:
+                    head, _ = log.head(session)
+                    lag = projection.lag(session)
+                done = (head - lag) * events_per_entry
+                elapsed = time.perf_counter() - started
+                say(
+                    f"graph: projected {head - lag}/{head} log entries in {elapsed:.0f}s "
+                    f"(~{done / elapsed:.0f} events/s)"
+                )
 
 
 @dataclass

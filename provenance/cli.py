@@ -94,14 +94,14 @@ def serve(
     import uvicorn  # noqa: PLC0415 - only serving needs it
 
     settings = _settings(database_url)
-    configure_logging(settings.log_level, settings.log_format)
+    if not settings.auth_enabled and not is_loopback(host):
+        err.print(
+            f"[red]refusing to listen on {host} without tokens[/red]: set "
+            "PROVENANCE_INGEST_TOKEN, PROVENANCE_READ_TOKEN and PROVENANCE_ADMIN_TOKEN"
+        )
+        raise typer.Exit(2)
+    configure_logging(settings.log_level, settings.log_format)  # only for a process that stays
     if not settings.auth_enabled:
-        if not is_loopback(host):
-            err.print(
-                f"[red]refusing to listen on {host} without tokens[/red]: set "
-                "PROVENANCE_INGEST_TOKEN, PROVENANCE_READ_TOKEN and PROVENANCE_ADMIN_TOKEN"
-            )
-            raise typer.Exit(2)
         err.print(
             "[bold yellow]WARNING: authentication is OFF[/bold yellow] (no tokens set); "
             f"listening on loopback {host} only"
@@ -132,11 +132,11 @@ def api_command(
     import uvicorn  # noqa: PLC0415 - only serving needs it
 
     settings = _settings(database_url)
-    configure_logging(settings.log_level, settings.log_format)
     _require_kafka(settings, "api")
     if not settings.auth_enabled and not is_loopback(host):
         err.print(f"[red]refusing to listen on {host} without tokens[/red]")
         raise typer.Exit(2)
+    configure_logging(settings.log_level, settings.log_format)
     if not settings.auth_enabled:
         err.print("[bold yellow]WARNING: authentication is OFF[/bold yellow] (no tokens set)")
     with _database(settings) as db:

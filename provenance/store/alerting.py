@@ -21,11 +21,19 @@ from provenance.store.models import Edge, Node
 
 class AlertRecorder:
     def __init__(
-        self, session: Session, insert: Callable[[Any], Any], *, sync: Callable[[], None]
+        self,
+        session: Session,
+        insert: Callable[[Any], Any],
+        *,
+        sync_nodes: Callable[[], None],
+        pending_edges: Callable[[str, tuple[str, ...]], dict[str, int]],
     ) -> None:
         self._session = session
         self._insert = insert
-        self._sync = sync  # write the projector's buffered rows before reading the graph
+        # The projector buffers writes: nodes are synced before reading them, and edges it
+        # has not written yet are counted from its buffer.
+        self._sync_nodes = sync_nodes
+        self._pending_edges = pending_edges
         self._seen: set[tuple[str, str]] = set()
 
     def record(self, seq: int, finding: rules.Finding | None) -> None:
@@ -48,14 +56,13 @@ class AlertRecorder:
 
     def on_deployed(self, seq: int, deployed: Event) -> None:
         assert deployed.digest is not None
-        self._sync()
         evidence = self._evidence(deployed.digest)
         for finding in rules.deployed_without_evidence(deployed, evidence):
             self.record(seq, finding)
 
     def on_deleted(self, seq: int, deleted: Event) -> None:
         assert deleted.digest is not None
-        self._sync()
+        self._sync_nodes()
         rows = self._session.execute(
             select(Node.attrs)
             .join(Edge, Edge.dst == Node.id)
@@ -89,13 +96,16 @@ class AlertRecorder:
         self.record(seq, rules.new_puller(pulled, seen_before=seen))
 
     def _evidence(self, digest: str) -> rules.Evidence:
+        kinds = ("signs", "attests")
         counts = dict(
             self._session.execute(
                 select(Edge.kind, func.count())
-                .where(Edge.dst == N.artifact(digest), Edge.kind.in_(("signs", "attests")))
+                .where(Edge.dst == N.artifact(digest), Edge.kind.in_(kinds))
                 .group_by(Edge.kind)
             ).all()
         )
+        for kind, n in self._pending_edges(N.artifact(digest), kinds).items():
+            counts[kind] = counts.get(kind, 0) + n
         verified = evidence.verified_counts(self._session, digest)
         return rules.Evidence(
             signatures=int(counts.get("signs", 0)),

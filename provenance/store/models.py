@@ -170,7 +170,7 @@ class Edge(Base):
 
     __tablename__ = "edges"
     __table_args__ = (
-        Index("ix_edges_src_kind", "src", "kind"),
+        Index("ix_edges_src_kind_dst", "src", "kind", "dst"),
         Index("ix_edges_dst_kind", "dst", "kind"),
     )
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -104,7 +104,12 @@ class Projector:
         self._insert: Callable[[Any], Any] = (
             sqlite.insert if dialect == "sqlite" else postgresql.insert
         )
-        self.alerts = AlertRecorder(self.session, self._insert, sync=self.sync)
+        self.alerts = AlertRecorder(
+            self.session,
+            self._insert,
+            sync_nodes=self._sync_nodes,
+            pending_edges=self._pending_into,
+        )
 
     # --- entry points ---------------------------------------------------------------
 
@@ -142,16 +147,15 @@ class Projector:
     def flush(self) -> None:
         self.sync()
         if self._timeline:
-            self.session.execute(insert(TimelineEvent), self._timeline)
+            # render_nulls: one executemany even when rows leave different columns empty
+            stmt = insert(TimelineEvent).execution_options(render_nulls=True)
+            self.session.execute(stmt, self._timeline)
             self._timeline.clear()
         self.session.flush()
 
     def sync(self) -> None:
         """Write the buffered rows (nodes, once-only edges, artifacts, pulls)."""
-        if self._new_nodes:
-            stmt = self._insert(Node).on_conflict_do_nothing(index_elements=["id"])
-            self.session.execute(stmt, list(self._new_nodes.values()))
-            self._new_nodes.clear()
+        self._sync_nodes()
         if self._artifact_rows:
             self._write_artifacts()
         if self._new_edges:
@@ -169,6 +173,21 @@ class Projector:
             )
             self.session.execute(stmt, list(self._pull_rows.values()))
             self._pull_rows.clear()
+
+    def _pending_into(self, dst: str, kinds: tuple[str, ...]) -> dict[str, int]:
+        """Buffered once-only edges into `dst`, per kind (disjoint from the stored ones:
+        each key is buffered once, and only when this batch had not seen it)."""
+        counts: dict[str, int] = {}
+        for _, d, kind in self._new_edges:
+            if d == dst and kind in kinds:
+                counts[kind] = counts.get(kind, 0) + 1
+        return counts
+
+    def _sync_nodes(self) -> None:
+        if self._new_nodes:
+            stmt = self._insert(Node).on_conflict_do_nothing(index_elements=["id"])
+            self.session.execute(stmt, list(self._new_nodes.values()))
+            self._new_nodes.clear()
 
     def _write_artifacts(self) -> None:
         rows = list(self._artifact_rows.items())
@@ -191,12 +210,14 @@ class Projector:
     def _write_once_edges(self) -> None:
         pending = self._new_edges
         self._new_edges = {}
-        srcs = sorted({src for src, _, _ in pending})
-        kinds = sorted({kind for _, _, kind in pending})
-        for start in range(0, len(srcs), 500):
+        keys = list(pending)
+        for start in range(0, len(keys), 300):
+            # Exact (src, dst, kind) probes: an actor or a builder is a hub with many edges.
             existing = self.session.execute(
                 select(Edge.src, Edge.dst, Edge.kind).where(
-                    Edge.src.in_(srcs[start : start + 500]), Edge.kind.in_(kinds)
+                    tuple_(Edge.src, Edge.kind, Edge.dst).in_(
+                        [(src, kind, dst) for src, dst, kind in keys[start : start + 300]]
+                    )
                 )
             )
             for src, dst, kind in existing:
@@ -287,7 +308,8 @@ class Projector:
     def deleted(self, seq: int, e: Event) -> None:
         assert e.digest is not None
         art = self.artifact(e.digest, e.time)
-        self.alerts.on_deleted(seq, e)  # syncs the buffers: the UPDATE below must win
+        self.alerts.on_deleted(seq, e)
+        self.sync()  # buffered artifact rows first: the UPDATE below must have the last word
         self.session.execute(
             update(Artifact)
             .where(Artifact.digest == e.digest)
@@ -442,8 +464,7 @@ class Projector:
         assert e.workload is not None
         if e.cluster and e.namespace and e.container:
             return [self.deployment(e)]
-        self.sync()
-        self.session.flush()
+        self._sync_nodes()
         candidates = self.session.execute(
             select(Node.id, Node.attrs).where(
                 Node.kind == "deployment", Node.id.contains(f"/{e.workload}/")
@@ -480,8 +501,10 @@ class Projector:
         return node_id
 
     def merge_attrs(self, node_id: str, attrs: dict[str, Any]) -> None:
-        self.sync()
-        self.session.flush()
+        pending = self._new_nodes.get(node_id)
+        if pending is not None:  # created in this batch: not written yet
+            pending["attrs"] = {**pending["attrs"], **attrs}
+            return
         row = self.session.get(Node, node_id)
         if row is not None and any(row.attrs.get(k) != v for k, v in attrs.items()):
             row.attrs = {**row.attrs, **attrs}
