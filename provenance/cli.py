@@ -91,9 +91,26 @@ def serve(
     database_url: DbUrl = None,
 ) -> None:
     """Embedded all-in-one: the API plus in-process projection, on one database."""
+    _serve_http(_settings(database_url), host, port, embedded=True)
+
+
+@app.command("api")
+def api_command(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to bind")] = 8000,
+    database_url: DbUrl = None,
+) -> None:
+    """Distributed mode: the API only; accepted deliveries go to Kafka (PROVENANCE_KAFKA_URL),
+    answered 202 once the broker acknowledged them. Run any number of replicas."""
+    settings = _settings(database_url)
+    _require_kafka(settings, "api")
+    _serve_http(settings, host, port, embedded=False)
+
+
+def _serve_http(settings: Settings, host: str, port: int, *, embedded: bool) -> None:
+    """Refuse a public address without tokens, then run the HTTP shell under uvicorn."""
     import uvicorn  # noqa: PLC0415 - only serving needs it
 
-    settings = _settings(database_url)
     if not settings.auth_enabled and not is_loopback(host):
         err.print(
             f"[red]refusing to listen on {host} without tokens[/red]: set "
@@ -113,36 +130,7 @@ def serve(
         # never imports `api`, so the dependency direction stays one way.
         create_app = importlib.import_module("api.app").create_app
         uvicorn.run(
-            create_app(settings, db=db, embedded=True),
-            host=host,
-            port=port,
-            log_config=None,
-            access_log=False,
-        )
-
-
-@app.command("api")
-def api_command(
-    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to bind")] = 8000,
-    database_url: DbUrl = None,
-) -> None:
-    """Distributed mode: the API only; accepted deliveries go to Kafka (PROVENANCE_KAFKA_URL),
-    answered 202 once the broker acknowledged them. Run any number of replicas."""
-    import uvicorn  # noqa: PLC0415 - only serving needs it
-
-    settings = _settings(database_url)
-    _require_kafka(settings, "api")
-    if not settings.auth_enabled and not is_loopback(host):
-        err.print(f"[red]refusing to listen on {host} without tokens[/red]")
-        raise typer.Exit(2)
-    configure_logging(settings.log_level, settings.log_format)
-    if not settings.auth_enabled:
-        err.print("[bold yellow]WARNING: authentication is OFF[/bold yellow] (no tokens set)")
-    with _database(settings) as db:
-        create_app = importlib.import_module("api.app").create_app
-        uvicorn.run(
-            create_app(settings, db=db, embedded=False),
+            create_app(settings, db=db, embedded=embedded),
             host=host,
             port=port,
             log_config=None,
