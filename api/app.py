@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from api import audit, health, ingest, insights, problems, reads, trust
 from api.deps import Services
-from api.metrics import Metrics
+from api.metrics import Metrics, method_label
 from provenance.attestations import Verifier
 from provenance.notify import AlertNotifier
 from provenance.service import ProjectionRunner, Publisher
@@ -83,7 +83,8 @@ def create_app(
         response = await call_next(request)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
-        metrics.latency.labels(path, request.method, str(response.status_code)).observe(
+        method = method_label(request.method)
+        metrics.latency.labels(path, method, str(response.status_code)).observe(
             time.perf_counter() - start
         )
         return response

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import asdict
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from api.auth import Role, require
@@ -19,9 +20,15 @@ from api.schemas import (
 )
 from provenance.hashchain import body_digest
 from provenance.store import log, quarantine
+from provenance.store.models import LogEntry
+from provenance.store.quarantine import Kind
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 Svc = Annotated[Services, Depends(services)]
+
+
+MAX_SEQ = 2**63 - 1  # BIGINT: a larger `after` is a 422, not a database error
+MAX_DEPTH = 64  # what a reader renders of a stored JSON value; deeper is elided
 
 
 @router.get(
@@ -29,38 +36,69 @@ Svc = Annotated[Services, Depends(services)]
 )
 def audit_log(
     svc: Svc,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     with svc.db.read() as session:
-        rows = log.entries(session, after=after, limit=limit)
-        entries = [
-            LogEntryModel(
-                seq=r.seq,
-                received_at=r.received_at,
-                source=r.source,
-                content_type=r.content_type,
-                params=r.params,
-                headers=r.headers,
-                body_sha256=body_digest(r.body),
-                body=r.body.decode("utf-8", errors="replace"),
-                events=r.events,
-                prev_hash=r.prev_hash,
-                hash=r.hash,
-            )
-            for r in rows
-        ]
+        entries = [_entry(r) for r in log.entries(session, after=after, limit=limit)]
     next_after = entries[-1].seq if len(entries) == limit else None
     return json_response(AuditLogResponse(entries=entries, next_after=next_after))
+
+
+def _entry(row: LogEntry) -> LogEntryModel:
+    """A stored entry as readers see it, whatever it holds: an auditor walks every page
+    (a row altered after it was written shows what it holds now; `verify` names it)."""
+    body = row.body if isinstance(row.body, bytes) else str(row.body).encode()
+    return LogEntryModel(
+        seq=row.seq,
+        received_at=row.received_at,
+        source=row.source,
+        content_type=row.content_type,
+        params=_mapping(row.params),
+        headers=_mapping(row.headers),
+        body_sha256=body_digest(body),
+        body=body.decode("utf-8", errors="replace"),
+        events=[_mapping(e) for e in row.events] if isinstance(row.events, list) else [],
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return {str(k): _bounded(v, 1) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _bounded(value: object, depth: int) -> object:
+    """`value` with anything nested deeper than MAX_DEPTH replaced by a note."""
+    if depth >= MAX_DEPTH and isinstance(value, dict | list):
+        return f"<nested deeper than {MAX_DEPTH} levels; see the body>"
+    if isinstance(value, dict):
+        return {str(k): _bounded(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bounded(v, depth + 1) for v in value]
+    return value
 
 
 @router.get(
     "/audit/verify", response_model=VerifyResponse, dependencies=[Depends(require(Role.READ))]
 )
-def audit_verify(svc: Svc) -> Response:
-    with svc.db.read() as session:
-        result = log.verify(session)
-    return json_response(VerifyResponse.model_validate(result))
+def audit_verify(
+    request: Request,
+    svc: Svc,
+    full: Annotated[
+        bool,
+        Query(
+            description="recompute the whole chain (admin): by default, only what "
+            "was appended since the last intact run"
+        ),
+    ] = False,
+) -> Response:
+    if full:
+        require(Role.ADMIN)(request)
+    result = svc.chain.verify(full=full)
+    return json_response(
+        VerifyResponse.model_validate({**asdict(result), "full": full or result.checked_from == 1})
+    )
 
 
 @router.get(
@@ -68,23 +106,27 @@ def audit_verify(svc: Svc) -> Response:
 )
 def quarantined(
     svc: Svc,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    kind: Annotated[Kind | None, Query(description="delivery, event or projection")] = None,
 ) -> Response:
     with svc.db.read() as session:
         items = [
             QuarantineItemModel(
                 id=i.id,
+                kind=i.kind,
+                index=i.item_index,
+                seq=i.seq,
                 received_at=i.received_at,
                 source=i.source,
                 error=i.error,
                 reason=i.reason,
                 content_type=i.content_type,
-                params=i.params,
-                headers=i.headers,
+                params=_mapping(i.params),
+                headers=_mapping(i.headers),
                 body=i.body.decode("utf-8", errors="replace"),
             )
-            for i in quarantine.items(session, after=after, limit=limit)
+            for i in quarantine.items(session, after=after, limit=limit, kind=kind)
         ]
     next_after = items[-1].id if len(items) == limit else None
     return json_response(QuarantineResponse(items=items, next_after=next_after))

@@ -1,14 +1,18 @@
-"""Bearer tokens for three roles: ingest, read, admin (admin may do everything)."""
+"""Credentials: bearer tokens for three roles (ingest, read, admin; admin may do
+everything), and on a webhook route the one alternative its source may use instead
+(`provenance.credentials.ALTERNATIVES`). Every check here runs before the body is read."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 
 from api.problems import AuthProblem
+from provenance.credentials import ALTERNATIVES, URL_TOKEN_PARAM, Alternative, matches
 from provenance.settings import Settings
 
 
@@ -16,11 +20,6 @@ class Role(StrEnum):
     INGEST = "ingest"
     READ = "read"
     ADMIN = "admin"
-
-
-def _matches(presented: str, expected: str | None) -> bool:
-    # compare_digest on bytes: constant time whatever the length of the guess.
-    return expected is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
 
 def role_of(settings: Settings, token: str) -> Role | None:
@@ -32,7 +31,7 @@ def role_of(settings: Settings, token: str) -> Role | None:
     found: Role | None = None
     for role, secret in tokens.items():
         # Check every role so timing does not tell which role a token belongs to.
-        if _matches(token, secret.get_secret_value() if secret else None) and found is None:
+        if matches(token, secret.get_secret_value() if secret else None) and found is None:
             found = role
     return found
 
@@ -45,9 +44,15 @@ def bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def require(role: Role, *, allow_signed: bool = False) -> Callable[[Request], None]:
-    """A dependency that admits `role` or admin. With `allow_signed`, a request without a
-    bearer token is let through to have its source signature checked instead (GitHub)."""
+def _admit(found: Role | None, role: Role) -> None:
+    if found is None:
+        raise AuthProblem(401, "the bearer token is not valid")
+    if found is not Role.ADMIN and found is not role:
+        raise AuthProblem(403, f"this route needs the {role} role; the token has {found}")
+
+
+def require(role: Role) -> Callable[[Request], None]:
+    """A dependency that admits a bearer token of `role` or admin."""
 
     def check(request: Request) -> None:
         settings: Settings = request.app.state.settings
@@ -55,13 +60,71 @@ def require(role: Role, *, allow_signed: bool = False) -> Callable[[Request], No
             return
         token = bearer(request)
         if token is None:
-            if allow_signed and settings.github_webhook_secret is not None:
-                return  # the adapter verifies X-Hub-Signature-256 and refuses without it
             raise AuthProblem(401, "a bearer token is required")
-        found = role_of(settings, token)
-        if found is None:
-            raise AuthProblem(401, "the bearer token is not valid")
-        if found is not Role.ADMIN and found is not role:
-            raise AuthProblem(403, f"this route needs the {role} role; the token has {found}")
+        _admit(role_of(settings, token), role)
 
     return check
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookAccess:
+    """What a webhook request was admitted with. `github_secret` is set when the
+    credential is the GitHub signature, which the route checks once it has the body."""
+
+    authenticated: bool  # by a token (bearer or URL) or an OIDC token: may be quarantined
+    github_secret: bytes | None = None
+
+
+async def webhook_access(request: Request, source: str) -> WebhookAccess:
+    """Bearer on every source; the source's own alternative on its own route only."""
+    settings: Settings = request.app.state.settings
+    alternative = ALTERNATIVES.get(source)
+    signed = (
+        _github_signed(request, settings) if alternative is Alternative.GITHUB_SIGNATURE else None
+    )
+    if not settings.auth_enabled:
+        # No tokens (loopback only): open, but a configured GitHub secret still holds.
+        return signed or WebhookAccess(authenticated=True)
+    token = bearer(request)
+    if token is not None:
+        found = role_of(settings, token)
+        if found is None and alternative is Alternative.PUBSUB_OIDC:
+            verifier = request.app.state.services.pubsub_verifier
+            if verifier is not None:
+                await run_in_threadpool(verifier.verify, token)  # Unauthenticated -> 401
+                return WebhookAccess(authenticated=True)
+        _admit(found, Role.INGEST)
+        return WebhookAccess(authenticated=True)
+    if signed is not None:
+        return signed
+    if alternative is Alternative.URL_TOKEN:
+        presented = request.query_params.get(URL_TOKEN_PARAM)
+        if presented is not None:
+            _admit(role_of(settings, presented), Role.INGEST)
+            return WebhookAccess(authenticated=True)
+    raise AuthProblem(401, f"a bearer token is required{_hint(alternative)}")
+
+
+def _github_signed(request: Request, settings: Settings) -> WebhookAccess | None:
+    """With the secret set, ghcr needs X-Hub-Signature-256 (checked against the body)
+    unless a valid bearer token comes instead; without the secret it is no credential."""
+    secret = settings.github_webhook_secret
+    if secret is None:
+        return None
+    if "x-hub-signature-256" not in request.headers and (
+        not settings.auth_enabled or bearer(request) is None
+    ):
+        raise AuthProblem(401, "a bearer token or X-Hub-Signature-256 is required")
+    return WebhookAccess(authenticated=False, github_secret=secret.get_secret_value().encode())
+
+
+def _hint(alternative: Alternative | None) -> str:
+    return (
+        {
+            Alternative.GITHUB_SIGNATURE: " (or X-Hub-Signature-256, once the secret is set)",
+            Alternative.URL_TOKEN: f" (or ?{URL_TOKEN_PARAM}= in the webhook URL)",
+            Alternative.PUBSUB_OIDC: " (or the Pub/Sub push OIDC token, once configured)",
+        }.get(alternative, "")
+        if alternative
+        else ""
+    )

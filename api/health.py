@@ -24,16 +24,21 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz")
 def readyz(svc: Svc) -> Response:
     checks: dict[str, object] = {}
+    set_aside = 0
     try:
         with svc.db.read() as session:
             seq, _ = log.head(session)
             lag = projection.lag(session)
+            set_aside = projection.set_aside(session)
         checks["database"] = {
             "ok": True,
             "dialect": svc.db.dialect,
             "log_entries": seq,
             "projection_lag": lag,
         }
+        # Ready (the service takes and keeps deliveries) but degraded: accepted entries
+        # the graph could not take, listed by GET /v1/quarantine?kind=projection.
+        checks["projection"] = {"ok": set_aside == 0, "set_aside": set_aside}
         ok = True
     except Unavailable as exc:
         checks["database"] = {"ok": False, "error": exc.detail}
@@ -45,7 +50,10 @@ def readyz(svc: Svc) -> Response:
         except Unavailable as exc:
             checks["kafka"] = {"ok": False, "error": exc.detail}
             ok = False
-    return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+    status = "unavailable" if not ok else "degraded" if set_aside else "ready"
+    return JSONResponse(
+        {"ready": ok, "status": status, "checks": checks}, status_code=200 if ok else 503
+    )
 
 
 @router.get("/metrics")
@@ -55,6 +63,7 @@ def metrics(svc: Svc) -> Response:
             seq, _ = log.head(session)
             svc.metrics.log_entries.set(seq)
             svc.metrics.projection_lag.set(projection.lag(session))
+            svc.metrics.projection_set_aside.set(projection.set_aside(session))
     except Unavailable:
         pass  # readiness reports it; metrics still expose the counters
     return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4")

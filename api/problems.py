@@ -20,6 +20,7 @@ PROBLEM = "application/problem+json"
 STATUS: dict[type[errors.ProvenanceError], tuple[int, str]] = {
     errors.Unparseable: (400, "unparseable"),
     errors.BadSignature: (401, "bad-signature"),
+    errors.Unauthenticated: (401, "unauthorized"),
     errors.UnknownSource: (404, "unknown-source"),
     errors.NotFound: (404, "not-found"),
     errors.PayloadTooLarge: (413, "payload-too-large"),

@@ -12,11 +12,20 @@ class Model(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class RejectedItem(Model):
+    index: int = Field(description="position of the event in the delivery")
+    reason: str
+
+
 class IngestResponse(Model):
     accepted: int
     duplicates: int
     ids: list[str]
     seq: int | None = Field(None, description="log entry that stored the delivery")
+    rejected: list[RejectedItem] = Field(
+        default_factory=list,
+        description="events of the delivery refused one by one (quarantined); the rest were kept",
+    )
 
 
 class TagRef(Model):
@@ -187,10 +196,18 @@ class VerifyResponse(Model):
     head: str
     first_bad_seq: int | None = None
     reason: str | None = None
+    checked_from: int = Field(
+        1, description="first entry recomputed by this run; those before were verified earlier"
+    )
+    checked: int = Field(0, description="entries recomputed by this run")
+    full: bool = Field(description="whether the whole chain was recomputed")
 
 
 class QuarantineItemModel(Model):
     id: int
+    kind: str = Field(description="delivery, event (one of several), or projection")
+    index: int | None = Field(None, description="position of the refused event (kind event)")
+    seq: int | None = Field(None, description="the log entry set aside (kind projection)")
     received_at: datetime
     source: str
     error: str

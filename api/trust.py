@@ -21,14 +21,13 @@ from pydantic import BaseModel, Field
 
 from api.auth import Role, require
 from api.deps import Services, services
-from api.ingest import read_body
+from api.ingest import accepted, receive
 from api.responses import json_response
 from api.schemas import IngestResponse
 from provenance import checkpoints, exports
 from provenance.attestations import ServiceSigner
 from provenance.errors import InvalidQuery
 from provenance.queries import check_digest
-from provenance.sources import Delivery
 from provenance.store import evidence
 from provenance.timeutil import format_time, utcnow
 
@@ -90,11 +89,6 @@ class CheckpointResponse(BaseModel):
     signature: dict[str, Any] = Field(description="DSSE envelope over entries, head, time")
 
 
-def _content_type(request: Request) -> str:
-    value = request.headers.get("content-type", "application/json")
-    return value.split(";", 1)[0].strip().lower() or "application/json"
-
-
 @router.post(
     "/attestations",
     status_code=202,
@@ -102,22 +96,10 @@ def _content_type(request: Request) -> str:
     dependencies=[Depends(require(Role.INGEST))],
 )
 async def attestations(request: Request, svc: Svc) -> Response:
-    body = await read_body(request, svc.settings.max_body_bytes)
-    delivery = Delivery(
-        source="attestations",
-        body=body,
-        received_at=utcnow(),
-        content_type=_content_type(request),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        params=dict(request.query_params),
-    )
+    delivery = await receive(request, svc, "attestations", keep=True)
     outcome = await run_in_threadpool(svc.ingest, delivery)
-    svc.metrics.accepted("attestations", outcome.accepted, outcome.duplicates)
     model = AttestationResponse(
-        accepted=outcome.accepted,
-        duplicates=outcome.duplicates,
-        ids=outcome.ids,
-        seq=outcome.seq,
+        **accepted(outcome).model_dump(),
         verdicts=[VerdictModel.model_validate(v) for v in outcome.verdicts],
     )
     return json_response(model, status_code=202)

@@ -124,7 +124,7 @@ def _serve_http(settings: Settings, host: str, port: int, *, embedded: bool) -> 
             f"listening on loopback {host} only"
         )
     if settings.github_webhook_secret is None:
-        logger.warning("PROVENANCE_GITHUB_WEBHOOK_SECRET unset: GHCR webhooks are not verified")
+        logger.info("PROVENANCE_GITHUB_WEBHOOK_SECRET unset: GHCR webhooks need a bearer token")
     with _database(settings) as db:
         # The HTTP shell is wired by name, like any ASGI server would: the domain package
         # never imports `api`, so the dependency direction stays one way.

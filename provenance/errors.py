@@ -3,8 +3,9 @@
     ProvenanceError
     ├── RejectedInput            a delivery refused for its content; always quarantined
     │   ├── Unparseable          not JSON / not decodable                      -> 400
-    │   ├── InvalidPayload       parseable, but not that source's format       -> 422
-    │   ├── UnsupportedMedia     a content type the source never sends         -> 415
+    │   ├── InvalidPayload       parseable, or cannot be stored as sent         -> 422
+    │   └── UnsupportedMedia     a content type the source never sends         -> 415
+    ├── Unauthenticated          no valid credentials: nothing is stored        -> 401
     │   └── BadSignature         HMAC missing or wrong (GitHub)                 -> 401
     ├── PayloadTooLarge          body above PROVENANCE_MAX_BODY_BYTES           -> 413
     ├── UnknownSource            /v1/webhooks/{source} names no adapter         -> 404
@@ -49,7 +50,13 @@ class UnsupportedMedia(RejectedInput):
     title = "Unsupported content type"
 
 
-class BadSignature(RejectedInput):
+class Unauthenticated(ProvenanceError):
+    """No valid credentials. Never quarantined: an outsider must not be able to write."""
+
+    title = "Unauthorized"
+
+
+class BadSignature(Unauthenticated):
     title = "Bad signature"
 
 
@@ -86,6 +93,7 @@ __all__ = [
     "PayloadTooLarge",
     "ProvenanceError",
     "RejectedInput",
+    "Unauthenticated",
     "Unavailable",
     "UnknownSource",
     "Unparseable",

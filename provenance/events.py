@@ -20,8 +20,9 @@ import orjson
 from provenance.errors import InvalidPayload
 from provenance.timeutil import format_time, parse_time
 
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-COMMIT_RE = re.compile(r"^[0-9a-f]{7,64}$")
+# \Z, not $: `$` also matches before a trailing newline ("sha256:...\n").
+DIGEST_RE = re.compile(r"\Asha256:[0-9a-f]{64}\Z")
+COMMIT_RE = re.compile(r"\A[0-9a-f]{7,64}\Z")
 
 
 class EventType(StrEnum):

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from provenance import wire
-from provenance.errors import RejectedInput, UnknownSource
+from provenance.errors import RejectedInput, Unavailable, UnknownSource
 from provenance.events import Event
-from provenance.sources import Delivery, SourceSecrets, normalize
+from provenance.sources import Delivery, Normalized, Rejection, SourceSecrets, normalize_delivery
 from provenance.store import Database, cursors, log, projection, quarantine
 from provenance.store.alert_models import AlertRow
 from provenance.store.alerting import list_alerts
@@ -46,21 +46,17 @@ class IngestOutcome:
     seq: int | None
     # Signatures and attestations: the verdict per subject, duplicates included.
     verdicts: list[dict[str, Any]] = field(default_factory=list)
+    # Events of the delivery refused one by one (quarantined) while the others were kept.
+    rejected: list[Rejection] = field(default_factory=list)
 
 
 def ingest(db: Database, delivery: Delivery, secrets: SourceSecrets) -> IngestOutcome:
-    """Store one delivery durably, or quarantine it and re-raise why it was refused."""
-    try:
-        events = normalize(delivery, secrets)
-    except RejectedInput as exc:
-        with db.write() as session:
-            quarantine.put(session, delivery, error=type(exc).__name__, reason=exc.detail)
-        logger.info(
-            "delivery quarantined",
-            extra={"source": delivery.source, "error": type(exc).__name__, "reason": exc.detail},
-        )
-        raise
+    """Store one delivery durably, or quarantine it and re-raise why it was refused.
+    Events refused one by one are quarantined in the same transaction as the append."""
+    normalized = _normalize_or_quarantine(db, delivery, secrets)
+    events = normalized.events
     with db.write() as session:
+        _quarantine_items(session, delivery, normalized.rejected)
         result = log.append(session, delivery, events)
     return IngestOutcome(
         accepted=len(result.accepted),
@@ -68,7 +64,28 @@ def ingest(db: Database, delivery: Delivery, secrets: SourceSecrets) -> IngestOu
         ids=[e.id for e in result.accepted],
         seq=result.seq,
         verdicts=_verdicts(delivery, events),
+        rejected=normalized.rejected,
     )
+
+
+def _normalize_or_quarantine(
+    db: Database, delivery: Delivery, secrets: SourceSecrets
+) -> Normalized:
+    try:
+        return normalize_delivery(delivery, secrets)
+    except (RejectedInput, UnknownSource) as exc:
+        _quarantine(db, delivery, exc)
+        raise
+
+
+def _quarantine_items(session: Any, delivery: Delivery, rejected: Sequence[Rejection]) -> None:
+    for item in rejected:
+        quarantine.put_item(session, delivery, item.index, error=item.error, reason=item.reason)
+    if rejected:
+        logger.info(
+            "events of a delivery quarantined",
+            extra={"source": delivery.source, "refused": len(rejected)},
+        )
 
 
 class ProjectionRunner:
@@ -170,12 +187,13 @@ def prepare(db: Database, delivery: Delivery, secrets: SourceSecrets) -> Prepare
     """Distributed mode, API side: validate the delivery by normalizing it (a refusal is
     quarantined and raised, as in `ingest`, so 400/415/422 stay synchronous) and count
     the events the log already has (read-only). A delivery whose events are all known is
-    a registry retry: it is answered as duplicates and not published."""
-    try:
-        events = normalize(delivery, secrets)
-    except RejectedInput as exc:
-        _quarantine(db, delivery, exc)
-        raise
+    a registry retry: it is answered as duplicates and not published. Events refused
+    one by one are quarantined here; the worker, normalizing the same bytes, skips them."""
+    normalized = _normalize_or_quarantine(db, delivery, secrets)
+    events = normalized.events
+    if normalized.rejected:
+        with db.write() as session:
+            _quarantine_items(session, delivery, normalized.rejected)
     with db.read() as session:
         fresh, dupes = log.split_duplicates(session, events)
     return Prepared(
@@ -185,6 +203,7 @@ def prepare(db: Database, delivery: Delivery, secrets: SourceSecrets) -> Prepare
             ids=[e.id for e in fresh],
             seq=None,
             verdicts=_verdicts(delivery, events),
+            rejected=normalized.rejected,
         ),
         key=wire.partition_key(delivery, events),
         publish=bool(fresh) or not events,
@@ -219,33 +238,74 @@ def ingest_batch(
     Returns once committed; only then may the caller acknowledge the Kafka offsets.
     Redelivery is harmless: `log.append` drops events already in the log, keyed by
     (source, event id). The projection follows the log through its cursor
-    (`ProjectionRunner`), exactly as in embedded mode. Anything but a refusal of the
-    content (the database is down, a bug) propagates: nothing is committed and the
-    caller must not acknowledge."""
+    (`ProjectionRunner`), exactly as in embedded mode.
+
+    The database being unreachable propagates: nothing is committed and the caller must
+    not acknowledge (Kafka delivers again). Any other failure of the batch's transaction
+    is one delivery the store cannot take: the batch is stored again one delivery per
+    transaction, and the one that still fails is refused like bad content (quarantined,
+    dead-lettered) so that the worker never crash-loops on it."""
     normalized: list[tuple[Delivery, list[Event]]] = []
     rejected: list[Rejected] = []
     for delivery in deliveries:
         try:
-            normalized.append((delivery, normalize(delivery, secrets)))
+            # Events refused one by one were quarantined by the API that published them.
+            normalized.append((delivery, normalize_delivery(delivery, secrets).events))
         except (RejectedInput, UnknownSource) as exc:
             rejected.append(Rejected(delivery, type(exc).__name__, exc.detail))
+    try:
+        results = _store_batch(db, normalized, rejected)
+    except Exception as exc:
+        if _transient(exc):
+            raise
+        logger.warning(
+            "batch refused by the store; storing it delivery by delivery",
+            extra={"error": type(exc).__name__},
+        )
+        results = []
+        refused_now: list[Rejected] = []
+        for item in normalized:
+            try:
+                results.extend(_store_batch(db, [item], []))
+            except Exception as one:
+                if _transient(one):
+                    raise
+                reason = f"the store refused it: {type(one).__name__}: {one}"[:2000]
+                refused_now.append(Rejected(item[0], "StoreError", reason))
+        rejected.extend(refused_now)
+        _store_batch(db, [], rejected)
     entries = accepted = duplicates = 0
     last_seq: int | None = None
+    for result in results:
+        accepted += len(result.accepted)
+        duplicates += len(result.duplicates)
+        if result.seq is not None:
+            entries += 1
+            last_seq = result.seq
+    for refusal in rejected:
+        logger.warning(
+            "delivery refused by the worker",
+            extra={
+                "source": refusal.delivery.source,
+                "error": refusal.error,
+                "reason": refusal.reason,
+            },
+        )
+    return BatchOutcome(len(deliveries), entries, accepted, duplicates, rejected, last_seq)
+
+
+def _store_batch(
+    db: Database, items: Sequence[tuple[Delivery, list[Event]]], rejected: Sequence[Rejected]
+) -> list[log.AppendResult]:
     with db.write() as session:
         for item in rejected:
             quarantine.put(session, item.delivery, error=item.error, reason=item.reason)
-        for result in log.append_many(session, normalized):
-            accepted += len(result.accepted)
-            duplicates += len(result.duplicates)
-            if result.seq is not None:
-                entries += 1
-                last_seq = result.seq
-    for item in rejected:
-        logger.warning(
-            "delivery refused by the worker",
-            extra={"source": item.delivery.source, "error": item.error, "reason": item.reason},
-        )
-    return BatchOutcome(len(deliveries), entries, accepted, duplicates, rejected, last_seq)
+        return log.append_many(session, items)
+
+
+def _transient(exc: BaseException) -> bool:
+    """The database is gone or busy: the batch must be delivered again, not refused."""
+    return isinstance(exc, Unavailable)  # `Database` raises it for connection failures
 
 
 def unpublished(db: Database, cursor: str, *, limit: int = 200) -> list[wire.LoggedEntry]:
@@ -270,7 +330,7 @@ def mark_published(db: Database, cursor: str, seq: int) -> None:
         cursors.advance(session, cursor, seq)
 
 
-def _quarantine(db: Database, delivery: Delivery, exc: RejectedInput) -> None:
+def _quarantine(db: Database, delivery: Delivery, exc: RejectedInput | UnknownSource) -> None:
     with db.write() as session:
         quarantine.put(session, delivery, error=type(exc).__name__, reason=exc.detail)
     logger.info(

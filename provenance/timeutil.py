@@ -31,7 +31,10 @@ def parse_time(value: object, *, field: str = "time") -> datetime:
         raise InvalidPayload(f"{field}: {value!r} is not an RFC 3339 time") from exc
     if parsed.tzinfo is None:
         raise InvalidPayload(f"{field}: {value!r} has no UTC offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise InvalidPayload(f"{field}: {value!r} is out of range in UTC") from exc
 
 
 def format_time(value: datetime) -> str:

@@ -352,12 +352,10 @@ async def _kafka_state(servers: list[str]) -> dict[str, Any]:
 
 
 def _secrets(settings: Settings) -> SourceSecrets:
-    """The same verification material the API uses: both normalize every delivery."""
+    """The same context the API normalizes with (credentials were the API's to check)."""
     from provenance.attestations import Verifier  # noqa: PLC0415 - loads the cryptography
 
-    secret = settings.github_webhook_secret
     return SourceSecrets(
-        github_webhook_secret=secret.get_secret_value().encode() if secret else None,
         environments=settings.environments,
         verifier=Verifier.from_policy(settings.trust_policy),
     )

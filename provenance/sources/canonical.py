@@ -2,32 +2,39 @@
 
 from __future__ import annotations
 
-from provenance.errors import InvalidPayload, Unparseable
+from provenance.errors import InvalidPayload, Unparseable, UnsupportedMedia
 from provenance.events import Event
-from provenance.sources import Delivery, SourceSecrets
+from provenance.sources import Delivery, Normalized, SourceSecrets, each, strict
 from provenance.sources._common import load_json
+
+# JSON (one object or an array) or NDJSON; a browser form or a picture is a 415.
+CONTENT_TYPES = ("application/json", "application/x-ndjson", "application/jsonl")
 
 
 def normalize(delivery: Delivery, secrets: SourceSecrets) -> list[Event]:
+    """All or nothing (tests, replays); ingest takes the events one by one."""
+    return strict(normalize_items(delivery, secrets), label="events")
+
+
+def normalize_items(delivery: Delivery, secrets: SourceSecrets) -> Normalized:
+    if delivery.content_type not in CONTENT_TYPES and not delivery.content_type.endswith("+json"):
+        raise UnsupportedMedia(
+            f"/v1/events takes {', '.join(CONTENT_TYPES)}; got {delivery.content_type!r}"
+        )
     body = delivery.body.strip()
     if not body:
         raise Unparseable("empty body")
     if delivery.content_type in ("application/x-ndjson", "application/jsonl") or (
         body[:1] == b"{" and b"\n" in body and not _is_single_json(body)
     ):
-        items = [load_json(line) for line in body.splitlines() if line.strip()]
-    else:
-        parsed = load_json(body)
-        items = parsed if isinstance(parsed, list) else [parsed]
+        # Line by line: an unparseable line is refused alone, like an invalid event.
+        lines = [line for line in body.splitlines() if line.strip()]
+        return each(lines, lambda line: [Event.from_dict(load_json(line))], label="lines")
+    parsed = load_json(body)
+    items = parsed if isinstance(parsed, list) else [parsed]
     if not items:
         raise InvalidPayload("no events in body")
-    events: list[Event] = []
-    for index, item in enumerate(items):
-        try:
-            events.append(Event.from_dict(item))
-        except InvalidPayload as exc:
-            raise InvalidPayload(f"event #{index}: {exc.detail}") from exc
-    return events
+    return each(items, lambda item: [Event.from_dict(item)], label="events")
 
 
 def _is_single_json(body: bytes) -> bool:

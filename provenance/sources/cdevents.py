@@ -55,7 +55,7 @@ from urllib.parse import unquote
 
 from provenance.errors import InvalidPayload, Unparseable
 from provenance.events import COMMIT_RE, Event, EventType, is_digest
-from provenance.sources import Delivery, SourceSecrets
+from provenance.sources import Delivery, Normalized, SourceSecrets, each, strict
 from provenance.sources._common import (
     compact,
     guarded,
@@ -84,20 +84,18 @@ _WORKLOAD_KINDS = frozenset(
 
 @guarded
 def normalize(delivery: Delivery, secrets: SourceSecrets) -> list[Event]:
+    """All or nothing (tests, replays); ingest takes a batch's events one by one."""
+    return strict(normalize_items(delivery, secrets), label="events")
+
+
+@guarded
+def normalize_items(delivery: Delivery, secrets: SourceSecrets) -> Normalized:
     require_content_type(delivery.content_type, CONTENT_TYPES, SOURCE)
     parsed = load_json(delivery.body)
     if delivery.content_type == BATCH and not isinstance(parsed, list):
         raise InvalidPayload("a CloudEvents batch must be a JSON array")
     items = parsed if isinstance(parsed, list) else [parsed]
-    events: list[Event] = []
-    for index, item in enumerate(items):
-        try:
-            events.append(_normalize_one(_unwrap(item)))
-        except InvalidPayload as exc:
-            if len(items) == 1:
-                raise
-            raise InvalidPayload(f"event #{index}: {exc.detail}") from exc
-    return events
+    return each(items, lambda item: [_normalize_one(_unwrap(item))], label="events")
 
 
 # --- envelopes --------------------------------------------------------------------------

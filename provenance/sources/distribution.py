@@ -26,7 +26,7 @@ from typing import Any
 
 from provenance.errors import InvalidPayload
 from provenance.events import Event, EventType
-from provenance.sources import Delivery, SourceSecrets
+from provenance.sources import Delivery, Normalized, SourceSecrets, each, strict
 from provenance.sources._common import (
     client_ip,
     compact,
@@ -68,6 +68,14 @@ _BLOB_TYPES = {
 
 @guarded
 def normalize(delivery: Delivery, secrets: SourceSecrets) -> list[Event]:
+    """All or nothing (tests, replays); ingest takes the events one by one."""
+    return strict(normalize_items(delivery, secrets), label="events")
+
+
+@guarded
+def normalize_items(delivery: Delivery, secrets: SourceSecrets) -> Normalized:
+    """Each event of the envelope stands alone: Distribution retries a refused delivery
+    forever, so one malformed event must not block the registry's queue."""
     require_content_type(delivery.content_type, CONTENT_TYPES, SOURCE)
     body = require_object(load_json(delivery.body), "notification")
     if "events" in body:
@@ -79,13 +87,7 @@ def normalize(delivery: Delivery, secrets: SourceSecrets) -> list[Event]:
     else:
         raise InvalidPayload("not a Distribution notification: no events[] and no action")
     host = registry_param(delivery.params)
-    events: list[Event] = []
-    for index, item in enumerate(items):
-        try:
-            events.append(_event(require_object(item, "event"), host))
-        except InvalidPayload as exc:
-            raise InvalidPayload(f"events[{index}]: {exc.detail}") from exc
-    return events
+    return each(items, lambda item: [_event(require_object(item, "event"), host)], label="events")
 
 
 def _event(raw: Mapping[str, Any], host_override: str | None) -> Event:

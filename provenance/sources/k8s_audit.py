@@ -51,7 +51,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from provenance.errors import InvalidPayload
 from provenance.events import Event, EventType
-from provenance.sources import Delivery, SourceSecrets
+from provenance.sources import Delivery, Normalized, SourceSecrets, each, strict
 from provenance.sources._common import (
     compact,
     guarded,
@@ -93,18 +93,20 @@ _CONTAINER_LISTS = (("containers", False), ("initContainers", True))
 
 @guarded
 def normalize(delivery: Delivery, secrets: SourceSecrets) -> list[Event]:
+    """All or nothing (tests, replays); ingest takes an EventList's items one by one."""
+    return strict(normalize_items(delivery, secrets), label="items")
+
+
+@guarded
+def normalize_items(delivery: Delivery, secrets: SourceSecrets) -> Normalized:
     require_content_type(delivery.content_type, CONTENT_TYPES, SOURCE)
     cluster = _cluster(delivery.params)
     items = _items(delivery)
-    events: list[Event] = []
-    for index, item in enumerate(items):
-        try:
-            events.extend(_item_events(require_object(item, "audit event"), cluster))
-        except InvalidPayload as exc:
-            if len(items) == 1:
-                raise
-            raise InvalidPayload(f"items[{index}]: {exc.detail}") from exc
-    return events
+    return each(
+        items,
+        lambda item: _item_events(require_object(item, "audit event"), cluster),
+        label="items",
+    )
 
 
 def _cluster(params: Mapping[str, str]) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from provenance.errors import Unavailable
@@ -124,9 +124,11 @@ class Database:
 def _unavailable_on_operational_error() -> Iterator[None]:
     try:
         yield
-    except OperationalError as exc:
-        # Connection refused, server gone, database locked past the timeout.
-        raise Unavailable(f"database unavailable: {exc.orig}") from exc
+    except (OperationalError, InterfaceError) as exc:
+        # Connection refused, server gone, database locked past the timeout. The detail
+        # goes to the log, not to the client: a 503 must not map the network for outsiders.
+        logger.warning("database unavailable: %s", exc.orig)
+        raise Unavailable("database unavailable") from exc
 
 
 __all__ = ["Database"]

@@ -107,9 +107,16 @@ class EventKey(Base):
 
 
 class QuarantineItem(Base):
+    """What was set aside with its reason: a refused delivery, one refused event of a
+    delivery (`item_index`), or an accepted log entry that failed to project (`seq`)."""
+
     __tablename__ = "quarantine"
+    __table_args__ = (Index("ix_quarantine_kind_id", "kind", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16), default="delivery", server_default="delivery")
+    item_index: Mapped[int | None] = mapped_column(Integer)
+    seq: Mapped[int | None] = mapped_column(BigInteger)
     received_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(64))
     error: Mapped[str] = mapped_column(String(40))

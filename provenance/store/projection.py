@@ -12,18 +12,19 @@ Edges point downstream (commit -> build -> artifact -> tag / deployment), carry
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from provenance.errors import ProvenanceError
+from provenance.errors import ProvenanceError, Unavailable
 from provenance.events import BLOB_TYPES, Event, EventType, is_digest
-from provenance.store import evidence
+from provenance.store import evidence, quarantine
 from provenance.store import nodes as N
 from provenance.store.alert_models import ALERT_PROJECTION_TABLES
 from provenance.store.alerting import AlertRecorder
@@ -47,7 +48,12 @@ CURSOR = "graph"
 
 
 def project_pending(session: Session, *, limit: int = 500) -> int:
-    """Project up to `limit` unprojected log entries; return how many were projected."""
+    """Project up to `limit` unprojected log entries; return how many were passed.
+
+    The batch is applied in a savepoint. Should it fail for anything but the database
+    being unreachable, it is applied again entry by entry, and an entry that still fails
+    is set aside (quarantine, kind `projection`, with the reason) while the cursor moves
+    past it: one entry the projection cannot take must never stop the graph."""
     cursor = session.execute(
         select(ProjectionCursor).where(ProjectionCursor.name == CURSOR).with_for_update()
     ).scalar_one_or_none()
@@ -58,13 +64,52 @@ def project_pending(session: Session, *, limit: int = 500) -> int:
     rows = entries(session, after=cursor.seq, limit=limit)
     if not rows:
         return 0
+    try:
+        with session.begin_nested():
+            apply_entries(session, rows)
+    except Exception as exc:
+        if _transient(exc) or len(rows) == 1:
+            _set_aside_or_raise(session, rows[0], exc)
+        else:
+            for row in rows:
+                try:
+                    with session.begin_nested():
+                        apply_entries(session, [row])
+                except Exception as one:
+                    _set_aside_or_raise(session, row, one)
+    cursor.seq = rows[-1].seq
+    session.flush()
+    return len(rows)
+
+
+def apply_entries(session: Session, rows: Sequence[LogEntry]) -> None:
+    """Project a batch of log entries (the cursor is the caller's)."""
     projector = Projector(session)
     for row in rows:
         projector.apply_entry(row)
     projector.flush()
-    cursor.seq = rows[-1].seq
-    session.flush()
-    return len(rows)
+
+
+def _transient(exc: BaseException) -> bool:
+    """The database is gone or busy: retry later, never blame the entry."""
+    return isinstance(exc, OperationalError | InterfaceError | Unavailable)
+
+
+def _set_aside_or_raise(session: Session, row: LogEntry, exc: Exception) -> None:
+    if _transient(exc):
+        raise exc
+    reason = f"log entry {row.seq} failed to project: {type(exc).__name__}: {exc}"
+    logger.error(
+        "log entry set aside by the projection",
+        extra={"seq": row.seq, "source": row.source, "error": type(exc).__name__},
+        exc_info=exc,
+    )
+    quarantine.put_projection(session, row, error=type(exc).__name__, reason=reason)
+
+
+def set_aside(session: Session) -> int:
+    """How many log entries the projection had to set aside."""
+    return quarantine.count(session, quarantine.Kind.PROJECTION)
 
 
 def lag(session: Session) -> int:
@@ -79,6 +124,8 @@ def rebuild(session: Session) -> None:
     for table in (*PROJECTION_TABLES, *ALERT_PROJECTION_TABLES):
         session.execute(delete(table))
     evidence.forget_arrivals(session)
+    # Entries set aside are tried again by the replay (a fixed bug projects them now).
+    session.execute(delete(QuarantineItem).where(QuarantineItem.kind == "projection"))
     session.flush()
 
 
@@ -124,6 +171,8 @@ class Projector:
                 logger.warning("projection skipped an event", extra={"seq": row.seq})
                 self.session.add(
                     QuarantineItem(
+                        kind="projection",
+                        seq=row.seq,
                         received_at=row.received_at,
                         source=row.source,
                         error="ProjectionError",

@@ -10,7 +10,7 @@ import pytest
 from provenance import demo, queries
 from provenance.events import EventType
 from provenance.sources import SourceSecrets, normalize
-from provenance.sources.ghcr import verify_signature
+from provenance.credentials import verify_github_signature
 from provenance.store import nodes as N
 
 
@@ -152,10 +152,10 @@ def test_deliveries_are_deterministic_and_in_wire_format():
 def test_ghcr_deliveries_carry_a_valid_signature():
     ghcr = [d for d in demo.story().deliveries if d.source == "ghcr"]
     assert len(ghcr) == 2
-    secrets = SourceSecrets(github_webhook_secret=demo.DEMO_WEBHOOK_SECRET)
     for delivery in ghcr:
-        verify_signature(delivery, demo.DEMO_WEBHOOK_SECRET)
-        [event] = normalize(delivery, secrets)
+        signature = delivery.headers["x-hub-signature-256"]
+        verify_github_signature(delivery.body, signature, demo.DEMO_WEBHOOK_SECRET)
+        [event] = normalize(delivery, SourceSecrets())
         assert event.type is EventType.ARTIFACT_PUSHED
         assert event.commit == demo.COMMIT
         assert event.vcs_url == demo.VCS_URL
