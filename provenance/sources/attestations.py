@@ -102,7 +102,7 @@ def _vcs_url(uri: str | None) -> str | None:
     return head if at and "/" in head else url
 
 
-_ACCEPTED = ("application/octet-stream", "text/plain")
+_ACCEPTED = ("application/octet-stream",)
 
 
 def _check_content_type(content_type: str) -> None:
