@@ -6,6 +6,8 @@
     │   ├── InvalidPayload       parseable, but not that source's format       -> 422
     │   ├── UnsupportedMedia     a content type the source never sends         -> 415
     │   └── BadSignature         HMAC missing or wrong (GitHub)                 -> 401
+    ├── Unauthenticated          credentials missing or not valid (a Pub/Sub
+    │                            push token); nothing is stored                 -> 401
     ├── PayloadTooLarge          body above PROVENANCE_MAX_BODY_BYTES           -> 413
     ├── UnknownSource            /v1/webhooks/{source} names no adapter         -> 404
     ├── NotFound                 the queried digest/commit/tag is unknown       -> 404
@@ -53,6 +55,12 @@ class BadSignature(RejectedInput):
     title = "Bad signature"
 
 
+class Unauthenticated(ProvenanceError):
+    """Credentials missing or not valid. Not `RejectedInput`: a 401 stores nothing."""
+
+    title = "Unauthorized"
+
+
 class PayloadTooLarge(ProvenanceError):
     title = "Payload too large"
 
@@ -86,6 +94,7 @@ __all__ = [
     "PayloadTooLarge",
     "ProvenanceError",
     "RejectedInput",
+    "Unauthenticated",
     "Unavailable",
     "UnknownSource",
     "Unparseable",
