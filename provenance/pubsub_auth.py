@@ -266,7 +266,8 @@ def _identity(claims: Mapping[str, Any], kid: str, service_account: str) -> PubS
     if not isinstance(email, str) or email.casefold() != service_account.casefold():
         raise Unauthenticated("the token is not for the configured service account")
     # Google sends a boolean; some of its older token kinds sent the string "true".
-    if claims.get("email_verified") not in (True, "true"):
+    verified = claims.get("email_verified")
+    if verified is not True and verified != "true":
         raise Unauthenticated("the token's email is not verified")
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
