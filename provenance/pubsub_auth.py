@@ -84,8 +84,7 @@ class PubSubIdentity:
 @dataclass(frozen=True, slots=True)
 class _Keys:
     pems: Mapping[str, str]  # kid -> PEM (a certificate from v1, a public key from a JWK)
-    fetched: float  # on the verifier's monotonic clock
-    expires: float
+    expires: float  # on the verifier's monotonic clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +114,7 @@ class PubSubTokenVerifier:
         self._clock = clock
         self._lock = threading.Lock()
         self._keys: _Keys | None = None
+        self._attempted = float("-inf")  # the last fetch, whether it succeeded or not
 
     def close(self) -> None:
         self._client.close()
@@ -150,7 +150,10 @@ class PubSubTokenVerifier:
                 keys is None
                 or now >= keys.expires
                 # an unknown kid may be a key Google has just rotated in
-                or (kid not in keys.pems and now - keys.fetched >= self.config.min_refetch_seconds)
+                or (
+                    kid not in keys.pems
+                    and now - self._attempted >= self.config.min_refetch_seconds
+                )
             ):
                 keys = self._refresh(now)
         pem = keys.pems.get(kid)
@@ -159,9 +162,10 @@ class PubSubTokenVerifier:
         return pem
 
     def _refresh(self, now: float) -> _Keys:
+        self._attempted = now
         pems, max_age = self._fetch()
         ttl = min(max(max_age, self.config.min_refetch_seconds), self.config.max_max_age)
-        self._keys = _Keys(pems=pems, fetched=now, expires=now + ttl)
+        self._keys = _Keys(pems=pems, expires=now + ttl)
         logger.debug("pubsub signing keys fetched", extra={"keys": len(pems), "ttl": ttl})
         return self._keys
 

@@ -559,6 +559,27 @@ def test_an_unknown_key_id_refetches_once_for_a_rotation(
     assert server.requests == 2
 
 
+def test_a_failed_refetch_for_an_unknown_key_id_is_not_retried_at_once(
+    published: str,
+    server: CertsServer,
+    verifier: PubSubTokenVerifier,
+    key: rsa.RSAPrivateKey,
+    other_key: rsa.RSAPrivateKey,
+    clock: FakeClock,
+) -> None:
+    token = sign(key, claims())
+    verifier.verify(token)
+    clock.now += 30
+    server.status = 503
+    made_up = sign(other_key, claims(), kid="made-up")
+    with pytest.raises(Unavailable):
+        verifier.verify(made_up)  # it may be a key Google just rotated in: try again later
+    assert server.requests == 2
+    refused(verifier, made_up, "the token is signed with a key Google does not publish")
+    assert verifier.verify(token).key_id == KID  # the cached keys still serve
+    assert server.requests == 2
+
+
 def test_a_key_withdrawn_by_google_stops_verifying_after_the_cache_expires(
     published: str,
     server: CertsServer,
