@@ -7,6 +7,8 @@
     │   └── UnsupportedMedia     a content type the source never sends         -> 415
     ├── Unauthenticated          no valid credentials: nothing is stored        -> 401
     │   └── BadSignature         HMAC missing or wrong (GitHub)                 -> 401
+    ├── Unauthenticated          credentials missing or not valid (a Pub/Sub
+    │                            push token); nothing is stored                 -> 401
     ├── PayloadTooLarge          body above PROVENANCE_MAX_BODY_BYTES           -> 413
     ├── UnknownSource            /v1/webhooks/{source} names no adapter         -> 404
     ├── NotFound                 the queried digest/commit/tag is unknown       -> 404
@@ -58,6 +60,12 @@ class Unauthenticated(ProvenanceError):
 
 class BadSignature(Unauthenticated):
     title = "Bad signature"
+
+
+class Unauthenticated(ProvenanceError):
+    """Credentials missing or not valid. Not `RejectedInput`: a 401 stores nothing."""
+
+    title = "Unauthorized"
 
 
 class PayloadTooLarge(ProvenanceError):

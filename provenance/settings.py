@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     read_token: SecretStr | None = None
     admin_token: SecretStr | None = None
     github_webhook_secret: SecretStr | None = None
+    # The gar route's Pub/Sub push token (provenance.pubsub_auth): both set, or neither.
+    gar_audience: str | None = None
+    gar_service_account: str | None = None
+    google_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"  # v1 PEMs or a JWKS
     trust_policy: str | None = None
     signing_key: str | None = None
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
@@ -43,6 +47,13 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value() else None
+
+    @field_validator("gar_audience", "gar_service_account")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return value.strip()
 
     @field_validator("environments", mode="before")
     @classmethod
