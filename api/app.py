@@ -14,6 +14,7 @@ from api.deps import Services
 from api.metrics import Metrics, method_label
 from provenance.attestations import Verifier
 from provenance.notify import AlertNotifier
+from provenance.pubsub_auth import verifier_from_settings
 from provenance.service import ProjectionRunner, Publisher
 from provenance.settings import Settings
 from provenance.store import Database
@@ -41,6 +42,8 @@ def create_app(
         else None
     )
 
+    pubsub = verifier_from_settings(settings)  # /v1/webhooks/gar: the push OIDC token
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runner is not None:
@@ -56,6 +59,8 @@ def create_app(
             notifier.stop()
         if runner is not None:
             runner.stop()
+        if pubsub is not None:
+            pubsub.close()
 
     app = FastAPI(
         title="Provenance",
@@ -72,6 +77,7 @@ def create_app(
         metrics=metrics,
         verifier=Verifier.from_policy(settings.trust_policy),  # a broken policy stops the start
         publisher=publisher,
+        pubsub_verifier=pubsub,
     )
     problems.install(app)
 

@@ -5,10 +5,9 @@
     │   ├── Unparseable          not JSON / not decodable                      -> 400
     │   ├── InvalidPayload       parseable, or cannot be stored as sent         -> 422
     │   └── UnsupportedMedia     a content type the source never sends         -> 415
-    ├── Unauthenticated          no valid credentials: nothing is stored        -> 401
+    ├── Unauthenticated          no valid credentials (a token, a Pub/Sub push
+    │   │                        OIDC token): nothing is stored                 -> 401
     │   └── BadSignature         HMAC missing or wrong (GitHub)                 -> 401
-    ├── Unauthenticated          credentials missing or not valid (a Pub/Sub
-    │                            push token); nothing is stored                 -> 401
     ├── PayloadTooLarge          body above PROVENANCE_MAX_BODY_BYTES           -> 413
     ├── UnknownSource            /v1/webhooks/{source} names no adapter         -> 404
     ├── NotFound                 the queried digest/commit/tag is unknown       -> 404
@@ -18,7 +17,8 @@
     └── Unavailable              a dependency (database, broker, key) is down   -> 503
 
 `api/` maps each class to an RFC 9457 problem in one table; `streams/` sends
-`RejectedInput` to the dead-letter topic and lets anything else crash the agent.
+`RejectedInput` (and what the store refuses) to the dead-letter topic and the
+quarantine; only an unreachable database stops the agent, so Kafka delivers again.
 """
 
 from __future__ import annotations
@@ -60,12 +60,6 @@ class Unauthenticated(ProvenanceError):
 
 class BadSignature(Unauthenticated):
     title = "Bad signature"
-
-
-class Unauthenticated(ProvenanceError):
-    """Credentials missing or not valid. Not `RejectedInput`: a 401 stores nothing."""
-
-    title = "Unauthorized"
 
 
 class PayloadTooLarge(ProvenanceError):

@@ -71,7 +71,13 @@ def test_accepted_means_published_with_the_repository_as_key(
         "/v1/events", content=orjson.dumps(e), headers={"authorization": "Bearer x"}
     )
     assert response.status_code == 202, response.text
-    assert response.json() == {"accepted": 1, "duplicates": 0, "ids": [e["id"]], "seq": None, "rejected": []}
+    assert response.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "ids": [e["id"]],
+        "seq": None,
+        "rejected": [],
+    }
     ((delivery, key),) = publisher.published
     assert key == "r.io/a/b" and delivery.body == orjson.dumps(e)
     assert publisher.started

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from provenance import demo, queries
+from provenance.credentials import verify_github_signature
 from provenance.events import EventType
 from provenance.sources import SourceSecrets, normalize
-from provenance.credentials import verify_github_signature
 from provenance.store import nodes as N
 
 

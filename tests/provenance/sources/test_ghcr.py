@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provenance.errors import BadSignature, InvalidPayload, Unparseable, UnsupportedMedia
 from provenance.credentials import verify_github_signature
+from provenance.errors import BadSignature, InvalidPayload, Unparseable, UnsupportedMedia
 from provenance.events import EventType
 from provenance.sources import SourceSecrets
 from provenance.sources.ghcr import normalize
