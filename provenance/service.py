@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from provenance import wire
-from provenance.errors import RejectedInput, Unavailable, UnknownSource
+from provenance.errors import RejectedInput, UnknownSource
 from provenance.events import Event
 from provenance.sources import Delivery, Normalized, Rejection, SourceSecrets, normalize_delivery
-from provenance.store import Database, cursors, log, projection, quarantine
+from provenance.store import Database, blames_the_input, cursors, log, projection, quarantine
 from provenance.store.alert_models import AlertRow
 from provenance.store.alerting import list_alerts
 
@@ -304,8 +304,8 @@ def _store_batch(
 
 
 def _transient(exc: BaseException) -> bool:
-    """The database is gone or busy: the batch must be delivered again, not refused."""
-    return isinstance(exc, Unavailable)  # `Database` raises it for connection failures
+    """The database is gone, busy or broken: the batch must come again, not be refused."""
+    return not blames_the_input(exc)
 
 
 def unpublished(db: Database, cursor: str, *, limit: int = 200) -> list[wire.LoggedEntry]:

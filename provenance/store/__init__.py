@@ -2,6 +2,7 @@
 
 Entry points:
     Database                     engines, `write()` / `read()` transactions, `upgrade()`
+    blames_the_input(exc)        a failed write: the input's fault (set it aside) or not
     log.append / log.verify      the hash-chained log of accepted deliveries
     log.append_many              a batch of deliveries, one lock of the head
     cursors                      named positions in the log (the events topic's outbox)
@@ -14,6 +15,14 @@ Store functions add and flush; the caller's `Database.write()` block commits.
 """
 
 from provenance.store import cursors, log, projection, quarantine, reads
-from provenance.store.db import Database
+from provenance.store.db import Database, blames_the_input
 
-__all__ = ["Database", "cursors", "log", "projection", "quarantine", "reads"]
+__all__ = [
+    "Database",
+    "blames_the_input",
+    "cursors",
+    "log",
+    "projection",
+    "quarantine",
+    "reads",
+]

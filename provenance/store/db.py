@@ -16,7 +16,14 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StatementError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from provenance.errors import Unavailable
@@ -131,4 +138,23 @@ def _unavailable_on_operational_error() -> Iterator[None]:
         raise Unavailable("database unavailable") from exc
 
 
-__all__ = ["Database"]
+def blames_the_input(exc: BaseException) -> bool:
+    """Whether a failed write was caused by what was written (so it must be set aside,
+    and retrying it will never succeed) rather than by the database (down, busy, a
+    missing table, a permission): then the write must be retried, and nothing blamed.
+
+    The input: a value the column refuses (DataError: too long, a NUL, out of range), a
+    constraint (IntegrityError), a value the driver cannot bind (a StatementError around
+    a Python error), or a plain Python error raised by our own code on that input."""
+    if isinstance(exc, Unavailable):
+        return False
+    if isinstance(exc, DataError | IntegrityError):
+        return True
+    if isinstance(exc, DBAPIError):  # operational, programming, internal, interface...
+        return False
+    if isinstance(exc, StatementError):
+        return not isinstance(exc.orig, DBAPIError | OSError)
+    return isinstance(exc, Exception) and not isinstance(exc, OSError)
+
+
+__all__ = ["Database", "blames_the_input"]

@@ -19,15 +19,15 @@ from typing import Any
 
 from sqlalchemy import case, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from provenance.errors import ProvenanceError, Unavailable
+from provenance.errors import ProvenanceError
 from provenance.events import BLOB_TYPES, Event, EventType, is_digest
 from provenance.store import evidence, quarantine
 from provenance.store import nodes as N
 from provenance.store.alert_models import ALERT_PROJECTION_TABLES
 from provenance.store.alerting import AlertRecorder
+from provenance.store.db import blames_the_input
 from provenance.store.log import entries
 from provenance.store.models import (
     PROJECTION_TABLES,
@@ -91,8 +91,8 @@ def apply_entries(session: Session, rows: Sequence[LogEntry]) -> None:
 
 
 def _transient(exc: BaseException) -> bool:
-    """The database is gone or busy: retry later, never blame the entry."""
-    return isinstance(exc, OperationalError | InterfaceError | Unavailable)
+    """The database is gone, busy or broken: retry later, never blame the entry."""
+    return not blames_the_input(exc)
 
 
 def _set_aside_or_raise(session: Session, row: LogEntry, exc: Exception) -> None:
