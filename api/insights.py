@@ -50,7 +50,7 @@ def alerts(
     svc: Svc,
     since: datetime | None = None,
     kind: str | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     if kind is not None and kind not in {k.value for k in AlertKind}:

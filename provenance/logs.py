@@ -7,6 +7,7 @@ the CLI. Fields passed as `extra=` become JSON keys.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -18,6 +19,26 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "asctime",
     "color_message",
 }
+
+
+# `?token=` (Docker Hub and Quay webhook URLs) is a credential: never in a log line.
+_URL_TOKEN = re.compile(r"([?&]token=)[^&\s\"']*")
+
+
+def redact(text: str) -> str:
+    return _URL_TOKEN.sub(r"\1[redacted]", text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites every record's message (and string arguments, such as uvicorn's access
+    log path) with credentials in URLs redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "token=" in record.msg:
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -42,9 +63,10 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
         if use_json
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
 
 
-__all__ = ["JsonFormatter", "configure_logging"]
+__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging", "redact"]
