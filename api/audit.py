@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
-from api.responses import json_response
+from api.responses import bounded, json_response
 from api.schemas import (
     AuditLogResponse,
     LogEntryModel,
@@ -28,7 +28,6 @@ Svc = Annotated[Services, Depends(services)]
 
 
 MAX_SEQ = 2**63 - 1  # BIGINT: a larger `after` is a 422, not a database error
-MAX_DEPTH = 64  # what a reader renders of a stored JSON value; deeper is elided
 
 
 @router.get(
@@ -65,18 +64,7 @@ def _entry(row: LogEntry) -> LogEntryModel:
 
 
 def _mapping(value: object) -> dict[str, Any]:
-    return {str(k): _bounded(v, 1) for k, v in value.items()} if isinstance(value, dict) else {}
-
-
-def _bounded(value: object, depth: int) -> object:
-    """`value` with anything nested deeper than MAX_DEPTH replaced by a note."""
-    if depth >= MAX_DEPTH and isinstance(value, dict | list):
-        return f"<nested deeper than {MAX_DEPTH} levels; see the body>"
-    if isinstance(value, dict):
-        return {str(k): _bounded(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_bounded(v, depth + 1) for v in value]
-    return value
+    return {str(k): bounded(v, 2) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 @router.get(

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
-from api.responses import json_response
+from api.responses import bounded, json_response
 from api.schemas import (
     ArtifactResponse,
     BlastRadiusRequest,
@@ -44,7 +44,9 @@ def timeline(
     with svc.db.read() as session:
         page = queries.timeline(session, digest, limit=limit, cursor=cursor)
     return json_response(
-        TimelineResponse(digest=digest, events=page.items, next_cursor=page.next_cursor)
+        TimelineResponse(
+            digest=digest, events=[bounded(e) for e in page.items], next_cursor=page.next_cursor
+        )
     )
 
 
