@@ -128,3 +128,50 @@ def test_readiness_reports_the_database_and_kafka(client: TestClient) -> None:
     checks = ready.json()["checks"]
     assert checks["mode"] == "distributed"
     assert checks["database"]["ok"] and checks["kafka"] == {"ok": True, "brokers": 1}
+
+
+def test_api_mode_admits_only_credentials_and_publishes_nothing_else(
+    db: Database, publisher: FakePublisher
+) -> None:
+    """Issue 8, finding 1 in `api` mode: the GitHub secret opens no route, an outsider
+    publishes nothing and stores nothing, and one bad event of a delivery is refused
+    alone (quarantined here; the rest is published)."""
+    settings = Settings(
+        database_url=db.url,
+        kafka_url="kafka://fake:9092",
+        ingest_token="i-tok",
+        admin_token="a-tok",
+        github_webhook_secret="s3cret",
+    )
+    with TestClient(create_app(settings, db=db, embedded=False, publisher=publisher)) as c:
+        push = orjson.dumps(
+            {
+                "events": [
+                    {
+                        "id": "e-1",
+                        "timestamp": "2026-03-09T14:00:00Z",
+                        "action": "push",
+                        "target": {
+                            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                            "digest": digest("forged"),
+                            "repository": "acme/api",
+                            "url": "https://registry.acme.io/v2/acme/api/manifests/x",
+                        },
+                    }
+                ]
+            }
+        )
+        r = c.post("/v1/webhooks/distribution", content=push)
+        assert r.status_code == 401
+        assert c.post("/v1/events", content=orjson.dumps(_push(1))).status_code == 401
+        assert publisher.published == []
+        admin = {"authorization": "Bearer a-tok"}
+        assert c.get("/v1/quarantine", headers=admin).json()["items"] == []
+        mixed = orjson.dumps([_push(2), _push(3) | {"id": "x" * 400}])
+        r = c.post("/v1/events", content=mixed, headers={"authorization": "Bearer i-tok"})
+        assert r.status_code == 202, r.text
+        assert [x["index"] for x in r.json()["rejected"]] == [1]
+        [(published, _)] = publisher.published
+        assert published.body == mixed  # the exact bytes travel; the worker skips item 1
+        [item] = c.get("/v1/quarantine", headers=admin).json()["items"]
+        assert (item["kind"], item["index"]) == ("event", 1)
