@@ -24,10 +24,12 @@ Agents, timers and pages:
                         PROVENANCE_ALERT_WEBHOOK_URL, the leader's notifier POSTs them)
     GET /readyz         database and Kafka, on the worker's web port
 
-A refused delivery is a domain error: quarantined, dead-lettered, and the stream goes on.
-Anything else (the database is down, a bug) crashes the agent and with it the worker,
-before the batch's offsets are acknowledged: the messages are delivered again to whoever
-takes the partitions over, and the log drops the events it already has.
+A refused delivery is a domain error: quarantined, dead-lettered, and the stream goes on;
+so is a delivery the store itself refuses (`ingest_batch` retries the batch delivery by
+delivery and refuses the one that still fails). Only a database that is down or broken
+(`store.blames_the_input` says it is not the input's fault) crashes the agent and with it
+the worker, before the batch's offsets are acknowledged: the messages are delivered again
+to whoever takes the partitions over, and the log drops the events it already has.
 
 `create_app(settings)` builds the app; `app` (for `faust -A streams.app worker`) builds it
 from the environment on first access, so importing this module wires nothing.
