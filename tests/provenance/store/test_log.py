@@ -96,3 +96,21 @@ def test_cli_audit_verify_exits_1_naming_the_bad_entry(db: Database) -> None:
     bad = runner.invoke(app, ["audit", "verify", "--database-url", db.url])
     assert bad.exit_code == 1
     assert "entry 1" in bad.output
+
+
+def test_cli_audit_verify_names_a_row_rewritten_with_another_type(db: Database) -> None:
+    """Issue 8, finding 7: a SQLite body rewritten as text, PostgreSQL headers set to JSON
+    null made `audit verify` crash with a traceback instead of naming the entry."""
+    from sqlalchemy import text
+
+    for name in "abc":
+        _append(db, event("artifact.pushed", digest=digest(name)))
+    with db.engine.begin() as conn:
+        if db.is_sqlite:
+            conn.execute(text("UPDATE log_entries SET body = CAST(body AS TEXT) WHERE seq = 2"))
+        else:
+            conn.execute(text("UPDATE log_entries SET headers = 'null' WHERE seq = 2"))
+    bad = CliRunner().invoke(app, ["audit", "verify", "--database-url", db.url])
+    assert bad.exit_code == 1, bad.output
+    assert "entry 2" in bad.output
+    assert bad.exception is None or isinstance(bad.exception, SystemExit)
