@@ -191,11 +191,15 @@ class PrivateSigstore:
             .not_valid_before(start)
             .not_valid_after(end)
             .add_extension(
-                x509.BasicConstraints(ca=intermediate_is_ca, path_length=0 if intermediate_is_ca else None),
+                x509.BasicConstraints(
+                    ca=intermediate_is_ca, path_length=0 if intermediate_is_ca else None
+                ),
                 critical=True,
             )
             .add_extension(_key_usage(cert_sign=intermediate_is_ca), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False
+            )
             .add_extension(
                 x509.SubjectKeyIdentifier.from_public_key(inter_key.public_key()), critical=False
             )
@@ -274,12 +278,15 @@ class PrivateSigstore:
         key = ec.generate_private_key(ec.SECP256R1())
         start = valid_from or datetime.now(UTC) - timedelta(minutes=1)
         san: x509.GeneralName = (
-            x509.RFC822Name(subject) if "@" in subject and "://" not in subject
+            x509.RFC822Name(subject)
+            if "@" in subject and "://" not in subject
             else x509.UniformResourceIdentifier(subject)
         )
-        usage = [ExtendedKeyUsageOID.CODE_SIGNING] if code_signing else [
-            ExtendedKeyUsageOID.CLIENT_AUTH
-        ]
+        usage = (
+            [ExtendedKeyUsageOID.CODE_SIGNING]
+            if code_signing
+            else [ExtendedKeyUsageOID.CLIENT_AUTH]
+        )
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([]))
@@ -300,9 +307,7 @@ class PrivateSigstore:
                 critical=False,
             )
             .add_extension(x509.SubjectAlternativeName([san]), critical=True)
-            .add_extension(
-                x509.UnrecognizedExtension(_ISSUER_V1, issuer.encode()), critical=False
-            )
+            .add_extension(x509.UnrecognizedExtension(_ISSUER_V1, issuer.encode()), critical=False)
             .add_extension(
                 x509.UnrecognizedExtension(_ISSUER_V2, _der_utf8(issuer)), critical=False
             )
@@ -344,7 +349,9 @@ class PrivateSigstore:
 
     # --- Rekor -------------------------------------------------------------------------------
 
-    def log_entry(self, body: bytes, kind: str, *, integrated: datetime | None = None) -> dict[str, Any]:
+    def log_entry(
+        self, body: bytes, kind: str, *, integrated: datetime | None = None
+    ) -> dict[str, Any]:
         """Append `body` to the log; the bundle's `tlogEntries[0]` for it."""
         self.leaves.append(leaf_hash(body))
         index = len(self.leaves) - 1
@@ -410,9 +417,7 @@ class PrivateSigstore:
                         "algorithm": "sha256",
                         "value": hashlib.sha256(payload).hexdigest(),
                     },
-                    "signatures": [
-                        {"signature": b64(sig), "verifier": b64(signer.pem.encode())}
-                    ],
+                    "signatures": [{"signature": b64(sig), "verifier": b64(signer.pem.encode())}],
                 },
             }
         )
