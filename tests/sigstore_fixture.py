@@ -500,10 +500,10 @@ def tampered(bundle: dict[str, Any], change: Any) -> dict[str, Any]:
     return out
 
 
-def flip(value: str) -> str:
-    """The base64 `value` with its first byte changed."""
+def flip(value: str, at: int = 0) -> str:
+    """The base64 `value` with its byte `at` changed."""
     raw = bytearray(base64.b64decode(value))
-    raw[0] ^= 0x01
+    raw[at] ^= 0x01
     return b64(bytes(raw))
 
 

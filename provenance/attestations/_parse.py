@@ -205,6 +205,8 @@ _OTHER_VALUE = re.compile(r"^[A-Za-z0-9_.+/=:-]{1,200}$")
 # When a subject has no sha256 (npm: sha512; a Google VSA: gce_image_id), the one it is
 # known by: the strongest common hash first, else the first the statement lists.
 _PREFERRED = ("sha512", "sha384", "sha3-512", "sha3-256", "sha224", "sha1")
+_HEX_LENGTHS = {"sha512": 128, "sha384": 96, "sha3-512": 128, "sha3-256": 64, "sha224": 56}
+_HEX_LENGTHS |= {"sha1": 40}
 
 
 def _other_digest(digests: Mapping[str, Any], index: int) -> str:
@@ -218,9 +220,14 @@ def _other_digest(digests: Mapping[str, Any], index: int) -> str:
     chosen = dict(pairs)
     alg = next((a for a in _PREFERRED if a in chosen), pairs[0][0])
     value: str = chosen[alg]
-    if alg.startswith("sha") and not re.fullmatch(r"[0-9a-fA-F]+", value):
-        raise InvalidPayload(f"in-toto Statement: subject[{index}].digest.{alg} is not hex")
-    return f"{alg}:{value.lower() if alg.startswith('sha') else value}"
+    width = _HEX_LENGTHS.get(alg)
+    if width is not None:
+        if not re.fullmatch(f"[0-9a-fA-F]{{{width}}}", value):
+            raise InvalidPayload(
+                f"in-toto Statement: subject[{index}].digest.{alg} is not {width} hex characters"
+            )
+        value = value.lower()
+    return f"{alg}:{value}"
 
 
 def _sha256(digests: Mapping[str, Any]) -> str | None:

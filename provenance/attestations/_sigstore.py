@@ -106,10 +106,10 @@ class SigstoreTrust:
         try:
             bundle = Bundle.from_json(bundle_json)
         except SigstoreError as exc:
-            return KeylessCheck(None, None, f"the Sigstore bundle is invalid: {exc}")
+            return KeylessCheck(None, None, f"the Sigstore bundle is invalid: {_line(exc)}")
         except Exception as exc:  # the bundle is the sender's: nothing in it may crash us
             logger.warning("sigstore could not read a bundle", exc_info=True)
-            return KeylessCheck(None, None, f"the Sigstore bundle is invalid: {exc}")
+            return KeylessCheck(None, None, f"the Sigstore bundle is invalid: {_line(exc)}")
         issuer, subject = identity(bundle.signing_certificate)
         try:
             if digest is None:
@@ -118,16 +118,21 @@ class SigstoreTrust:
                 hashed = Hashed(algorithm=HashAlgorithm.SHA2_256, digest=digest)
                 self._verifier.verify_artifact(hashed, bundle, _Accept())
         except SigstoreError as exc:
-            return KeylessCheck(issuer, subject, f"Sigstore verification failed: {exc}")
+            return KeylessCheck(issuer, subject, f"Sigstore verification failed: {_line(exc)}")
         except Exception as exc:  # e.g. a certificate missing an extension sigstore reads
             logger.warning("sigstore failed on a bundle", exc_info=True)
-            problem = f"Sigstore verification failed: {type(exc).__name__}: {exc}"
+            problem = f"Sigstore verification failed: {type(exc).__name__}: {_line(exc)}"
             return KeylessCheck(issuer, subject, problem)
         if issuer is None or subject is None:
             return KeylessCheck(
                 issuer, subject, "the signing certificate names no OIDC issuer and subject"
             )
         return KeylessCheck(issuer, subject, None)
+
+
+def _line(exc: BaseException) -> str:
+    """sigstore's message on one line (pydantic's span several)."""
+    return " ".join(str(exc).split())
 
 
 def identity(cert: x509.Certificate) -> tuple[str | None, str | None]:
