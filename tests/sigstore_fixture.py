@@ -140,6 +140,8 @@ class PrivateSigstore:
     intermediate: x509.Certificate
     ct_key: ec.EllipticCurvePrivateKey
     rekor_key: ec.EllipticCurvePrivateKey
+    tsa_key: ec.EllipticCurvePrivateKey | None = None
+    tsa_chain: tuple[x509.Certificate, x509.Certificate] | None = None  # leaf, root
     origin: str = "rekor.test.invalid - 1234567890"
     leaves: list[bytes] = field(default_factory=list)  # Merkle leaf hashes, in log order
 
@@ -217,6 +219,7 @@ class PrivateSigstore:
             ec.generate_private_key(ec.SECP256R1()),
             ec.generate_private_key(ec.SECP256R1()),
         )
+        instance.tsa_key, instance.tsa_chain = _timestamp_authority(now)
         # Entries of other signers before ours: a tree with real neighbours.
         for i in range(5):
             instance.leaves.append(leaf_hash(f"someone else's entry {i}".encode()))
@@ -224,7 +227,9 @@ class PrivateSigstore:
 
     # --- the TrustedRoot -----------------------------------------------------------------
 
-    def trusted_root(self, *, ct_key: ec.EllipticCurvePublicKey | None = None) -> dict[str, Any]:
+    def trusted_root(
+        self, *, ct_key: ec.EllipticCurvePublicKey | None = None, tsa: bool = True
+    ) -> dict[str, Any]:
         start = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
         def log(url: str, key: ec.EllipticCurvePublicKey) -> dict[str, Any]:
@@ -256,7 +261,21 @@ class PrivateSigstore:
                 }
             ],
             "ctlogs": [log("https://ctfe.test.invalid", ct_key or self.ct_key.public_key())],
-            "timestampAuthorities": [],
+            "timestampAuthorities": [
+                {
+                    "subject": {"organization": "test.invalid", "commonName": "test-tsa"},
+                    "uri": "https://tsa.test.invalid",
+                    "certChain": {
+                        "certificates": [
+                            {"rawBytes": b64(c.public_bytes(Encoding.DER))}
+                            for c in self.tsa_chain or ()
+                        ]
+                    },
+                    "validFor": {"start": start},
+                }
+            ]
+            if tsa
+            else [],
         }
 
     def write_trusted_root(self, path: Path, **kwargs: Any) -> Path:
@@ -384,6 +403,76 @@ class PrivateSigstore:
         signature = b64(hint + _ecdsa(self.rekor_key, note.encode()))
         return f"{note}\n\u2014 rekor.test.invalid {signature}\n"
 
+    # --- the timestamp authority (RFC 3161) ---------------------------------------------------
+
+    def timestamp(self, signature: bytes, *, when: datetime | None = None) -> bytes:
+        """A DER TimeStampResp over sha256(`signature`), as a TSA answers it."""
+        from asn1crypto import cms, tsp
+        from asn1crypto import x509 as ax509
+
+        assert self.tsa_key is not None and self.tsa_chain is not None
+        leaf = self.tsa_chain[0]
+        leaf_der = leaf.public_bytes(Encoding.DER)
+        info = tsp.TSTInfo(
+            {
+                "version": "v1",
+                "policy": "1.3.6.1.4.1.57264.2",
+                "message_imprint": {
+                    "hash_algorithm": {"algorithm": "sha256"},
+                    "hashed_message": hashlib.sha256(signature).digest(),
+                },
+                "serial_number": x509.random_serial_number(),
+                "gen_time": when or datetime.now(UTC),
+                "nonce": 1234,
+            }
+        )
+        content = info.dump()
+        attrs = cms.CMSAttributes(
+            [
+                {"type": "content_type", "values": ["tst_info"]},
+                {"type": "message_digest", "values": [hashlib.sha256(content).digest()]},
+                {
+                    "type": "signing_certificate_v2",
+                    "values": [{"certs": [{"cert_hash": hashlib.sha256(leaf_der).digest()}]}],
+                },
+            ]
+        )
+        cert = ax509.Certificate.load(leaf_der)
+        signer = cms.SignerInfo(
+            {
+                "version": "v1",
+                "sid": cms.SignerIdentifier(
+                    {
+                        "issuer_and_serial_number": {
+                            "issuer": cert.issuer,
+                            "serial_number": cert.serial_number,
+                        }
+                    }
+                ),
+                "digest_algorithm": {"algorithm": "sha256"},
+                "signed_attrs": attrs,
+                "signature_algorithm": {"algorithm": "sha256_ecdsa"},
+                "signature": _ecdsa(self.tsa_key, attrs.dump()),
+            }
+        )
+        signed = cms.SignedData(
+            {
+                "version": "v3",
+                "digest_algorithms": [{"algorithm": "sha256"}],
+                "encap_content_info": {"content_type": "tst_info", "content": info},
+                "certificates": [cert],
+                "signer_infos": [signer],
+            }
+        )
+        response = tsp.TimeStampResp(
+            {
+                "status": {"status": "granted"},
+                "time_stamp_token": {"content_type": "signed_data", "content": signed},
+            }
+        )
+        out: bytes = response.dump()
+        return out
+
     # --- bundles -----------------------------------------------------------------------------
 
     def sign_dsse(
@@ -469,6 +558,47 @@ class PrivateSigstore:
             "x509CertificateChain": {"certificates": [{"rawBytes": b64(signer.der)}]},
             "tlogEntries": [entry],
         }
+
+
+def _timestamp_authority(
+    now: datetime,
+) -> tuple[ec.EllipticCurvePrivateKey, tuple[x509.Certificate, x509.Certificate]]:
+    """A TSA root and the timestamping certificate it issued (EKU timeStamping, critical)."""
+    root_key, key = ec.generate_private_key(ec.SECP384R1()), ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-tsa-root")])
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=30))
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), critical=False
+        )
+        .sign(root_key, hashes.SHA384())
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-tsa")]))
+        .issuer_name(root_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=30))
+        .not_valid_after(now + timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_key_usage(cert_sign=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()),
+            critical=False,
+        )
+        .sign(root_key, hashes.SHA256())
+    )
+    return key, (leaf, root)
 
 
 def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:

@@ -176,6 +176,15 @@ def _move_integrated_time(b: dict[str, Any]) -> None:
     entry["integratedTime"] = str(int(entry["integratedTime"]) + 300)
 
 
+def _junk_timestamp_instead(b: dict[str, Any]) -> None:
+    """No inclusion promise; an RFC 3161 "timestamp" no authority signed."""
+    del entry_of(b)["inclusionPromise"]
+    junk = base64.b64encode(b"0\x03\x02\x01\x00").decode()
+    b["verificationMaterial"]["timestampVerificationData"] = {
+        "rfc3161Timestamps": [{"signedTimestamp": junk}]
+    }
+
+
 TAMPERINGS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("no signed time", _drop_promise, "inclusion promise or signed timestamp"),
     ("corrupted SET and proof", _corrupt_set_and_proof, "inclusion proof contains invalid root"),
@@ -183,6 +192,7 @@ TAMPERINGS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("corrupted checkpoint", _corrupt_checkpoint, "checkpoint: invalid signature"),
     ("SET and proof removed", _drop_set_and_proof, "inclusionProof Field required"),
     ("integratedTime moved 5 minutes", _move_integrated_time, "SET: invalid inclusion promise"),
+    ("an unsigned RFC 3161 timestamp", _junk_timestamp_instead, "Invalid Timestamp Response"),
 ]
 
 
@@ -297,6 +307,42 @@ def test_a_bundle_from_another_sigstore_does_not_chain(
     verdict = agree(stranger, root)
     assert not verdict.verified
     assert "failed to build timestamp certificate chain" in (verdict.reason or "")
+
+
+# --- RFC 3161 timestamps instead of an inclusion promise ---------------------------------------
+
+
+def _timestamped(
+    sigstore: PrivateSigstore, *, over: bytes | None = None, when: datetime | None = None
+) -> dict[str, Any]:
+    """A bundle whose only verified time is a timestamp from the instance's TSA."""
+    doc = sigstore.sign_dsse(statement_v1(D))
+    del entry_of(doc)["inclusionPromise"]
+    signature = base64.b64decode(doc["dsseEnvelope"]["signatures"][0]["sig"])
+    token = sigstore.timestamp(over or signature, when=when)
+    doc["verificationMaterial"]["timestampVerificationData"] = {
+        "rfc3161Timestamps": [{"signedTimestamp": base64.b64encode(token).decode()}]
+    }
+    return doc
+
+
+def test_a_timestamp_from_a_listed_authority_is_verified_time(
+    sigstore: PrivateSigstore, root: Path
+) -> None:
+    verdict = agree(_timestamped(sigstore), root)
+    assert verdict.verified, verdict.reason
+
+
+def test_timestamps_that_prove_nothing_never_verify(
+    sigstore: PrivateSigstore, root: Path, tmp_path: Path
+) -> None:
+    verdict = agree(_timestamped(sigstore, over=b"another signature"), root)
+    assert not verdict.verified and "not enough sources of verified time" in (verdict.reason or "")
+    late = agree(_timestamped(sigstore, when=datetime.now(UTC) + timedelta(hours=1)), root)
+    assert not late.verified and "not valid at validation time" in (late.reason or "")
+    no_tsa = sigstore.write_trusted_root(tmp_path / "no-tsa.json", tsa=False)
+    verdict = agree(_timestamped(sigstore), no_tsa)
+    assert not verdict.verified and "no Timestamp Authorities" in (verdict.reason or "")
 
 
 # --- keyless material without a bundle ---------------------------------------------------------
