@@ -4,8 +4,9 @@ Nothing is canned. `PrivateSigstore.make()` creates a root CA and an intermediat
 issues short-lived code-signing certificates with Fulcio's extensions (OIDC issuer
 1.3.6.1.4.1.57264.1.1 and .1.8, the identity as SAN) and an embedded SCT from the
 test's CT log; a Rekor-like log that keeps a real RFC 6962 Merkle tree, signs inclusion
-promises (SETs) over each entry and checkpoints over the tree head; and writes all of
-it as a Sigstore `TrustedRoot` JSON. `sign_dsse` / `sign_message` return Sigstore
+promises (SETs) over each entry and checkpoints over the tree head; an RFC 3161 timestamp
+authority (`timestamp`, built with asn1crypto); and writes all of it as a Sigstore
+`TrustedRoot` JSON. `sign_dsse` / `sign_message` return Sigstore
 bundles (v0.1, v0.2 or v0.3) exactly as Fulcio + Rekor would have produced them, so
 sigstore-python's own `Verifier` accepts them; the tampering helpers then break one
 piece at a time.
