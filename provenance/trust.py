@@ -25,13 +25,15 @@ The policy (version 1)::
     identities:                # keyless (Sigstore) signers: OIDC issuer + subject regex
       - issuer: https://token.actions.githubusercontent.com
         subject: ^https://github\\.com/acme/.*$
-    certificate_authorities:   # PEM roots keyless certificates must chain to (Fulcio)
-      - |
-        -----BEGIN CERTIFICATE-----
+    sigstore:                  # optional: a private Sigstore deployment's TrustedRoot JSON
+      trusted_root: /etc/provenance/trusted_root.json   # (relative: to the policy file)
     repositories:              # optional: the signers expected per repository pattern
       - pattern: registry.acme.io/acme/*
         keys: [ci-release]
         identities: [{issuer: ..., subject: ...}]
+
+Without `sigstore.trusted_root`, keyless signatures are judged against the Sigstore
+public-good trust root that sigstore-python carries (read offline, never fetched).
 """
 
 from __future__ import annotations
@@ -119,9 +121,10 @@ class TrustPolicy:
     keys: tuple[TrustedKey, ...]
     builders: tuple[str, ...]
     identities: tuple[Identity, ...]
-    certificate_authorities: tuple[str, ...]
     repositories: tuple[RepositoryRule, ...]
     sha256: str  # of the file's exact bytes: every verdict names it
+    # A private Sigstore's TrustedRoot JSON; None: the public-good root.
+    sigstore_trusted_root: Path | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> TrustPolicy:
@@ -130,12 +133,13 @@ class TrustPolicy:
         except OSError as exc:
             raise InvalidConfiguration(f"trust policy {path}: {exc.strerror or exc}") from exc
         try:
-            return cls.parse(raw)
+            return cls.parse(raw, base=Path(path).parent)
         except InvalidConfiguration as exc:
             raise InvalidConfiguration(f"trust policy {path}: {exc.detail}") from exc
 
     @classmethod
-    def parse(cls, raw: bytes) -> TrustPolicy:
+    def parse(cls, raw: bytes, *, base: Path | None = None) -> TrustPolicy:
+        """`base`: the directory a relative `sigstore.trusted_root` is read from."""
         try:
             doc = yaml.safe_load(raw)  # JSON is YAML too
         except yaml.YAMLError as exc:
@@ -150,9 +154,17 @@ class TrustPolicy:
             "keys",
             "builders",
             "identities",
-            "certificate_authorities",
+            "sigstore",
             "repositories",
         }
+        if "certificate_authorities" in unknown:
+            # The old keyless list: CA certificates alone cannot judge a Sigstore signature
+            # (no CT log, no Rekor key), so it is refused rather than half-honoured.
+            raise InvalidConfiguration(
+                "certificate_authorities is no longer supported: keyless signatures are "
+                "judged against the Sigstore public-good trust root, or a private one named "
+                "with sigstore: {trusted_root: PATH}"
+            )
         if unknown:
             raise InvalidConfiguration(f"unknown fields: {', '.join(sorted(map(str, unknown)))}")
         keys = tuple(_key(k, i) for i, k in enumerate(_list(doc, "keys")))
@@ -163,15 +175,14 @@ class TrustPolicy:
         identities = tuple(
             _identity(x, f"identities[{i}]") for i, x in enumerate(_list(doc, "identities"))
         )
-        cas = tuple(
-            _text(c, f"certificate_authorities[{i}]")
-            for i, c in enumerate(_list(doc, "certificate_authorities"))
-        )
+        trusted_root = _sigstore(doc.get("sigstore"), base)
         rules = tuple(
             _rule(r, f"repositories[{i}]", set(ids))
             for i, r in enumerate(_list(doc, "repositories"))
         )
-        return cls(1, keys, builders, identities, cas, rules, hashlib.sha256(raw).hexdigest())
+        return cls(
+            1, keys, builders, identities, rules, hashlib.sha256(raw).hexdigest(), trusted_root
+        )
 
     def builder_trusted(self, builder_id: str) -> bool:
         return any(
@@ -270,6 +281,15 @@ def _identity(item: object, what: str) -> Identity:
     return Identity(_text(item.get("issuer"), f"{what}.issuer"), subject)
 
 
+def _sigstore(item: object, base: Path | None) -> Path | None:
+    if item is None:
+        return None
+    if not isinstance(item, Mapping) or set(item) - {"trusted_root"}:
+        raise InvalidConfiguration("sigstore must be a mapping with trusted_root")
+    path = Path(_text(item.get("trusted_root"), "sigstore.trusted_root"))
+    return path if path.is_absolute() or base is None else base / path
+
+
 def _rule(item: object, what: str, key_ids: set[str]) -> RepositoryRule:
     if not isinstance(item, Mapping):
         raise InvalidConfiguration(f"{what} must be a mapping with pattern and keys/identities")
@@ -288,14 +308,21 @@ def _rule(item: object, what: str, key_ids: set[str]) -> RepositoryRule:
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    digest: str  # sha256:<hex>
+    digest: str  # sha256:<hex>, or `<algorithm>:<value>` for a subject without one
     name: str | None = None  # usually the repository, as in an image reference
+
+    @property
+    def is_artifact(self) -> bool:
+        """Only a sha256 digest names something the graph can hold (an OCI artifact);
+        an npm package's sha512 or a GCE image id is judged but linked to nothing."""
+        return self.digest.startswith("sha256:")
 
 
 @dataclass(frozen=True, slots=True)
 class RawSignature:
     sig: bytes
     keyid: str | None = None  # an unauthenticated hint
+    scheme: str | None = None  # "gpg": an OpenPGP signature (in-toto links)
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,8 +380,10 @@ class Attestation:
     summary: Mapping[str, Any] = field(default_factory=dict)  # SBOM / scan / link facts
     certificates: tuple[bytes, ...] = ()  # DER, leaf first (keyless signing)
     message_digest: bytes | None = None  # a bundle's messageSignature is over this digest
-    integrated_time: datetime | None = None  # transparency log time (not verified here)
+    integrated_time: datetime | None = None  # what the bundle says (sigstore verifies it)
     key_hint: str | None = None
+    # A Sigstore bundle as JSON, for sigstore-python to verify whole (keyless signing).
+    sigstore_bundle: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,7 +460,11 @@ def policy_document(policy: TrustPolicy) -> dict[str, Any]:
         ],
         "builders": list(policy.builders),
         "identities": [{"issuer": i.issuer, "subject": i.subject} for i in policy.identities],
-        "certificate_authorities": len(policy.certificate_authorities),
+        "sigstore": {
+            "trusted_root": str(policy.sigstore_trusted_root)
+            if policy.sigstore_trusted_root
+            else None,  # the public-good root
+        },
         "repositories": [
             {
                 "pattern": r.pattern,

@@ -12,17 +12,13 @@ import hashlib
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 from in_toto import runlib
 from securesystemslib import dsse
 from securesystemslib.signer import CryptoSigner
@@ -206,19 +202,12 @@ def simple_signing(
 
 
 def bundle(
-    statement: dict[str, Any],
-    key: Key,
-    *,
-    certificate: bytes | None = None,
-    integrated: datetime | None = None,
+    statement: dict[str, Any], key: Key, *, integrated: datetime | None = None
 ) -> dict[str, Any]:
-    """A Sigstore bundle v0.3 around a DSSE envelope (key hint, or a keyless certificate)."""
+    """A Sigstore bundle v0.3 around a DSSE envelope signed with a key (a key hint).
+    Keyless bundles come from `tests.sigstore_fixture.PrivateSigstore`."""
     env = dsse_envelope(statement, key)
-    material: dict[str, Any] = (
-        {"certificate": {"rawBytes": base64.b64encode(certificate).decode()}}
-        if certificate is not None
-        else {"publicKey": {"hint": "some-key-hint"}}
-    )
+    material: dict[str, Any] = {"publicKey": {"hint": "some-key-hint"}}
     if integrated is not None:
         material["tlogEntries"] = [
             {
@@ -236,65 +225,6 @@ def bundle(
             "signatures": [{"sig": s["sig"]} for s in env["signatures"]],
         },
     }
-
-
-@dataclass
-class Fulcio:
-    """A throwaway certificate authority issuing Fulcio-like code-signing certificates."""
-
-    key: ec.EllipticCurvePrivateKey
-    cert: x509.Certificate
-
-    @classmethod
-    def make(cls) -> Fulcio:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-fulcio")])
-        now = datetime.now(UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256())
-        )
-        return cls(key, cert)
-
-    @property
-    def pem(self) -> str:
-        return self.cert.public_bytes(Encoding.PEM).decode()
-
-    def issue(self, signer: Key, *, subject: str = WORKFLOW, issuer: str = OIDC_ISSUER) -> bytes:
-        """A short-lived leaf for `signer`'s public key, naming an OIDC identity (DER)."""
-        public = signer.signer.public_key._crypto_key()
-        now = datetime.now(UTC)
-        utf8 = issuer.encode()
-        der_issuer = bytes([0x0C, len(utf8)]) + utf8
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([]))
-            .issuer_name(self.cert.subject)
-            .public_key(public)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(minutes=10))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.UniformResourceIdentifier(subject)]),
-                critical=True,
-            )
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False
-            )
-            .add_extension(
-                x509.UnrecognizedExtension(ObjectIdentifier("1.3.6.1.4.1.57264.1.8"), der_issuer),
-                critical=False,
-            )
-            .sign(self.key, hashes.SHA256())
-        )
-        return cert.public_bytes(Encoding.DER)
 
 
 def in_toto_link(

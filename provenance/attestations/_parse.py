@@ -94,7 +94,14 @@ def _dsse(doc: Mapping[str, Any], params: Mapping[str, str]) -> Attestation:
     statement = _json_object(payload, "DSSE payload")
     if statement.get("_type") == "link":
         return _link(statement, (pae,), signatures, params, fmt="dsse")
-    return _statement(statement, signed=(pae,), signatures=signatures, fmt="dsse")
+    # slsa-github-generator's early envelopes put the Fulcio certificate beside the sig.
+    return _statement(
+        statement,
+        signed=(pae,),
+        signatures=signatures,
+        fmt="dsse",
+        certificates=_signature_certificates(doc.get("signatures")),
+    )
 
 
 def _dsse_signatures(value: object) -> tuple[RawSignature, ...]:
@@ -111,6 +118,25 @@ def _dsse_signatures(value: object) -> tuple[RawSignature, ...]:
     return tuple(out)
 
 
+def _signature_certificates(value: object) -> tuple[bytes, ...]:
+    out: list[bytes] = []
+    for i, item in enumerate(value if isinstance(value, list) else []):
+        pem = _obj(item).get("cert")
+        if pem is None or pem == "":
+            continue
+        if not isinstance(pem, str):
+            raise InvalidPayload(f"DSSE signatures[{i}].cert must be PEM text")
+        out.extend(_pem_certificates(pem, f"DSSE signatures[{i}].cert"))
+    return tuple(out)
+
+
+def _pem_certificates(pem: str, what: str) -> list[bytes]:
+    try:
+        return [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(pem.encode())]
+    except ValueError as exc:
+        raise InvalidPayload(f"{what} is not a PEM certificate") from exc
+
+
 def _statement(
     st: Mapping[str, Any],
     *,
@@ -121,6 +147,7 @@ def _statement(
     certificates: tuple[bytes, ...] = (),
     integrated_time: datetime | None = None,
     key_hint: str | None = None,
+    sigstore_bundle: bytes | None = None,
 ) -> Attestation:
     kind_of = st.get("_type")
     if kind_of not in STATEMENT_TYPES:
@@ -151,6 +178,7 @@ def _statement(
         certificates=certificates,
         integrated_time=integrated_time,
         key_hint=key_hint,
+        sigstore_bundle=sigstore_bundle,
     )
 
 
@@ -161,13 +189,45 @@ def _subjects(value: object) -> tuple[Subject, ...]:
     for i, item in enumerate(value):
         if not isinstance(item, Mapping) or not isinstance(item.get("digest"), Mapping):
             raise InvalidPayload(f"in-toto Statement: subject[{i}] needs a digest object")
-        digest = _sha256(item["digest"])
-        if digest is not None and digest not in found:
+        digest = _sha256(item["digest"]) or _other_digest(item["digest"], i)
+        if digest not in found:
             name = item.get("name")
-            found[digest] = Subject(digest, _repository(name) if isinstance(name, str) else None)
-    if not found:
-        raise InvalidPayload("in-toto Statement: no subject has a sha256 digest")
+            if not isinstance(name, str) or not name:
+                name = None
+            elif digest.startswith("sha256:"):
+                name = _repository(name)
+            found[digest] = Subject(digest, name)
     return tuple(found.values())
+
+
+_OTHER_DIGEST = re.compile(r"^[A-Za-z0-9_.+-]{1,40}$")
+_OTHER_VALUE = re.compile(r"^[A-Za-z0-9_.+/=:-]{1,200}$")
+# When a subject has no sha256 (npm: sha512; a Google VSA: gce_image_id), the one it is
+# known by: the strongest common hash first, else the first the statement lists.
+_PREFERRED = ("sha512", "sha384", "sha3-512", "sha3-256", "sha224", "sha1")
+_HEX_LENGTHS = {"sha512": 128, "sha384": 96, "sha3-512": 128, "sha3-256": 64, "sha224": 56}
+_HEX_LENGTHS |= {"sha1": 40}
+
+
+def _other_digest(digests: Mapping[str, Any], index: int) -> str:
+    """`<algorithm>:<value>` for a subject without a sha256 (judged, linked to nothing)."""
+    pairs = [(str(k), v) for k, v in digests.items()]
+    if not pairs:
+        raise InvalidPayload(f"in-toto Statement: subject[{index}].digest is empty")
+    for alg, v in pairs:
+        if not isinstance(v, str) or not _OTHER_VALUE.match(v) or not _OTHER_DIGEST.match(alg):
+            raise InvalidPayload(f"in-toto Statement: subject[{index}].digest.{alg} is malformed")
+    chosen = dict(pairs)
+    alg = next((a for a in _PREFERRED if a in chosen), pairs[0][0])
+    value: str = chosen[alg]
+    width = _HEX_LENGTHS.get(alg)
+    if width is not None:
+        if not re.fullmatch(f"[0-9a-fA-F]{{{width}}}", value):
+            raise InvalidPayload(
+                f"in-toto Statement: subject[{index}].digest.{alg} is not {width} hex characters"
+            )
+        value = value.lower()
+    return f"{alg}:{value}"
 
 
 def _sha256(digests: Mapping[str, Any]) -> str | None:
@@ -206,7 +266,8 @@ def _slsa_v02(p: Mapping[str, Any]) -> BuildInfo:
     return BuildInfo(
         builder_id=_str(_obj(p.get("builder")).get("id")),
         build_type=_str(p.get("buildType")),
-        invocation_id=_str(meta.get("buildInvocationId")),
+        # The spec spells it buildInvocationId; slsa-github-generator emits ...ID.
+        invocation_id=_str(meta.get("buildInvocationId")) or _str(meta.get("buildInvocationID")),
         started_on=_str(meta.get("buildStartedOn")),
         finished_on=_str(meta.get("buildFinishedOn")),
         source_uri=uri,
@@ -285,14 +346,24 @@ def _link_metablock(doc: Mapping[str, Any], params: Mapping[str, str]) -> Attest
         raise InvalidPayload("in-toto link: signatures must be a non-empty list")
     signatures = []
     for i, item in enumerate(raw):
-        if not isinstance(item, Mapping) or not isinstance(item.get("sig"), str):
+        # securesystemslib signatures carry `sig`; GPG ones (in-toto-run --gpg) carry
+        # `signature` and `other_headers` (the OpenPGP signature packet's hashed part).
+        gpg = isinstance(item, Mapping) and "sig" not in item and "signature" in item
+        field = "signature" if gpg else "sig"
+        if not isinstance(item, Mapping) or not isinstance(item.get(field), str):
             raise InvalidPayload(f"in-toto link: signatures[{i}] needs keyid and a hex sig")
+        if gpg and not isinstance(item.get("other_headers"), str):
+            raise InvalidPayload(f"in-toto link: GPG signatures[{i}] needs other_headers")
         try:
-            sig = bytes.fromhex(item["sig"])
+            sig = bytes.fromhex(item[field])
+            if gpg:
+                bytes.fromhex(item["other_headers"])
         except ValueError as exc:
-            raise InvalidPayload(f"in-toto link: signatures[{i}].sig is not hex") from exc
+            raise InvalidPayload(f"in-toto link: signatures[{i}].{field} is not hex") from exc
         keyid = item.get("keyid")
-        signatures.append(RawSignature(sig, keyid if isinstance(keyid, str) else None))
+        signatures.append(
+            RawSignature(sig, keyid if isinstance(keyid, str) else None, "gpg" if gpg else None)
+        )
     try:
         block = Metablock.from_dict({"signed": dict(signed), "signatures": list(raw)})
         olpc: bytes = block.signed.signable_bytes
@@ -371,6 +442,8 @@ def _bundle(doc: Mapping[str, Any], media_type: str) -> Attestation:
     certificates = _bundle_certificates(material)
     hint = _str(_obj(material.get("publicKey")).get("hint"))
     integrated = _integrated_time(material.get("tlogEntries"))
+    # Keyless: sigstore-python verifies the bundle whole (its media type as normalized).
+    whole = orjson.dumps({**doc, "mediaType": normalized}) if certificates else None
     if isinstance(doc.get("dsseEnvelope"), Mapping):
         env = doc["dsseEnvelope"]
         payload_type = env.get("payloadType")
@@ -387,6 +460,7 @@ def _bundle(doc: Mapping[str, Any], media_type: str) -> Attestation:
             certificates=certificates,
             integrated_time=integrated,
             key_hint=hint,
+            sigstore_bundle=whole,
         )
     if isinstance(doc.get("messageSignature"), Mapping):
         msg = doc["messageSignature"]
@@ -407,6 +481,7 @@ def _bundle(doc: Mapping[str, Any], media_type: str) -> Attestation:
             message_digest=digest,
             integrated_time=integrated,
             key_hint=hint,
+            sigstore_bundle=whole,
         )
     raise InvalidPayload("Sigstore bundle: needs a dsseEnvelope or a messageSignature")
 
@@ -457,12 +532,7 @@ def _cosign_wrapper(lower: Mapping[str, Any]) -> Attestation:
             continue
         if not isinstance(pem, str):
             raise InvalidPayload(f"cosign signature: {field} must be PEM text")
-        try:
-            certificates.extend(
-                c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(pem.encode())
-            )
-        except ValueError as exc:
-            raise InvalidPayload(f"cosign signature: {field} is not a PEM certificate") from exc
+        certificates.extend(_pem_certificates(pem, f"cosign signature: {field}"))
     return _simple_signing(payload, [RawSignature(_b64(sig, "signature"))], tuple(certificates))
 
 

@@ -1,13 +1,16 @@
 """`Verifier`: judges a parsed `Attestation` under a `TrustPolicy`, one verdict per subject.
 
 A signature verifies when it is cryptographically valid under a policy key (ed25519,
-ECDSA P-256, RSA; PEM or securesystemslib form) that is usable at the time the service
-first saw it and expected for the subject's repository; or, keyless, when its signing
-certificate chains to a listed certificate authority and names a listed identity. An
-attestation that carries build provenance is trusted only if its builder is listed too.
+ECDSA P-256, RSA; PEM or securesystemslib form, checked with securesystemslib) that is
+usable at the time the service first saw it and expected for the subject's repository;
+or, keyless, when sigstore-python verifies its Sigstore bundle under the trust root
+(public-good, or the policy's `sigstore.trusted_root`) and the verified certificate names
+a listed identity. An attestation that carries build provenance is trusted only if its
+builder is listed too.
 
-The key hint a signature carries is never trusted: every policy key is tried.
-Transparency-log proofs (Rekor) are recorded but not verified.
+The key hint a signature carries is never trusted: every policy key is tried. A
+certificate without a bundle (cosign's `cert`, a DSSE signature's `cert`) brings no
+transparency-log evidence, so it cannot verify: keyless needs verified time.
 """
 
 from __future__ import annotations
@@ -19,18 +22,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
 from securesystemslib.signer import Signature, SSlibKey  # type: ignore[attr-defined]  # re-exported without __all__
 
+from provenance.attestations._sigstore import SigstoreTrust
 from provenance.errors import InvalidConfiguration
-from provenance.timeutil import format_time
 from provenance.trust import (
     NO_POLICY,
     Attestation,
@@ -42,8 +43,15 @@ from provenance.trust import (
 
 logger = logging.getLogger(__name__)
 
-_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")  # DER UTF8String
-_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")  # raw bytes (deprecated)
+NO_TLOG = (
+    "a keyless signature without transparency-log evidence: only a Sigstore bundle "
+    "(its certificate with a Rekor entry, inclusion proof and SET, or an RFC 3161 "
+    "timestamp) can be verified, and the log is not searched online"
+)
+GPG = (
+    "an OpenPGP (GPG) signature: the trust policy holds no OpenPGP keys, so it is "
+    "recorded unverified"
+)
 _RSA_SCHEMES = ("rsassa-pss-sha256", "rsa-pkcs1v15-sha256")
 
 
@@ -71,11 +79,10 @@ class Verifier:
     def __init__(self, policy: TrustPolicy | None) -> None:
         self.policy = policy
         self._keys = tuple(_load_key(k) for k in policy.keys) if policy else ()
-        self._roots = (
-            tuple(_load_ca(pem, i) for i, pem in enumerate(policy.certificate_authorities))
-            if policy
-            else ()
-        )
+        self._sigstore: SigstoreTrust | None = None
+        if policy is not None:
+            root = policy.sigstore_trusted_root
+            self._sigstore = SigstoreTrust.from_file(root) if root else SigstoreTrust.public_good()
 
     @classmethod
     def from_policy(cls, path: str | Path | None) -> Verifier:
@@ -106,7 +113,10 @@ class Verifier:
                 )
                 for s in attestation.subjects
             ]
-        checks = [self._check(attestation, i, seen_at) for i in range(len(attestation.signatures))]
+        keyless = self._keyless(attestation) if attestation.certificates else None
+        checks = [
+            keyless or self._check(attestation, i) for i in range(len(attestation.signatures))
+        ]
         builder = attestation.build.builder_id if attestation.build else None
         builder_trusted = policy.builder_trusted(builder) if builder else None
         if attestation.build is not None and builder is None:
@@ -145,27 +155,24 @@ class Verifier:
 
     # --- one signature -------------------------------------------------------------
 
-    def _check(self, att: Attestation, index: int, seen_at: datetime) -> _Check:
-        sig = att.signatures[index].sig
-        if att.certificates:
-            return self._keyless(att, sig, seen_at)
-        valid = tuple(k.policy.id for k in self._keys if _valid_under(k, sig, att))
+    def _check(self, att: Attestation, index: int) -> _Check:
+        raw = att.signatures[index]
+        if raw.scheme == "gpg":
+            return _Check(problem=GPG)
+        valid = tuple(k.policy.id for k in self._keys if _valid_under(k, raw.sig, att))
         if valid:
             return _Check(keys=valid)
         tried = ", ".join(k.policy.id for k in self._keys) or "none"
         return _Check(problem=f"no trusted key verifies the signature (tried: {tried})")
 
-    def _keyless(self, att: Attestation, sig: bytes, seen_at: datetime) -> _Check:
-        leaf = x509.load_der_x509_certificate(att.certificates[0])
-        chain = [x509.load_der_x509_certificate(c) for c in att.certificates[1:]]
-        issuer, subject = _identity(leaf)
-        if not _valid_under_crypto(leaf.public_key(), sig, att):
-            problem: str | None = "the signature does not verify with its certificate"
-        elif issuer is None or subject is None:
-            problem = "the signing certificate names no OIDC issuer and subject"
-        else:
-            problem = _chains(leaf, chain, self._roots, att.integrated_time or seen_at)
-        return _Check(keyless=True, issuer=issuer, subject=subject, problem=problem)
+    def _keyless(self, att: Attestation) -> _Check:
+        """One check for the whole bundle: sigstore verifies it as a unit."""
+        if att.sigstore_bundle is None or self._sigstore is None:
+            return _Check(keyless=True, problem=NO_TLOG)
+        result = self._sigstore.verify(att.sigstore_bundle, digest=att.message_digest)
+        return _Check(
+            keyless=True, issuer=result.issuer, subject=result.subject, problem=result.problem
+        )
 
     def _judge(
         self,
@@ -246,16 +253,6 @@ def _valid_under(key: _Key, sig: bytes, att: Attestation) -> bool:
     return False
 
 
-def _valid_under_crypto(public: Any, sig: bytes, att: Attestation) -> bool:
-    if att.message_digest is not None:
-        return _prehashed_ok(public, sig, att.message_digest)
-    try:
-        key = SSlibKey.from_crypto(public, keyid="certificate")
-    except ValueError:
-        return False
-    return _valid_under(_Key(TrustedKey("certificate", ""), (key,), public), sig, att)
-
-
 def _prehashed_ok(public: Any, sig: bytes, digest: bytes) -> bool:
     """A messageSignature signs the artifact, of which the bundle carries the sha256."""
     try:
@@ -268,103 +265,6 @@ def _prehashed_ok(public: Any, sig: bytes, digest: bytes) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
-
-
-# --- certificates (keyless) -------------------------------------------------------------
-
-
-def _load_ca(pem: str, index: int) -> x509.Certificate:
-    try:
-        return x509.load_pem_x509_certificate(pem.encode())
-    except ValueError as exc:
-        raise InvalidConfiguration(f"certificate_authorities[{index}] is not PEM") from exc
-
-
-def _chains(
-    leaf: x509.Certificate,
-    intermediates: list[x509.Certificate],
-    roots: tuple[x509.Certificate, ...],
-    when: datetime,
-) -> str | None:
-    """None when `leaf` chains (through `intermediates`) to one of `roots`, valid at `when`."""
-    if not roots:
-        return "keyless signature, but the policy lists no certificate_authorities"
-    try:
-        usage = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        usage = None
-    if usage is not None and ExtendedKeyUsageOID.CODE_SIGNING not in usage:
-        return "the signing certificate is not for code signing"
-    path = [leaf]
-    pool = list(intermediates)
-    current = leaf
-    for _ in range(len(intermediates) + 1):
-        root = next((r for r in roots if _issued_by(current, r)), None)
-        if root is not None:
-            path.append(root)
-            break
-        nxt = next((c for c in pool if _issued_by(current, c) and _is_ca(c)), None)
-        if nxt is None:
-            return "the signing certificate does not chain to a trusted certificate authority"
-        pool.remove(nxt)
-        path.append(nxt)
-        current = nxt
-    else:
-        return "the signing certificate does not chain to a trusted certificate authority"
-    for i, cert in enumerate(path):
-        if not cert.not_valid_before_utc <= when <= cert.not_valid_after_utc:
-            which = "the signing certificate" if i == 0 else cert.subject.rfc4514_string()
-            return f"{which} was not valid at {format_time(when)}"
-    return None
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
-def _identity(cert: x509.Certificate) -> tuple[str | None, str | None]:
-    """(OIDC issuer, subject) of a Fulcio-style certificate."""
-    subject = None
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = san.get_values_for_type(x509.UniformResourceIdentifier) + san.get_values_for_type(
-            x509.RFC822Name
-        )
-        subject = names[0] if names else None
-    except x509.ExtensionNotFound:
-        pass
-    issuer = None
-    for oid, der in ((_ISSUER_V2, True), (_ISSUER_V1, False)):
-        try:
-            raw = cert.extensions.get_extension_for_oid(oid).value
-        except x509.ExtensionNotFound:
-            continue
-        value = getattr(raw, "value", b"")
-        issuer = _der_utf8(value) if der else value.decode("utf-8", "replace")
-        break
-    return issuer, subject
-
-
-def _der_utf8(value: bytes) -> str | None:
-    if len(value) < 2 or value[0] != 0x0C:
-        return None
-    length, start = value[1], 2
-    if length & 0x80:
-        width = length & 0x7F
-        length = int.from_bytes(value[2 : 2 + width], "big")
-        start = 2 + width
-    return value[start : start + length].decode("utf-8", "replace")
 
 
 __all__ = ["Verifier"]

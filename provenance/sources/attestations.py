@@ -7,7 +7,10 @@ payload with its signature (`{"payload": b64, "signature": b64}`, or the payload
 body with `?signature=`). Links whose products are files can name the image they are
 about with `?digest=sha256:…` (and `?repository=`).
 
-One `artifact.signed` or `artifact.attested` per subject digest. Its `attributes` carry
+One `artifact.signed` or `artifact.attested` per subject sha256 digest. A subject known
+by another digest only (an npm package's sha512, a Google VSA's `gce_image_id`) names no
+artifact the graph holds: it is judged all the same and recorded as a `registry.notice`
+(logged, answered with its verdict, linked to nothing). Its `attributes` carry
 the verdict under the trust policy (`verified`, `key`, `policy_sha256`, `reason`,
 `verdict` in full) and what the predicate says; SLSA provenance also fills `builder`,
 `build`, `commit` and `vcs_url`. Event ids come from the body's sha256 and the subject,
@@ -26,7 +29,7 @@ from provenance.events import COMMIT_RE, Event, EventType, content_id
 from provenance.sources import Delivery, SourceSecrets
 from provenance.sources._common import compact
 from provenance.timeutil import format_time
-from provenance.trust import Attestation, BuildInfo, Verdict
+from provenance.trust import Attestation, BuildInfo, Subject, Verdict
 
 SOURCE = "attestations"
 
@@ -39,6 +42,9 @@ def normalize(delivery: Delivery, secrets: SourceSecrets) -> list[Event]:
     body_sha256 = hashlib.sha256(delivery.body).hexdigest()
     events = []
     for subject, verdict in zip(att.subjects, verdicts, strict=True):
+        if not subject.is_artifact:
+            events.append(_unlinked(delivery, att, verdict, body_sha256, subject))
+            continue
         build = att.build or BuildInfo()
         commit = build.source_commit if build.source_commit else None
         if commit is not None and not COMMIT_RE.match(commit):
@@ -66,6 +72,23 @@ def normalize(delivery: Delivery, secrets: SourceSecrets) -> list[Event]:
             ).validate()
         )
     return events
+
+
+def _unlinked(
+    delivery: Delivery, att: Attestation, verdict: Verdict, body_sha256: str, subject: Subject
+) -> Event:
+    """A subject that is no OCI artifact: the verdict is kept, no artifact is made up."""
+    return Event(
+        id=content_id(SOURCE, body_sha256, subject.digest),
+        type=EventType.REGISTRY_NOTICE,
+        time=delivery.received_at,
+        source=SOURCE,
+        attributes={
+            "notice": f"{att.kind} about a subject that is not an OCI artifact",
+            "subject_digest": subject.digest,
+            **_attributes(att, verdict, body_sha256, subject.name),
+        },
+    ).validate()
 
 
 def _attributes(

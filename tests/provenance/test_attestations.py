@@ -20,9 +20,6 @@ from provenance.trust import TrustPolicy
 from tests.conftest import SAMPLES
 from tests.signing import (
     BUILDER,
-    OIDC_ISSUER,
-    WORKFLOW,
-    Fulcio,
     Key,
     bundle,
     dsse_envelope,
@@ -226,28 +223,9 @@ def test_sigstore_bundle_with_a_key_and_with_a_message_signature() -> None:
     assert verdict.verified and verdict.digest == f"sha256:{digest.hex()}"
 
 
-def test_keyless_bundle_needs_a_trusted_authority_and_identity() -> None:
-    ca, signer = Fulcio.make(), Key.make()
-    signed_at = datetime.now(UTC)  # the certificate lives ten minutes around now
-    doc = bundle(statement_v1(D), signer, certificate=ca.issue(signer), integrated=signed_at)
-    identities = [{"issuer": OIDC_ISSUER, "subject": r"^https://github\.com/acme/.*$"}]
-    trusted = policy({}, identities=identities, certificate_authorities=[ca.pem])
-    (verdict,) = judge(doc, trusted)
-    assert verdict.verified and verdict.key == WORKFLOW
-    other_identity = policy(
-        {},
-        identities=[{"issuer": OIDC_ISSUER, "subject": "^https://github.com/other/"}],
-        certificate_authorities=[ca.pem],
-    )
-    assert "not trusted" in (judge(doc, other_identity)[0].reason or "")
-    other_ca = policy({}, identities=identities, certificate_authorities=[Fulcio.make().pem])
-    assert "does not chain" in (judge(doc, other_ca)[0].reason or "")
-    no_ca = policy({}, identities=identities)
-    assert "certificate_authorities" in (judge(doc, no_ca)[0].reason or "")
-    forged = bundle(statement_v1(D), Key.make(), certificate=ca.issue(signer), integrated=signed_at)
-    assert "does not verify with its certificate" in (judge(forged, trusted)[0].reason or "")
-    late = bundle(statement_v1(D), signer, certificate=ca.issue(signer))  # no log time
-    assert "not valid at" in (judge(late, trusted)[0].reason or "")
+def test_the_old_certificate_authorities_list_is_refused_with_what_to_use() -> None:
+    with pytest.raises(InvalidConfiguration, match=r"sigstore: \{trusted_root: PATH\}"):
+        TrustPolicy.parse(policy({}, certificate_authorities=["-----BEGIN CERTIFICATE-----"]))
 
 
 # --- the shared samples (signed elsewhere, verifiable with the bundled keys) ----------
@@ -334,10 +312,16 @@ def test_malformed_input_is_refused_with_a_reason(body: bytes, error: type, says
         parse(body)
 
 
-def test_statement_without_sha256_subject() -> None:
+def test_statement_without_sha256_subject_is_judged_but_names_no_artifact() -> None:
     st = statement_v1(D)
+    st["subject"][0] = {"name": "pkg:npm/left-pad@1.3.0", "digest": {"sha512": "AB" * 64}}
+    key = Key.make()
+    (verdict,) = judge(dsse_envelope(st, key), policy({"k": key}))
+    assert verdict.verified and verdict.digest == "sha512:" + "ab" * 64
+    (subject,) = parse(orjson.dumps(dsse_envelope(st, key))).subjects
+    assert not subject.is_artifact and subject.name == "pkg:npm/left-pad@1.3.0"
     st["subject"][0]["digest"] = {"sha512": "00"}
-    with pytest.raises(InvalidPayload, match="sha256"):
+    with pytest.raises(InvalidPayload, match="sha512 is not 128 hex"):
         parse(orjson.dumps(dsse_envelope(st, Key.make())))
 
 

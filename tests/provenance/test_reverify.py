@@ -142,3 +142,44 @@ def test_trust_reverify_command(db: Database, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = orjson.loads(result.stdout)
     assert report["verdicts"] == 1 and report["changed"][0]["now"] is False
+
+
+def test_reverify_after_the_sigstore_trust_root_changes(db: Database, tmp_path: Path) -> None:
+    """A keyless bundle verified under a private Sigstore; that deployment's root is then
+    replaced (its CAs and logs rotated away). `trust reverify` records the new verdict
+    beside the old one, and the old root coming back restores it."""
+    from tests.sigstore_fixture import OIDC_ISSUER, PrivateSigstore
+
+    instance, rotated = PrivateSigstore.make(), PrivateSigstore.make()
+    root = instance.write_trusted_root(tmp_path / "trusted_root.json")
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(
+        policy(
+            {},
+            identities=[{"issuer": OIDC_ISSUER, "subject": "^https://github.com/acme/"}],
+            sigstore={"trusted_root": "trusted_root.json"},
+        )
+    )
+    _deliver(db, instance.sign_dsse(statement_v1(D)), Verifier.from_policy(path))
+    (arrival,) = _history(db)
+    assert arrival.verified and arrival.origin == "arrival", arrival.reason
+
+    rotated.write_trusted_root(root)
+
+    def run() -> dict[str, object]:
+        args = ["trust", "reverify", "--database-url", db.url, "--policy", str(path), "--json"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        out: dict[str, object] = orjson.loads(result.stdout)
+        return out
+
+    report = run()
+    assert report["verdicts"] == 1 and report["verified"] == 0
+    rows = _history(db)
+    assert rows[0] == arrival and [r.origin for r in rows] == ["arrival", "reverify"]
+    assert not rows[1].verified
+    assert "failed to build timestamp certificate chain" in (rows[1].reason or "")
+
+    instance.write_trusted_root(root)
+    run()
+    assert [r.verified for r in _history(db)] == [True, False, True]
