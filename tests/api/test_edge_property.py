@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from provenance.sources import SOURCES
@@ -81,12 +81,86 @@ def _deep(depth: int) -> Any:
     return value
 
 
-bodies = st.one_of(
-    json_values,
-    event_fields,
-    st.lists(event_fields, min_size=1, max_size=3),
-    st.builds(lambda e, d: e | {"attributes": _deep(d)}, event_fields, st.integers(30, 400)),
-    st.builds(lambda events: {"events": events}, st.lists(json_values, max_size=3)),
+EVENT_TYPES = ["artifact.pushed", "artifact.pulled", "tag.updated", "deployment.applied"]
+FIELDS = ["id", "source", "digest", "repository", "tag", "actor", "client", "workload", "time"]
+nasty_values = st.one_of(nasty_strings, nasty_numbers, json_values)
+
+
+def _valid_event(n: int, etype: str) -> dict[str, Any]:
+    return event(
+        etype,
+        digest=digest(f"p{n}"),
+        repository="registry.acme.io/acme/api",
+        tag="v1",
+        actor="ci-bot",
+        workload="deployment/api",
+    )
+
+
+# A valid event with up to two fields replaced by hostile values: the edge must either
+# refuse it or accept something that projects.
+hostile_events = st.builds(
+    lambda n, etype, overrides, attributes: (
+        _valid_event(n, etype)
+        | overrides
+        | ({"attributes": attributes} if attributes is not None else {})
+    ),
+    st.integers(0, 10**6),
+    st.sampled_from(EVENT_TYPES),
+    st.dictionaries(st.sampled_from(FIELDS), nasty_values, max_size=2),
+    st.one_of(st.none(), json_values, st.builds(_deep, st.integers(20, 400))),
+)
+
+
+def _dist(n: int, target: dict[str, Any], actor: Any) -> dict[str, Any]:
+    d = digest(f"dist{n}")
+    return {
+        "id": f"dist-{n}",
+        "timestamp": "2026-03-09T14:00:00Z",
+        "action": "push",
+        "target": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": d,
+            "repository": "acme/api",
+            "url": f"https://registry.acme.io/v2/acme/api/manifests/{d}",
+            "tag": "v1",
+            "size": 1234,
+        }
+        | target,
+        "actor": {"name": actor},
+    }
+
+
+hostile_envelopes = st.builds(
+    lambda items: {"events": items},
+    st.lists(
+        st.builds(
+            _dist,
+            st.integers(0, 10**6),
+            st.dictionaries(
+                st.sampled_from(["digest", "repository", "tag", "size", "mediaType", "url"]),
+                nasty_values,
+                max_size=2,
+            ),
+            nasty_strings,
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+
+deliveries = st.one_of(
+    st.tuples(st.just("/v1/events"), st.just("application/json"), hostile_events),
+    st.tuples(
+        st.just("/v1/events"), st.just("application/json"), st.lists(hostile_events, max_size=3)
+    ),
+    st.tuples(
+        st.just("/v1/webhooks/distribution"),
+        st.just("application/vnd.docker.distribution.events.v1+json"),
+        hostile_envelopes,
+    ),
+    st.tuples(st.sampled_from(ROUTES), st.sampled_from(CONTENT_TYPES), json_values),
+    st.tuples(st.sampled_from(ROUTES), st.sampled_from(CONTENT_TYPES), event_fields),
 )
 
 
@@ -100,14 +174,50 @@ def _quarantined(client: TestClient) -> int:
 
 
 @settings(
-    max_examples=60,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(route=st.sampled_from(ROUTES), ctype=st.sampled_from(CONTENT_TYPES), body=bodies)
+@given(delivery=deliveries)
+@example(
+    delivery=(
+        "/v1/events",
+        "application/json",
+        _valid_event(1, "artifact.pulled") | {"actor": "a" * 301},
+    )
+)
+@example(
+    delivery=(
+        "/v1/events",
+        "application/json",
+        _valid_event(2, "artifact.pushed") | {"id": "x" * 400},
+    )
+)
+@example(
+    delivery=(
+        "/v1/events",
+        "application/json",
+        _valid_event(3, "artifact.pushed") | {"attributes": _deep(350)},
+    )
+)
+@example(
+    delivery=(
+        "/v1/events",
+        "application/json",
+        _valid_event(4, "artifact.pushed") | {"size": 2**63},
+    )
+)
+@example(
+    delivery=(
+        "/v1/events",
+        "application/json",
+        _valid_event(5, "artifact.pushed") | {"actor": "a\x00"},
+    )
+)
 def test_any_json_is_refused_and_kept_or_accepted_and_projected(
-    edge: TestClient, route: str, ctype: str, body: Any
+    edge: TestClient, delivery: tuple[str, str, Any]
 ) -> None:
+    route, ctype, body = delivery
     before = _quarantined(edge)
     raw = json.dumps(body).encode()  # json: writes any depth (orjson stops at 254)
     r = edge.post(route, content=raw, headers=ADMIN | {"content-type": ctype})
