@@ -3,6 +3,10 @@
 PostgreSQL is the one on 127.0.0.1:5432 (trust auth). Each test session creates a
 throwaway database and drops it at the end. Locally a missing server skips those
 tests with a reason; under CI=true it is a failure.
+
+The golden payloads live in tests/samples (a copy of the shared samples, so a plain clone
+runs every test). Under CI=true any skipped test makes the run fail (`pytest_sessionfinish`),
+so a requirement that quietly went missing cannot pass for green.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from provenance.store import Database
 
 PG_ADMIN_URL = os.environ.get("PROVENANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
 def need(condition: bool, reason: str) -> None:
@@ -28,6 +32,35 @@ def need(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required under CI=true: {reason}")
     pytest.skip(reason)
+
+
+def sample_path(relative: str | Path) -> Path:
+    """A file under tests/samples; its absence skips locally and fails under CI=true."""
+    path = SAMPLES / relative
+    need(path.is_file(), f"sample {relative} is absent from {SAMPLES}")
+    return path
+
+
+# --- under CI=true a skip is a failure ----------------------------------------------------
+
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if IN_CI and _SKIPPED and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if IN_CI and _SKIPPED:
+        terminalreporter.write_sep("=", f"CI=true: {len(_SKIPPED)} skipped test(s) fail the run")
+        for nodeid in _SKIPPED:
+            terminalreporter.write_line(f"skipped: {nodeid}")
 
 
 def _pg_available() -> str | None:
