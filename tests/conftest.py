@@ -43,24 +43,36 @@ def sample_path(relative: str | Path) -> Path:
 
 # --- under CI=true a skip is a failure ----------------------------------------------------
 
-_SKIPPED: list[str] = []
+pytest_plugins = ["pytester"]  # tests/test_ci_skips.py runs pytest inside pytest
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped and not hasattr(report, "wasxfail"):
-        _SKIPPED.append(report.nodeid)
+class SkipsFailUnderCI:
+    """Registered under CI=true: any skipped test (not an xfail) fails the run, and the
+    summary names them. `make test` and `.ci/run` both go through here."""
+
+    def __init__(self) -> None:
+        self.skipped: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and not hasattr(report, "wasxfail"):
+            self.skipped.append(report.nodeid)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.skipped and exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.skipped:
+            terminalreporter.write_sep(
+                "=", f"CI=true: {len(self.skipped)} skipped test(s) fail the run"
+            )
+            for nodeid in self.skipped:
+                terminalreporter.write_line(f"skipped: {nodeid}")
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if IN_CI and _SKIPPED and exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if IN_CI and _SKIPPED:
-        terminalreporter.write_sep("=", f"CI=true: {len(_SKIPPED)} skipped test(s) fail the run")
-        for nodeid in _SKIPPED:
-            terminalreporter.write_line(f"skipped: {nodeid}")
+def pytest_configure(config: pytest.Config) -> None:
+    if IN_CI:
+        config.pluginmanager.register(SkipsFailUnderCI(), "skips-fail-under-ci")
 
 
 def _pg_available() -> str | None:
