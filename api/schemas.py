@@ -224,10 +224,16 @@ class QuarantineResponse(Model):
 
 
 class DeploymentModel(Placement):
+    digest: str | None = Field(  # type: ignore[assignment]
+        description="null when deployed by a tag that pointed to no known digest then"
+    )
     commit: str | None
     signed: bool
     attested: bool
-    pinned: bool = Field(description="false when the image was given by tag and resolved")
+    pinned: bool = Field(description="false when the image was given by tag")
+    image: str | None = Field(
+        default=None, description="the image reference as deployed (`repo:tag`), if by tag"
+    )
 
 
 class DeploymentsResponse(Model):

@@ -2,6 +2,9 @@
 
 Every answer takes `as_of` and is then the graph as it was at that moment: the
 deployment edges valid then (`since <= as_of < until`), and the evidence recorded by then.
+
+A workload deployed by a tag that pointed nowhere known yet runs an image known only by its
+reference: it is listed with `digest` None, `pinned` false and that `image`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from provenance.errors import InvalidQuery
 from provenance.store import evidence, reads
 from provenance.store.reads import EdgeRow
 
+_ARTIFACT = "artifact:"
+
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
@@ -26,13 +31,14 @@ class Deployment:
     namespace: str | None
     workload: str | None
     container: str | None
-    digest: str
+    digest: str | None  # None: deployed by a tag no known digest stood behind then
     since: datetime
     until: datetime | None
     commit: str | None
     signed: bool
     attested: bool
     pinned: bool
+    image: str | None = None  # the reference as deployed (`repo:tag`), when given by tag
 
 
 def deployments(
@@ -45,7 +51,7 @@ def deployments(
 ) -> list[Deployment]:
     edges = reads.deployed_edges(session, as_of=as_of)
     nodes = reads.nodes(session, {e.dst for e in edges})
-    digests = sorted({e.src for e in edges})
+    digests = sorted({e.src for e in edges if e.src.startswith(_ARTIFACT)})
     commits = _commits(session, digests)
     evidence = _evidence(session, digests, as_of)
     out = []
@@ -66,13 +72,14 @@ def deployments(
                 namespace=attrs.get("namespace"),
                 workload=attrs.get("workload"),
                 container=attrs.get("container"),
-                digest=e.src.removeprefix("artifact:"),
+                digest=e.src.removeprefix(_ARTIFACT) if e.src.startswith(_ARTIFACT) else None,
                 since=e.since,
                 until=until,
                 commit=commits.get(e.src),
                 signed="signs" in kinds,
                 attested="attests" in kinds,
                 pinned=bool(e.attrs.get("pinned", True)),
+                image=e.attrs.get("image"),
             )
         )
     out.sort(
@@ -146,8 +153,8 @@ def drift(session: Session, *, as_of: datetime | None = None) -> list[Drift]:
         lambda: defaultdict(set)
     )
     for d in deployments(session, as_of=as_of):
-        if d.workload is None:
-            continue
+        if d.workload is None or d.digest is None:
+            continue  # a digest not known cannot be compared
         running[(d.workload, d.container)][d.environment or "(unmapped)"].add(d.digest)
     out = []
     for (workload, container), envs in sorted(

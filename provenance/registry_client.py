@@ -37,13 +37,17 @@ class RegistryClient:
         token: str | None = None,
         verify: bool = True,
         timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        """`transport` replaces the network (tests use `httpx.MockTransport`)."""
         self.base = url.rstrip("/")
         self.host = urlparse(url).netloc
         self._basic = httpx.BasicAuth(username, password or "") if username is not None else None
         self._token = token
         self._tokens: dict[str, str] = {}
-        self._http = httpx.Client(verify=verify, timeout=timeout, trust_env=False)
+        self._http = httpx.Client(
+            verify=verify, timeout=timeout, trust_env=False, transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -3,6 +3,10 @@
 PostgreSQL is the one on 127.0.0.1:5432 (trust auth). Each test session creates a
 throwaway database and drops it at the end. Locally a missing server skips those
 tests with a reason; under CI=true it is a failure.
+
+The golden payloads live in tests/samples (a copy of the shared samples, so a plain clone
+runs every test). Under CI=true any skipped test makes the run fail (`pytest_sessionfinish`),
+so a requirement that quietly went missing cannot pass for green.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from provenance.store import Database
 
 PG_ADMIN_URL = os.environ.get("PROVENANCE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parent / "samples"
 
 
 def need(condition: bool, reason: str) -> None:
@@ -28,6 +32,47 @@ def need(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required under CI=true: {reason}")
     pytest.skip(reason)
+
+
+def sample_path(relative: str | Path) -> Path:
+    """A file under tests/samples; its absence skips locally and fails under CI=true."""
+    path = SAMPLES / relative
+    need(path.is_file(), f"sample {relative} is absent from {SAMPLES}")
+    return path
+
+
+# --- under CI=true a skip is a failure ----------------------------------------------------
+
+pytest_plugins = ["pytester"]  # tests/test_ci_skips.py runs pytest inside pytest
+
+
+class SkipsFailUnderCI:
+    """Registered under CI=true: any skipped test (not an xfail) fails the run, and the
+    summary names them. `make test` and `.ci/run` both go through here."""
+
+    def __init__(self) -> None:
+        self.skipped: list[str] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and not hasattr(report, "wasxfail"):
+            self.skipped.append(report.nodeid)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.skipped and exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.skipped:
+            terminalreporter.write_sep(
+                "=", f"CI=true: {len(self.skipped)} skipped test(s) fail the run"
+            )
+            for nodeid in self.skipped:
+                terminalreporter.write_line(f"skipped: {nodeid}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if IN_CI:
+        config.pluginmanager.register(SkipsFailUnderCI(), "skips-fail-under-ci")
 
 
 def _pg_available() -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -75,7 +76,46 @@ def revision_claim(labels: object) -> tuple[str | None, str | None]:
         commit = commit.strip().lower()
         if not (7 <= len(commit) <= 64 and all(c in "0123456789abcdef" for c in commit)):
             commit = None
-    return commit, vcs
+    return commit, normalize_vcs_url(vcs)
+
+
+# `git@github.com:o/r.git` (scp-like syntax: no scheme, `host:path`)
+_SCP_URL = re.compile(r"^(?:[^@/\s]+@)?(?P<host>[A-Za-z0-9.-]+):(?!//)(?P<path>[^\s]+)$")
+# `/commit/<sha>` (GitHub, Gitea), `/-/commit/<sha>` (GitLab), `/commits/<sha>` (Bitbucket)
+_COMMIT_PATH = re.compile(r"(?:/-)?/commits?/[0-9a-fA-F]{7,64}$")
+
+
+def normalize_vcs_url(url: str | None) -> str | None:
+    """A source repository as a web URL: `https://<host>/<path>`, whatever form it came in.
+
+    `git@github.com:o/r.git`, `ssh://git@github.com/o/r.git`, `git://github.com/o/r.git`,
+    `git+https://github.com/o/r.git` and a commit page `https://github.com/o/r/commit/<sha>`
+    all become `https://github.com/o/r` (the form OCI `source` labels use), so one repository
+    has one name whichever source spoke of it. Credentials are dropped; anything else
+    (a path, another scheme) is kept as given.
+    """
+    if url is None or not url.strip():
+        return None
+    raw = url.strip()
+    text = raw.removeprefix("git+")
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        scheme = scheme.lower()
+        if scheme not in ("https", "http", "ssh", "git"):
+            return raw
+        netloc, _, path = rest.partition("/")
+        host = netloc.rpartition("@")[2].lower()
+        if scheme in ("ssh", "git"):  # their port is not the web server's
+            host = host.partition(":")[0]
+            scheme = "https"
+        text = f"{scheme}://{host}/{path}"
+    else:
+        scp = _SCP_URL.match(text)
+        if scp is None:
+            return raw
+        text = f"https://{scp['host'].lower()}/{scp['path'].lstrip('/')}"
+    text = _COMMIT_PATH.sub("", text.rstrip("/")).removesuffix(".git")
+    return text.rstrip("/")
 
 
 def strip_scheme(url: str) -> str:

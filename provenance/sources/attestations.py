@@ -27,7 +27,7 @@ from provenance import attestations
 from provenance.errors import UnsupportedMedia
 from provenance.events import COMMIT_RE, Event, EventType, content_id
 from provenance.sources import Delivery, SourceSecrets
-from provenance.sources._common import compact
+from provenance.sources._common import compact, normalize_vcs_url
 from provenance.timeutil import format_time
 from provenance.trust import Attestation, BuildInfo, Subject, Verdict
 
@@ -122,7 +122,7 @@ def _vcs_url(uri: str | None) -> str | None:
         return None
     url = uri.removeprefix("git+")
     head, at, _ = url.rpartition("@")
-    return head if at and "/" in head else url
+    return normalize_vcs_url(head if at and "/" in head else url)
 
 
 _ACCEPTED = ("application/octet-stream",)

@@ -9,12 +9,13 @@ Deliveries accepted:
 
 Every CDEvent gives exactly one event, id = `context.id`, time = `context.timestamp`.
 Artifacts are named by purls: `pkg:oci/<name>@sha256%3A<hex>?repository_url=<host/path>&tag=<t>`
-gives digest, repository (`repository_url`, else `<name>`) and tag; `pkg:docker/...` is read
-the same way (host `docker.io` by default). A purl version that claims to be a sha256 digest
-but is not one is a 422. An artifact that is not an OCI image (npm, maven...) is accepted as a
-`registry.notice`, and so is an OCI artifact named without a digest, except where a tag is
-enough (artifact.published and service.* naming repository + tag: the projection resolves
-the digest from tag history).
+gives digest, repository (`repository_url`; without it none, since oci purls are
+registry-agnostic) and tag; `pkg:docker/...` is read the same way (host `docker.io` by
+default, or the namespace's first segment when it is a host, `pkg:docker/ghcr.io/o/n`).
+A purl version that claims to be a sha256 digest but is not one is a 422. An artifact
+that is not an OCI image (npm, maven...) is accepted as a `registry.notice`, and so is an
+OCI artifact named without a digest, except where a tag is enough (artifact.published and
+service.* naming repository + tag: the projection resolves the digest from tag history).
 
 Mapping decisions:
 * artifact.published -> artifact.pushed, downloaded -> artifact.pulled, deleted ->
@@ -60,6 +61,7 @@ from provenance.sources._common import (
     compact,
     guarded,
     load_json,
+    normalize_vcs_url,
     opt_str,
     parse_when,
     req_digest,
@@ -265,15 +267,27 @@ def image_ref(value: object) -> ImageRef:
         tag = version
     path = f"{namespace}/{name}" if namespace else name
     repository_url = qualifiers.get("repository_url")
+    repository: str | None
     if ptype == "oci":
-        repository = strip_scheme(repository_url).strip("/") if repository_url else path
+        # "oci purls must be registry agnostic by default" (purl spec): without
+        # repository_url the purl names content, not a place, so there is no repository.
+        repository = strip_scheme(repository_url).strip("/") if repository_url else None
     else:
         host = strip_scheme(repository_url).strip("/") if repository_url else "docker.io"
+        first, slash, rest = path.partition("/")
+        if not repository_url and slash and _is_registry_host(first):
+            host, path = first.lower(), rest  # pkg:docker/ghcr.io/acme/api: a registry
         if host in ("docker.io", "hub.docker.com", "registry.hub.docker.com"):
             host = "docker.io"
-            path = path if namespace else f"library/{path}"
+            path = path if "/" in path else f"library/{path}"
         repository = f"{host}/{path}"
     return ImageRef(digest=digest, repository=repository or None, tag=tag)
+
+
+def _is_registry_host(segment: str) -> bool:
+    """The first part of a docker name is a registry when it looks like a host, as in
+    image references (`ghcr.io/...`, `registry:5000/...`, `localhost/...`)."""
+    return "." in segment or ":" in segment or segment == "localhost"
 
 
 def _image_from_reference(value: str | None) -> ImageRef:
@@ -318,7 +332,7 @@ def _artifact(cd: _CDEvent) -> Event:
 def _packaged(cd: _CDEvent) -> Event:
     ref = image_ref(cd.subject_id)
     change = sub_object(cd.content, "change", "subject.content")
-    vcs_url = opt_str(change, "source", "change")
+    vcs_url = normalize_vcs_url(opt_str(change, "source", "change"))
     commit = _commit(cd)
     attributes = compact(
         change=opt_str(change, "id", "change"),
@@ -366,7 +380,9 @@ def _build(cd: _CDEvent) -> Event:
         repository=ref.repository,
         tag=ref.tag,
         commit=_commit(cd),
-        vcs_url=cd.custom_str("vcsUrl", "vcs_url", "repositoryUrl", "repoUrl", "source"),
+        vcs_url=normalize_vcs_url(
+            cd.custom_str("vcsUrl", "vcs_url", "repositoryUrl", "repoUrl", "source")
+        ),
         attributes=compact(artifact_id=artifact_id),
     )
 
@@ -375,7 +391,7 @@ def _change_merged(cd: _CDEvent) -> Event:
     commit = _commit(cd, "mergeCommit", "mergeCommitSha", "merge_commit_sha")
     if commit is None and COMMIT_RE.fullmatch(cd.subject_id.lower()):
         commit = cd.subject_id.lower()
-    vcs_url = _repository_url(cd)
+    vcs_url = normalize_vcs_url(_repository_url(cd))
     if commit is None:
         return cd.event(
             EventType.REGISTRY_NOTICE,

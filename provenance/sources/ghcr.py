@@ -9,18 +9,29 @@ Quirks handled here:
   for the same version: the event id is `ghcr-version-<package_version.id>` and nothing
   delivery-specific goes into the event, so both normalize to the same event.
 * `ping` (sent when a hook is created) is a `registry.notice`. Non-container packages
-  (npm, maven...) are `registry.notice`s too; only CONTAINER packages are artifacts.
+  (npm, maven...) are `registry.notice`s too; only container packages are artifacts. Which
+  is which: `package.registry.type` (`CONTAINER`, or `npm`...) when present, since GitHub's
+  own examples contradict themselves elsewhere (the container example says
+  `ecosystem: docker`, `package_type: npm`; the npm one says `ecosystem: docker` too); else
+  `package_type`/`ecosystem` (`CONTAINER` or `docker`); else a `container_metadata` with a
+  manifest or tag.
 * The digest is `package_version.version` (or `.name`, or the container manifest's digest);
-  the tag is `container_metadata.tag.name` (empty for untagged pushes). The repository is
-  `ghcr.io/<owner>/<name>` from `package_url`, else from the owner (or the first segment of
-  `namespace`, which older payloads fill with `owner/repo`) and the package name.
+  the tag is `container_metadata.tag.name` (empty for untagged pushes). The manifest
+  descriptor's media type and size count unless it names another valid digest. The
+  repository is `ghcr.io/<owner>/<name>` from `package_url` (`ghcr.io/o/n:` with an empty
+  tag included), else from the owner (or the first segment of `namespace`, which older
+  payloads fill with `owner/repo`) and the package name.
+* Time: `package_version.updated_at`, `package.updated_at`, `package_version.created_at`,
+  the first that is real. GitHub fills unknown ones with Go's zero time
+  (`0001-01-01T00:00:00Z`); those, and the Unix epoch, are not real. None real: the receive
+  time.
 * Payloads carry no client IP or user agent. GHCR deletions are not sent at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -46,6 +57,9 @@ SOURCE = "ghcr"
 FORM = "application/x-www-form-urlencoded"
 CONTENT_TYPES = ("application/json", FORM)
 PACKAGE_EVENTS = ("package", "registry_package")
+CONTAINER_TYPES = frozenset({"container", "docker"})
+# At or before this, a timestamp is a placeholder (Go's zero time, the Unix epoch).
+_UNSET_BEFORE = datetime(1970, 1, 2, tzinfo=UTC)
 
 
 @guarded
@@ -126,7 +140,7 @@ def _package_event(delivery: Delivery, body: Mapping[str, Any], event_name: str)
         actor=_login(body.get("sender")) or _login(version.get("author")),
         attributes=attributes,
     )
-    if (package_type or "").lower() != "container":
+    if not _is_container(package, version, key):
         return event.with_changes(
             attributes={
                 **attributes,
@@ -144,6 +158,21 @@ def _package_event(delivery: Delivery, body: Mapping[str, Any], event_name: str)
     return _container(event, package, version, key)
 
 
+def _is_container(package: Mapping[str, Any], version: Mapping[str, Any], key: str) -> bool:
+    registry_type = opt_str(sub_object(package, "registry", key), "type", f"{key}.registry")
+    if registry_type:
+        return registry_type.lower() in CONTAINER_TYPES
+    for field in ("package_type", "ecosystem"):
+        value = opt_str(package, field, key)
+        if value:
+            return value.lower() in CONTAINER_TYPES
+    metadata = sub_object(version, "container_metadata", "package_version")
+    return bool(
+        sub_object(metadata, "manifest", "container_metadata")
+        or sub_object(metadata, "tag", "container_metadata")
+    )
+
+
 def _container(
     event: Event, package: Mapping[str, Any], version: Mapping[str, Any], key: str
 ) -> Event:
@@ -159,6 +188,9 @@ def _container(
     digest = next((c for c in candidates if is_digest(c)), None)
     if digest is None:
         raise InvalidPayload(f"{key}.package_version names no sha256 manifest digest")
+    # A descriptor of another manifest says nothing about this one's type and size.
+    if is_digest(manifest.get("digest")) and manifest.get("digest") != digest:
+        manifest = {}
     labels = sub_object(metadata, "labels", "container_metadata")
     commit, vcs_url = labels_claim(
         labels.get("all_labels"),
@@ -203,7 +235,9 @@ def _time(delivery: Delivery, package: Mapping[str, Any], version: Mapping[str, 
         (version, "created_at", "package_version.created_at"),
     ):
         if obj.get(field) not in (None, ""):
-            return parse_when(obj[field], what)
+            when = parse_when(obj[field], what)
+            if when >= _UNSET_BEFORE:
+                return when
     return delivery.received_at
 
 

@@ -20,10 +20,18 @@ Quirks handled here:
   QUOTA_* -> `registry.notice`; TAG_RETENTION -> a `registry.notice` with the run's details,
   plus `tag.deleted` (`repo:tag`) or `artifact.deleted` (`repo@digest`) for each artifact the
   run deleted successfully.
+* TAG_RETENTION `name_tag` is the repository *inside* the project (`alpine:3.8` in project
+  `harbor`): the repository is `<harbor_hostname>/<project_name>/alpine`; a `name_tag` that
+  already starts with the project is not prefixed twice.
+* REPLICATION `name_tag` is `name:[tag1,tag2]`, or `name [N item(s) in total]` when Harbor
+  only counted the artifacts (what Harbor's own handler writes): the name without the count
+  (`items` = N in attributes), and no tag. A Docker Hub endpoint (`hub.docker.com`...) is
+  named `docker.io`, as image references name it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +75,11 @@ _CE_TYPES = {
     "harbor.replication.status.changed": "REPLICATION",
     "harbor.tag_retention.finished": "TAG_RETENTION",
 }
+# `alpine [1 item(s) in total]`: the count Harbor writes instead of the tags.
+_ITEM_COUNT = re.compile(r"^(?P<name>.*?)\s*\[(?P<count>\d+) item\(s\) in total\]\s*$")
+_DOCKER_HUB_HOSTS = frozenset(
+    {"hub.docker.com", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+)
 _ARTIFACT_TYPES = {
     "PUSH_ARTIFACT": EventType.ARTIFACT_PUSHED,
     "PULL_ARTIFACT": EventType.ARTIFACT_PULLED,
@@ -272,7 +285,7 @@ def _replication_events(env: _Envelope) -> list[Event]:
     events = []
     for index, entry in enumerate(entries):
         name_tag = req_str(entry, "name_tag", "replication artifact")
-        name, tags = _replicated_name(name_tag)
+        name, tags, items = _replicated_name(name_tag)
         if not name:
             raise InvalidPayload(f"replication name_tag {name_tag!r} names no repository")
         repository = join_repository(src_host, _join_path(src_ns, name))
@@ -292,7 +305,8 @@ def _replication_events(env: _Envelope) -> list[Event]:
                         destination=join_repository(dest_host, _join_path(dest_ns, name)),
                         destination_registry=opt_str(dest, "registry_name", "dest_resource"),
                         status=opt_str(entry, "status", "replication artifact"),
-                        tags=tags,
+                        tags=tags or None,
+                        items=items,
                         fail_reason=opt_str(entry, "fail_reason", "replication artifact"),
                     ),
                 },
@@ -305,14 +319,19 @@ def _endpoint_host(resource: Mapping[str, Any]) -> str | None:
     endpoint = opt_str(resource, "endpoint", "resource")
     if endpoint is None:
         return None
-    return host_of(endpoint) if "://" in endpoint else endpoint.strip("/").lower() or None
+    host = host_of(endpoint) if "://" in endpoint else endpoint.strip("/").lower() or None
+    return "docker.io" if host in _DOCKER_HUB_HOSTS else host
 
 
-def _replicated_name(name_tag: str) -> tuple[str, list[str]]:
-    """`payments-api:[v1.4.2,latest]` -> (`payments-api`, [`v1.4.2`, `latest`])."""
+def _replicated_name(name_tag: str) -> tuple[str, list[str], int | None]:
+    """`payments-api:[v1.4.2,latest]` -> (`payments-api`, [`v1.4.2`, `latest`], None);
+    `alpine [1 item(s) in total]` -> (`alpine`, [], 1)."""
+    counted = _ITEM_COUNT.match(name_tag)
+    if counted:
+        return counted["name"].strip(), [], int(counted["count"])
     name, _, tags = name_tag.partition(":")
     tags = tags.strip().removeprefix("[").removesuffix("]")
-    return name.strip(), [t.strip() for t in tags.split(",") if t.strip()]
+    return name.strip(), [t.strip() for t in tags.split(",") if t.strip()], None
 
 
 def _join_path(namespace: str | None, name: str) -> str:
@@ -348,6 +367,7 @@ def _retention_events(env: _Envelope) -> list[Event]:
     if not retention:
         raise InvalidPayload("TAG_RETENTION: event_data.retention is required")
     host = opt_str(retention, "harbor_hostname", "retention") or env.registry
+    project = opt_str(retention, "project_name", "retention")
     deleted = [
         require_object(item, "retention.deleted_artifact[]")
         for item in opt_list(retention, "deleted_artifact", "retention")
@@ -357,7 +377,7 @@ def _retention_events(env: _Envelope) -> list[Event]:
         total=_json_scalar(retention.get("total")),
         retained=_json_scalar(retention.get("retained")),
         result=opt_str(retention, "result", "retention"),
-        project=opt_str(retention, "project_name", "retention"),
+        project=project,
         policy_id=_json_scalar(retention.get("retention_policy_id")),
         deleted=[item["name_tag"] for item in deleted if isinstance(item.get("name_tag"), str)],
     )
@@ -378,7 +398,9 @@ def _retention_events(env: _Envelope) -> list[Event]:
                 time=env.time,
                 source=SOURCE,
                 digest=digest,
-                repository=join_repository(host.lower() if host else None, path),
+                repository=join_repository(
+                    host.lower() if host else None, _join_path(project, path)
+                ),
                 tag=None if digest else tag,
                 actor=env.operator,
                 attributes={**env.attributes, "reason": "tag_retention"},

@@ -14,7 +14,9 @@ Mapping:
 * repo_push -> one `artifact.pushed` per `updated_tags[]` entry, repository + tag, no digest
   (`attributes.digest_unresolved = true`): resolved later from tag history.
 * build_success -> `build.finished` (build = `build_id`, commit = `trigger_metadata.commit`,
-  vcs_url = `trigger_metadata.git_url`, else `commit_info.url`; `docker_tags`, trigger and
+  vcs_url = `trigger_metadata.git_url`, else `commit_info.url`, as a web URL: Quay's GitHub
+  trigger sends the scp form `git@github.com:o/r.git`, and the commit page, both become
+  `https://github.com/o/r`; `docker_tags`, trigger and
   `image_id` in attributes). build_queued -> `build.queued`, build_start -> `build.started`;
   build_failure / build_cancelled -> `registry.notice` (nothing was produced).
 * vulnerability_found names tags, not a digest -> `registry.notice` with the vulnerability.
@@ -50,6 +52,7 @@ from provenance.sources._common import (
     guarded,
     join_repository,
     load_json,
+    normalize_vcs_url,
     opt_list,
     opt_str,
     registry_param,
@@ -209,8 +212,10 @@ def _build(n: _Notification) -> list[Event]:
             content_id(SOURCE, n.name, build_id),
             build=build_id,
             commit=commit if commit and COMMIT_RE.fullmatch(commit) else None,
-            vcs_url=opt_str(trigger, "git_url", "trigger_metadata")
-            or opt_str(commit_info, "url", "commit_info"),
+            vcs_url=normalize_vcs_url(
+                opt_str(trigger, "git_url", "trigger_metadata")
+                or opt_str(commit_info, "url", "commit_info")
+            ),
             attributes=attributes,
         )
     ]

@@ -35,6 +35,11 @@ def key(key_id: str) -> str:
     return f"key:{key_id}"
 
 
+def image(reference: str) -> str:
+    """An image known only by its reference (`repo:tag`), deployed before any digest was."""
+    return f"image:{reference}"
+
+
 def deployment(cluster: str | None, namespace: str | None, workload: str, container: str) -> str:
     return f"deployment:{cluster or '-'}/{namespace or '-'}/{workload}/{container}"
 

@@ -333,7 +333,12 @@ class Projector:
 
     def pulled(self, seq: int, e: Event) -> None:
         assert e.digest is not None
-        art = self.artifact(e.digest, e.time)
+        # A pull names what it fetched and from where: an artifact known only by its pulls
+        # still has its media type and its repository.
+        art = self.artifact(e.digest, e.time, media_type=e.media_type, size=e.size)
+        if e.repository:
+            repo = self.node(N.repository(e.repository), "repository", e.time, name=e.repository)
+            self.edge_once(art, repo, "stored_in", e.time, seq)
         actor = e.actor or "anonymous"
         client = e.client or ""
         key = (e.digest, actor, client)
@@ -458,18 +463,24 @@ class Projector:
     def deployed(self, seq: int, e: Event) -> None:
         assert e.workload is not None
         targets = self._deployment_targets(e, create=True)
-        if e.digest is None:
-            # Deployed by a tag that pointed nowhere we know of at that time: keep the
-            # intent on the workload; reconciliation or a later push may explain it.
-            for dep in targets:
-                self.merge_attrs(dep, {"unresolved_image": f"{e.repository}:{e.tag}"})
-            return
-        art = self.artifact(e.digest, e.time)
         attrs: dict[str, Any] = {"pinned": not e.attributes.get("resolved_from_tag", False)}
         if e.actor:
             attrs["actor"] = e.actor
         if e.repository and e.tag:
             attrs["image"] = f"{e.repository}:{e.tag}"
+        if e.digest is None:
+            # Deployed by a tag that pointed nowhere we know of at that time: it still runs
+            # there. The deployed edge comes from the image reference (an `image` node that
+            # no downstream walk reaches) until a rollout names a digest.
+            assert e.repository and e.tag
+            ref = attrs["image"]
+            src = self.node(N.image(ref), "image", e.time, reference=ref)
+            for dep in targets:
+                self._repoint(
+                    dep, "deployed", src, time=e.time, seq=seq, attrs=attrs | {"pinned": False}
+                )
+            return
+        art = self.artifact(e.digest, e.time)
         changed = [
             self._repoint(dep, "deployed", art, time=e.time, seq=seq, attrs=attrs)
             for dep in targets

@@ -98,6 +98,7 @@ def deployments(
     while True:
         stmt = select(Edge).where(
             Edge.kind == "deployed",
+            Edge.src.startswith("artifact:"),  # records name digests; not by-tag-only images
             Edge.since < until,
             or_(Edge.until.is_(None), Edge.until > since),
             Edge.seq <= max_seq,

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SAMPLES
+from tests.conftest import sample_path
 from tests.factories import digest, event
 
 DIST = "application/vnd.docker.distribution.events.v1+json"
@@ -16,10 +16,7 @@ D1 = "sha256:4ac6f96cde89127c04de259df08450fe1aa0073108b7b3f3471428fb628bcb30"
 
 
 def _sample(path: str) -> bytes:
-    file = SAMPLES / path
-    if not file.exists():
-        pytest.skip(f"sample {path} not available")
-    return file.read_bytes()
+    return sample_path(path).read_bytes()
 
 
 def _problem(response: object, status: int) -> dict[str, object]:

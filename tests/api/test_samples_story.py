@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, need
 
 D1 = "sha256:4ac6f96cde89127c04de259df08450fe1aa0073108b7b3f3471428fb628bcb30"
 D2 = "sha256:701a31a46306cfafff7d96547c5f10a0d2d8f0e8c41b0159a94e36b3ab01e558"
@@ -71,8 +71,7 @@ def _policy(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def story(make_client: Callable[..., TestClient], tmp_path: Path) -> TestClient:
-    if not SAMPLES.exists():
-        pytest.skip(f"samples not found at {SAMPLES}")
+    need(SAMPLES.is_dir(), f"samples not found at {SAMPLES}")
     client = make_client(trust_policy=str(_policy(tmp_path)))
     for route, sample, ctype in STORY:
         response = client.post(

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from provenance.attestations import Verifier, parse
 from provenance.errors import InvalidConfiguration, InvalidPayload, RejectedInput, Unparseable
 from provenance.trust import TrustPolicy
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, sample_path
 from tests.signing import (
     BUILDER,
     Key,
@@ -250,18 +250,14 @@ def _sample_policy() -> bytes:
     ],
 )
 def test_samples_verify_with_the_bundled_keys(sample: str) -> None:
-    if not (SAMPLES / sample).exists():
-        pytest.skip("samples not available")
-    att = parse((SAMPLES / sample).read_bytes())
+    att = parse(sample_path(sample).read_bytes())
     verifier = Verifier(TrustPolicy.parse(_sample_policy()))
     (verdict,) = verifier.verify(att, seen_at=NOW)
     assert verdict.verified, verdict.reason
 
 
 def test_sample_simple_signing_payload_with_its_manifest_signature() -> None:
-    if not (SAMPLES / "cosign" / "legacy-signature-manifest.json").exists():
-        pytest.skip("samples not available")
-    manifest = json.loads((SAMPLES / "cosign" / "legacy-signature-manifest.json").read_text())
+    manifest = json.loads(sample_path("cosign/legacy-signature-manifest.json").read_text())
     sig = manifest["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"]
     payload = (SAMPLES / "cosign" / "simple-signing-payload.json").read_bytes()
     doc = {"payload": base64.b64encode(payload).decode(), "signature": sig}
@@ -373,7 +369,11 @@ def test_garbage_signatures_are_unverified_not_errors(sig: bytes) -> None:
     key = Key.make()
     doc = dsse_envelope(statement_v1(D), key)
     doc["signatures"][0]["sig"] = base64.b64encode(sig).decode() or "AA=="
-    judge(doc, policy({"k": key, "e": Key.make("ed25519"), "r": Key.make("rsa")}))
+    verdicts = judge(doc, policy({"k": key, "e": Key.make("ed25519"), "r": Key.make("rsa")}))
+    assert verdicts, "a signed envelope always gets a verdict"
+    for verdict in verdicts:
+        assert verdict.verified is False, verdict
+        assert verdict.reason
 
 
 # --- the policy file --------------------------------------------------------------------

@@ -53,7 +53,9 @@ def test_old_digest_deleted_and_tag_moved(loaded):
     with db.read() as session:
         view = queries.artifact(session, old)
         assert view.deleted
-        assert set(view.repositories) == {demo.REPOSITORY, demo.GHCR_REPOSITORY}
+        # pushed to the registry and GHCR, pulled through Harbor's proxy-cache project
+        harbor_proxy = f"{demo.HARBOR}/{demo.HARBOR_PROJECT}/{demo.IMAGE_PATH}"
+        assert set(view.repositories) == {demo.REPOSITORY, demo.GHCR_REPOSITORY, harbor_proxy}
         assert {c.evidence for c in view.commits} == {"build", "label"}
         assert all(not t.current for t in view.tags)
         assert not queries.artifact(session, new).deleted

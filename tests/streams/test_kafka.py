@@ -17,7 +17,7 @@ from provenance import wire
 from provenance.sources import Delivery
 from provenance.store.models import LogEntry, QuarantineItem, TimelineEvent
 from provenance.timeutil import utcnow
-from tests.conftest import SAMPLES
+from tests.conftest import sample_path
 from tests.factories import sha
 from tests.integration.conftest import free_port
 from tests.streams.conftest import Stack
@@ -29,10 +29,7 @@ TOPICS = wire.Topics.named("provenance")
 
 
 def _sample(name: str) -> bytes:
-    path = SAMPLES / "distribution" / name
-    if not path.exists():
-        pytest.skip(f"sample {path} not available")
-    return path.read_bytes()
+    return sample_path(f"distribution/{name}").read_bytes()
 
 
 def _digest(body: bytes) -> str:

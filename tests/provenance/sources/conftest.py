@@ -21,8 +21,7 @@ from provenance.errors import RejectedInput
 from provenance.events import Event
 from provenance.sources import Delivery, SourceSecrets
 from provenance.sources._common import SHAPE_ERROR_PREFIX
-
-SAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "samples"
+from tests.conftest import SAMPLES, need
 
 RECEIVED_AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -40,8 +39,7 @@ def content_type_of(headers: Mapping[str, str], default: str) -> str:
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
-    if not SAMPLES.is_dir():
-        pytest.skip(f"shared samples not found at {SAMPLES}")
+    need(SAMPLES.is_dir(), f"samples not found at {SAMPLES}")
     return SAMPLES
 
 
@@ -62,8 +60,7 @@ def load_delivery(samples: Path) -> Callable[..., Delivery]:
         params: Mapping[str, str] | None = None,
     ) -> Delivery:
         path = samples / relative
-        if not path.is_file():
-            pytest.skip(f"sample {relative} is absent")
+        need(path.is_file(), f"sample {relative} is absent")
         found: dict[str, str] = {}
         hpath = headers_path(path)
         if hpath.is_file():

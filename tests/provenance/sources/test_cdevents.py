@@ -242,11 +242,20 @@ def test_bad_purl_digest_is_422(sample_json, make_delivery):
             "?repository_url=registry.acme.internal%3A5000/acme/payments-api&tag=v1.4.2",
             D1, REPO, "v1.4.2",
         ),
-        (f"pkg:oci/payments-api@{D1.replace(':', '%3A')}", D1, "payments-api", None),
+        # oci purls are registry-agnostic (purl spec): no repository_url, no repository
+        (f"pkg:oci/payments-api@{D1.replace(':', '%3A')}", D1, None, None),
+        (f"pkg:oci/payments-api@{D1.replace(':', '%3A')}?tag=v1", D1, None, "v1"),
         (f"pkg:oci/api@{D1}?repository_url=https://ghcr.io/acme/api/", D1, "ghcr.io/acme/api",
          None),
         (f"pkg:docker/nginx@{D1.replace(':', '%3A')}", D1, "docker.io/library/nginx", None),
         ("pkg:docker/acme/api@v1?repository_url=gcr.io", None, "gcr.io/acme/api", "v1"),
+        # docker purls: docker.io by default, unless the namespace starts with a registry
+        ("pkg:docker/cassandra@latest", None, "docker.io/library/cassandra", "latest"),
+        (f"pkg:docker/smartentry/debian@{D1}", D1, "docker.io/smartentry/debian", None),
+        (f"pkg:docker/ghcr.io/acme/api@{D1}", D1, "ghcr.io/acme/api", None),
+        (f"pkg:docker/registry.acme.internal%3A5000/acme/api@{D1}", D1,
+         "registry.acme.internal:5000/acme/api", None),
+        (f"pkg:docker/localhost/api@{D1}", D1, "localhost/api", None),
         ("pkg:npm/left-pad@1.3.0", None, None, None),
         ("https://example.com/x", None, None, None),
         ("pkg:oci", None, None, None),
@@ -360,3 +369,30 @@ def test_mutated_samples_are_events_or_rejected(
 ):
     doc = mutate(data, sample_json(data.draw(st.sampled_from(ALL))))
     check_total(normalize, make_delivery("cdevents", doc))
+
+
+# --- CDEvents' own conformance examples ---------------------------------------------------
+
+MYAPP = "sha256:0b31b1c02ff458ad9b7b81cbdf8f028bd54699fa151f221d1e8de6817db93427"
+
+
+def test_conformance_deployment_of_a_registry_agnostic_purl(load_delivery):
+    # `pkg:oci/myapp@sha256:...` names content, not a place: the deployment runs the digest,
+    # and no host-less repository `myapp` is made up.
+    delivery = load_delivery("cdevents", "vendor/cdevents/service-deployed.conformance.json")
+    [event] = normalize(delivery, SECRETS)
+    assert event.type == EventType.DEPLOYMENT_APPLIED
+    assert event.digest == MYAPP
+    assert event.repository is None
+    assert event.environment == "test123"
+
+
+def test_docker_purl_without_repository_url_is_on_docker_hub(load_delivery):
+    delivery = load_delivery("cdevents", "vendor/cdevents/artifact-published.docker-purl.json")
+    [event] = normalize(delivery, SECRETS)
+    assert event.type == EventType.ARTIFACT_PUSHED
+    assert (event.digest, event.repository, event.tag) == (
+        MYAPP,
+        "docker.io/smartentry/debian",
+        "latest",
+    )

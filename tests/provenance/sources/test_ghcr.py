@@ -172,12 +172,18 @@ def test_non_container_packages_are_notices(sample_json, make_delivery):
     body = sample_json("github/package-published.json")
     body["package"]["package_type"] = "npm"
     body["package"]["ecosystem"] = "npm"
+    body["package"]["registry"]["type"] = "npm"
     body["package"]["package_version"]["version"] = "1.4.2"
     [event] = normalize(
         make_delivery("ghcr", body, headers={"X-GitHub-Event": "package"}), NO_SECRET
     )
     assert event.type == EventType.REGISTRY_NOTICE
     assert event.attributes["package_type"] == "npm"
+    del body["package"]["registry"]  # then package_type decides
+    [event] = normalize(
+        make_delivery("ghcr", body, headers={"X-GitHub-Event": "package"}), NO_SECRET
+    )
+    assert event.type == EventType.REGISTRY_NOTICE
 
 
 def test_untagged_push_and_repository_without_package_url(sample_json, make_delivery):
@@ -253,3 +259,86 @@ def test_mutated_samples_are_events_or_rejected(
     body = json.dumps(doc).encode()
     headers = {"X-GitHub-Event": event_name, "X-Hub-Signature-256": sign(body)}
     check_total(normalize, make_delivery("ghcr", body, headers=headers), WITH_SECRET)
+
+
+# --- GitHub's own examples (octokit/webhooks payload-examples, in GitHub's shape) --------
+
+HELLO = "sha256:3da1996a8115d7616457760d9920b815241d0a03b34cf5f04e9a0e9d8de37498"
+
+
+def _vendor(load_delivery, name: str, event: str):
+    delivery = load_delivery("ghcr", f"vendor/github/{name}")
+    headers = {
+        **delivery.headers,
+        "x-github-event": event,
+        "x-hub-signature-256": sign(delivery.body),
+    }
+    return _replace(delivery, headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("name", "event", "version_id"),
+    [
+        ("package-published.docker.json", "package", 57755790),
+        ("registry_package-published.docker.json", "registry_package", 57755791),
+    ],
+)
+def test_githubs_container_examples_are_container_pushes(load_delivery, name, event, version_id):
+    # ecosystem `docker`, package_type `npm` (sic), registry.type CONTAINER: a container push
+    [pushed] = normalize(_vendor(load_delivery, name, event), WITH_SECRET)
+    assert pushed.type == EventType.ARTIFACT_PUSHED
+    assert pushed.id == f"ghcr-version-{version_id}"
+    assert pushed.digest == HELLO
+    assert pushed.repository == "ghcr.io/codertocat/hello-world"
+    assert pushed.tag is None  # container_metadata.tag.name is empty: an untagged push
+    assert pushed.actor == "Codertocat"
+    assert pushed.commit == "6c62fb45fe66bfb1ea9a66abc38f6a0cc974292b"
+    assert pushed.vcs_url == "https://github.com/Codertocat/hello-world"
+    # The manifest descriptor's digest is not a sha256 digest: its media type and size are
+    # GitHub's word on this version, kept; a descriptor naming another digest would not be.
+    assert pushed.media_type == "application/vnd.docker.distribution.manifest.v2+json"
+    # package_version's timestamps are Go's zero time; package.updated_at is the real one
+    assert pushed.time == datetime(2019, 5, 9, 23, 28, 29, tzinfo=UTC)
+
+
+def test_zero_timestamps_everywhere_mean_the_receive_time(sample_json, make_delivery):
+    body = sample_json("vendor/github/package-published.docker.json")
+    for obj in (body["package"], body["package"]["package_version"]):
+        obj["created_at"] = obj["updated_at"] = "0001-01-01T00:00:00Z"
+    delivery = make_delivery("ghcr", body, headers={"X-GitHub-Event": "package"})
+    [pushed] = normalize(delivery, NO_SECRET)
+    assert pushed.time == delivery.received_at
+
+
+def test_tag_of_a_documented_container_push(sample_json, make_delivery):
+    body = sample_json("vendor/github/package-published.docker.json")
+    body["package"]["package_version"]["container_metadata"]["tag"]["name"] = "nightly"
+    [pushed] = normalize(
+        make_delivery("ghcr", body, headers={"X-GitHub-Event": "package"}), NO_SECRET
+    )
+    assert (pushed.repository, pushed.tag, pushed.digest) == (
+        "ghcr.io/codertocat/hello-world",
+        "nightly",
+        HELLO,
+    )
+
+
+def test_a_manifest_descriptor_of_another_digest_is_not_this_versions(sample_json, make_delivery):
+    body = sample_json("vendor/github/package-published.docker.json")
+    manifest = body["package"]["package_version"]["container_metadata"]["manifest"]
+    manifest["digest"] = D2
+    [pushed] = normalize(
+        make_delivery("ghcr", body, headers={"X-GitHub-Event": "package"}), NO_SECRET
+    )
+    assert pushed.digest == HELLO
+    assert (pushed.media_type, pushed.size) == (None, None)
+
+
+def test_githubs_npm_example_is_a_notice(load_delivery):
+    # The npm example also says ecosystem `docker`; registry.type `npm` is what decides.
+    delivery = _vendor(load_delivery, "package-published.npm.json", "package")
+    [event] = normalize(delivery, WITH_SECRET)
+    assert event.type == EventType.REGISTRY_NOTICE
+    assert event.digest is None
+    assert event.attributes["package_type"] == "npm"
+    assert event.attributes["version"] == "1.0.0"

@@ -258,3 +258,41 @@ def test_mutated_samples_are_events_or_rejected(
     doc = mutate(data, sample_json(f"harbor/{name}"))
     delivery = make_delivery("harbor", doc, content_type=_content_type(name))
     check_total(normalize, delivery)
+
+
+# --- Harbor's documented payloads (goharbor.io, configure-webhooks) ----------------------
+
+
+@pytest.mark.parametrize("name", ["tag-retention.json", "tag-retention.cloudevents.json"])
+def test_documented_tag_retention_keeps_the_project(load_delivery, name):
+    delivery = load_delivery("harbor", f"vendor/harbor/{name}", content_type=_content_type(name))
+    notice, deleted = normalize(delivery, SECRETS)
+    assert notice.type == EventType.REGISTRY_NOTICE
+    assert notice.attributes["project"] == "harbor"
+    # name_tag `alpine:3.8` names the repository inside project `harbor` on `localhost`
+    assert (deleted.type, deleted.repository, deleted.tag) == (
+        EventType.TAG_DELETED,
+        "localhost/harbor/alpine",
+        "3.8",
+    )
+
+
+def test_retention_name_tag_with_its_project_is_not_doubled(sample_json, make_delivery):
+    body = sample_json("vendor/harbor/tag-retention.json")
+    body["event_data"]["retention"]["deleted_artifact"][0]["name_tag"] = "harbor/alpine:3.8"
+    _, deleted = normalize(make_delivery("harbor", body), SECRETS)
+    assert deleted.repository == "localhost/harbor/alpine"
+
+
+@pytest.mark.parametrize("name", ["replication.json", "replication.cloudevents.json"])
+def test_documented_replication_drops_the_item_count(load_delivery, name):
+    delivery = load_delivery("harbor", f"vendor/harbor/{name}", content_type=_content_type(name))
+    [event] = normalize(delivery, SECRETS)
+    assert event.type == EventType.ARTIFACT_REPLICATED
+    # `alpine [1 item(s) in total]`: the repository is `alpine`, its tags are not listed
+    assert event.repository == "docker.io/library/alpine"
+    assert event.tag is None
+    assert event.attributes["destination"] == "localhost/harbor/alpine"
+    assert event.attributes["items"] == 1
+    assert "tags" not in event.attributes
+    assert event.attributes["status"] == "Success"

@@ -108,10 +108,20 @@ def test_vcs_url_from_commit_info(sample_json, make_delivery):
         "url": "https://github.com/acme/payments-api/commit/1f3c0b9"
     }
     [event] = normalize(make_delivery("quay", body), SECRETS)
-    assert event.vcs_url == "https://github.com/acme/payments-api/commit/1f3c0b9"
+    assert event.vcs_url == "https://github.com/acme/payments-api"  # the commit page's repository
     body["trigger_metadata"]["git_url"] = "git@github.com:acme/payments-api.git"
     [event] = normalize(make_delivery("quay", body), SECRETS)
-    assert event.vcs_url == "git@github.com:acme/payments-api.git"
+    assert event.vcs_url == "https://github.com/acme/payments-api"
+
+
+def test_github_trigger_build_names_the_repository_as_the_labels_do(load_delivery):
+    # Quay's GitHub trigger: git_url is the repository's ssh_url (scp form), commit_info.url
+    # the commit page. Distribution, GHCR and Kubernetes labels say https://github.com/o/r.
+    delivery = load_delivery("quay", "vendor/quay/build_success.github-trigger.json")
+    [event] = normalize(dataclasses.replace(delivery, params={"event": "build_success"}), SECRETS)
+    assert event.type == EventType.BUILD_FINISHED
+    assert event.commit == COMMIT
+    assert event.vcs_url == "https://github.com/acme/payments-api"
 
 
 def test_vulnerability_found_is_a_notice(load):
