@@ -657,3 +657,54 @@ def test_the_503_names_no_host() -> None:
     with pytest.raises(Unavailable) as caught:
         db.ping()
     assert "127.0.0.1" not in caught.value.detail and ":1" not in caught.value.detail
+
+
+# --- credentials come before the body ----------------------------------------------------
+
+
+@pytest.fixture
+def live_server(db: Database) -> Iterator[str]:
+    """The app on a real socket (uvicorn in a thread), for what a test client hides."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from api import create_app
+    from provenance.settings import Settings
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(Settings(database_url=db.url, **TOKENS, github_webhook_secret=SECRET), db=db)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_credentials_are_checked_before_the_body_is_read(live_server: str) -> None:
+    """An outsider announcing 9 MB gets its 401 at once: the server answers without
+    waiting for (or buffering) a byte of the body."""
+    import socket
+
+    host, port = live_server.split(":")
+    for path, extra in [
+        ("/v1/webhooks/distribution", ""),
+        ("/v1/webhooks/made-up", ""),
+        ("/v1/events", "Authorization: Bearer wrong\r\n"),
+        ("/v1/webhooks/quay?token=wrong", ""),
+    ]:
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: 9000000\r\n{extra}\r\n".encode()
+            )
+            head = sock.recv(4096)  # times out (a failure) if the server waits for the body
+        assert head.startswith(b"HTTP/1.1 401"), (path, head[:200])
