@@ -708,3 +708,20 @@ def test_credentials_are_checked_before_the_body_is_read(live_server: str) -> No
             )
             head = sock.recv(4096)  # times out (a failure) if the server waits for the body
         assert head.startswith(b"HTTP/1.1 401"), (path, head[:200])
+
+
+def test_the_documented_distribution_envelope_keeps_its_valid_push(client: TestClient) -> None:
+    """Issue 9: the envelope of Distribution's own documentation was refused whole because
+    its layer events carry a malformed (65-hex) digest."""
+    from tests.conftest import SAMPLES
+
+    body = (SAMPLES / "vendor/distribution/notifications-doc-envelope.json").read_bytes()
+    r = client.post(
+        "/v1/webhooks/distribution", content=body, headers=INGEST | {"content-type": DIST}
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["accepted"] == 1
+    assert [x["index"] for x in r.json()["rejected"]] == [1, 2]
+    manifest = "sha256:fea8895f450959fa676bcc1df0611ea93823a735a01205fd8622846041d0c7cf"
+    view = _artifact(client, manifest).json()
+    assert view["repositories"] == ["example.com/library/test"]
