@@ -22,6 +22,7 @@ from provenance import wire
 from provenance.sources import Delivery
 from provenance.store.models import EventKey, LogEntry, QuarantineItem, TimelineEvent
 from provenance.timeutil import utcnow
+from tests.conftest import SAMPLES
 from tests.factories import sha
 from tests.streams.conftest import Stack
 
@@ -31,6 +32,8 @@ TOPICS = wire.Topics.named("provenance")
 STORE_REFUSES = "the-store-refuses-me"  # passes validation; a check of event_keys refuses it
 GRAPH_REFUSES = "the-graph-refuses-me"  # logged; a check of the timeline refuses it
 CHECK_MESSAGE = "refused by a check of the test"
+DIST = "application/vnd.docker.distribution.events.v1+json"
+REGISTRY = "registry.acme.io"
 
 
 def _event(event_id: str, **fields: Any) -> dict[str, Any]:
@@ -63,9 +66,27 @@ class Hostile:
     reason: str  # a fragment of the reason
     status: int  # what the API answers
     content_type: str = "application/json"
+    source: str = "events"
 
     def delivery(self) -> Delivery:
-        return Delivery("events", self.body, utcnow(), self.content_type)
+        params = {"registry": REGISTRY} if self.source == "distribution" else {}
+        return Delivery(self.source, self.body, utcnow(), self.content_type, params=params)
+
+    @property
+    def path(self) -> str:
+        if self.source == "events":
+            return "/v1/events"
+        return f"/v1/webhooks/{self.source}?registry={REGISTRY}"
+
+
+def _distribution_push(size: int) -> bytes:
+    """The Distribution sample push, with the manifest's size replaced."""
+    path = SAMPLES / "distribution" / "push-manifest-v1.4.2.json"
+    if not path.exists():
+        pytest.skip(f"sample {path} not available")
+    envelope = orjson.loads(path.read_bytes())
+    envelope["events"][0]["target"]["size"] = size
+    return orjson.dumps(envelope)
 
 
 HOSTILE = [
@@ -84,6 +105,15 @@ HOSTILE = [
         "InvalidPayload",
         "size 9223372036854775807 is out of range",
         422,
+    ),
+    Hostile(
+        "a Distribution size past 2^53",
+        _distribution_push(2**53 + 1),
+        "InvalidPayload",
+        "size 9007199254740993 is out of range",
+        422,
+        content_type=DIST,
+        source="distribution",
     ),
     Hostile(
         "time before year 1 in UTC",
@@ -115,6 +145,11 @@ HOSTILE = [
         422,
     ),
 ]
+
+
+def _case(name: str) -> Hostile:
+    (case,) = [c for c in HOSTILE if c.name == name]
+    return case
 
 
 def _one(event: dict[str, Any]) -> Delivery:
@@ -211,7 +246,7 @@ def test_what_the_store_cannot_hold_is_dead_lettered_and_the_worker_goes_on(
         assert case.reason in headers["reason"].decode(), case.name
         assert headers["origin"].startswith(TOPICS.deliveries.encode())
     (ctype,) = [wire.decode(m.value)[0] for m in letters if b"long-type" in m.value]
-    assert ctype.content_type == HOSTILE[6].content_type  # exactly as it came
+    assert ctype.content_type == _case("content type of 217").content_type  # exactly as it came
     store = by_body[_body(_event(STORE_REFUSES))]
     assert store["error"] == b"StoreError"
     assert b"the store refused it: IntegrityError" in store["reason"]
@@ -224,7 +259,7 @@ def test_what_the_store_cannot_hold_is_dead_lettered_and_the_worker_goes_on(
     kept = {i.body: i for i in deliveries}
     for case in HOSTILE:
         item = kept[case.body]
-        assert (item.error, item.source) == (case.error, "events"), case.name
+        assert (item.error, item.source) == (case.error, case.source), case.name
         assert case.reason in item.reason, case.name
     assert kept[_body(_event(STORE_REFUSES))].error == "StoreError"
     (aside,) = [i for i in items if i.kind == "projection"]
@@ -245,9 +280,7 @@ def test_hostile_posts_are_refused_with_the_same_4xx_every_time(stack: Stack) ->
     with httpx.Client(base_url=api.base_url, trust_env=False, timeout=20) as http:
         for case in HOSTILE:
             answers = [
-                http.post(
-                    "/v1/events", content=case.body, headers={"content-type": case.content_type}
-                )
+                http.post(case.path, content=case.body, headers={"content-type": case.content_type})
                 for _ in range(2)  # a retry gets the same answer, never a 5xx
             ]
             for response in answers:
@@ -267,10 +300,10 @@ def test_hostile_posts_are_refused_with_the_same_4xx_every_time(stack: Stack) ->
         # the API, once), the rest accepted, and the worker logs and projects those.
         lines = [
             _body(_event("line-0")),
-            HOSTILE[0].body,
+            _case("id of 400").body,
             _body(_event("line-2")),
-            HOSTILE[2].body,
-            HOSTILE[7].body,
+            _case("integer past 2^53").body,
+            _case("NUL in an id").body,
         ]
         mixed = http.post(
             "/v1/events",
