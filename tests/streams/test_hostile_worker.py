@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -67,16 +68,17 @@ class Hostile:
     status: int  # what the API answers
     content_type: str = "application/json"
     source: str = "events"
+    registry: str = REGISTRY  # the `?registry=` of a Distribution webhook
 
     def delivery(self) -> Delivery:
-        params = {"registry": REGISTRY} if self.source == "distribution" else {}
+        params = {"registry": self.registry} if self.source == "distribution" else {}
         return Delivery(self.source, self.body, utcnow(), self.content_type, params=params)
 
     @property
     def path(self) -> str:
         if self.source == "events":
             return "/v1/events"
-        return f"/v1/webhooks/{self.source}?registry={REGISTRY}"
+        return f"/v1/webhooks/{self.source}?registry={quote(self.registry)}"
 
 
 def _distribution_push(size: int) -> bytes:
@@ -114,6 +116,16 @@ HOSTILE = [
         422,
         content_type=DIST,
         source="distribution",
+    ),
+    Hostile(
+        "NUL in a query parameter",
+        _distribution_push(1560),
+        "InvalidPayload",
+        "'registry' contains a NUL byte",
+        422,
+        content_type=DIST,
+        source="distribution",
+        registry="evil\x00x",
     ),
     Hostile(
         "time before year 1 in UTC",
