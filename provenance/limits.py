@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from provenance.errors import InvalidPayload, UnsupportedMedia
-from provenance.events import Event
+from provenance.events import Event, EventType
 
 # Column sizes (store.models uses these very names).
 EVENT_ID = 300
@@ -30,6 +30,7 @@ ACTOR = 300
 CLIENT = 100
 CONTENT_TYPE = 200
 NODE_ID = 600  # node ids are `<kind>:<natural key>`: the fields below keep them under this
+KEY = 300  # `attributes.key` of a signature or attestation: evidence.key_id, node `key:<key>`
 
 FIELD_LIMITS: Mapping[str, int] = {
     "id": EVENT_ID,
@@ -95,6 +96,14 @@ def check_event(event: Event) -> None:
         raise InvalidPayload(f"event {_id(event)}: size {event.size} is out of range")
     _check_time(event.time, event)
     _check_json(event.attributes, event, "attributes", 1)
+    key = event.attributes.get("key")
+    if event.type in _SIGNED and isinstance(key, str) and len(key) > KEY:
+        raise InvalidPayload(
+            f"event {_id(event)}: attributes.key has {len(key)} characters; at most {KEY}"
+        )
+
+
+_SIGNED = (EventType.ARTIFACT_SIGNED, EventType.ARTIFACT_ATTESTED)  # the key is projected
 
 
 def _check_time(value: datetime, event: Event) -> None:
@@ -143,6 +152,7 @@ __all__ = [
     "EVENT_ID",
     "EVENT_SOURCE",
     "FIELD_LIMITS",
+    "KEY",
     "MAX_DEPTH",
     "MEDIA_TYPE",
     "NODE_ID",

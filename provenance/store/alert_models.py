@@ -17,7 +17,8 @@ class AlertRow(Base):
     __table_args__ = (Index("ix_alerts_time", "time"), Index("ix_alerts_kind_time", "kind", "time"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(400), unique=True)
+    # Up to `new_puller:<repository>:<actor>`, 612 characters (migration 0006).
+    key: Mapped[str] = mapped_column(String(640), unique=True)
     kind: Mapped[str] = mapped_column(String(40))
     time: Mapped[datetime]
     digest: Mapped[str | None] = mapped_column(String(71))
@@ -42,7 +43,7 @@ class AlertDelivery(Base):
 
     __tablename__ = "alert_deliveries"
 
-    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    key: Mapped[str] = mapped_column(String(640), primary_key=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]

@@ -149,7 +149,8 @@ class TimelineEvent(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     seq: Mapped[int] = mapped_column(BigInteger)
-    event_id: Mapped[str] = mapped_column(String(300))
+    # An event id, or a derived one: `<event id>#tag.updated` (migration 0006).
+    event_id: Mapped[str] = mapped_column(String(320))
     type: Mapped[str] = mapped_column(String(40))
     time: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(64))
