@@ -58,24 +58,27 @@ def test_refused_deliveries_are_quarantined_and_returned_the_rest_goes_on(db: Da
     assert _count(db, QuarantineItem) == 2
 
 
-def test_nothing_is_committed_when_the_batch_fails(
+def test_nothing_is_committed_when_the_database_fails_under_the_batch(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Boom(Exception):
-        pass
+    """A failure of the database (not of the input) after everything was appended and
+    flushed: the batch is rolled back whole and raised, so Kafka delivers it again;
+    nothing is blamed on the deliveries (no quarantine row)."""
+    from sqlalchemy.exc import ProgrammingError
 
     original = log.append_many
 
     def append_then_fail(session, items):  # type: ignore[no-untyped-def]
         original(session, items)  # everything appended and flushed ...
-        raise Boom  # ... then something unexpected before the commit
+        raise ProgrammingError("COMMIT", {}, Exception("relation vanished"))  # ... then this
 
     good = delivery(_push(1))
     monkeypatch.setattr(log, "append_many", append_then_fail)
-    with pytest.raises(Boom):
+    with pytest.raises(ProgrammingError):
         ingest_batch(db, [good, delivery(_push(2))], SECRETS)
     monkeypatch.undo()
     assert _count(db, EventKey) == 0  # rolled back as a whole
+    assert _count(db, QuarantineItem) == 0  # and not blamed on the input
     with db.read() as session:
         assert log.head(session)[0] == 0
     assert ingest_batch(db, [good], SECRETS).accepted == 1
