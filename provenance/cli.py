@@ -490,8 +490,9 @@ def audit_checkpoint(
     from provenance.attestations import ServiceSigner  # noqa: PLC0415
 
     settings = _settings(database_url)
-    signer = ServiceSigner.for_service(settings.signing_key, settings.database_url)
     with _database(settings, create=False) as db, db.read() as session:
+        # After the database opened: a missing one must not leave a generated key behind.
+        signer = ServiceSigner.for_service(settings.signing_key, settings.database_url)
         doc = checkpoints.make(session, signer)
     data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
     if output is None:
