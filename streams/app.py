@@ -262,6 +262,7 @@ def _apply(
         logger.debug(
             "batch applied",
             extra={
+                **_positions(batch),
                 "messages": len(batch),
                 "deliveries": outcome.deliveries,
                 "accepted": outcome.accepted,
@@ -270,9 +271,32 @@ def _apply(
             },
         )
     for item in refused:
-        details = {"origin": item.origin, "error": item.error, "reason": item.reason}
+        topic, partition, offset = item.origin.rsplit("/", 2)
+        details = {
+            "topic": topic,
+            "partition": int(partition),
+            "offset": int(offset),
+            "source": item.source or None,
+            "error": item.error,
+            "reason": item.reason,
+        }
         logger.warning("dead-lettered", extra=details)
     return outcome, refused
+
+
+def _positions(batch: Sequence[Any]) -> dict[str, Any]:
+    """Where a batch came from: its topic and, per partition, the first and last offset."""
+    spans: dict[int, list[int]] = {}
+    topics = set()
+    for event in batch:
+        message = event.message
+        topics.add(message.topic)
+        span = spans.setdefault(message.partition, [message.offset, message.offset])
+        span[0], span[1] = min(span[0], message.offset), max(span[1], message.offset)
+    return {
+        "topic": ",".join(sorted(topics)),
+        "offsets": {str(p): f"{a}-{b}" for p, (a, b) in sorted(spans.items())},
+    }
 
 
 async def _send_all(
