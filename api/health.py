@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import anyio.from_thread
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import Services, services
-from provenance.errors import Unavailable
+from api.trust import signer
+from provenance.errors import InvalidConfiguration, Unavailable
 from provenance.store import log, projection
 from provenance.timeutil import utcnow
 
@@ -24,7 +25,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(svc: Svc) -> Response:
+def readyz(svc: Svc, request: Request) -> Response:
     checks: dict[str, object] = {}
     set_aside = 0
     try:
@@ -44,6 +45,14 @@ def readyz(svc: Svc) -> Response:
         ok = True
     except Unavailable as exc:
         checks["database"] = {"ok": False, "error": exc.detail}
+        ok = False
+    # Checkpoints and signed exports need the service key: without one (PostgreSQL and no
+    # PROVENANCE_SIGNING_KEY) they answer 503, so the service is not ready to be relied on.
+    try:
+        key = signer(request)
+        checks["signing"] = {"ok": True, "keyid": key.keyid, "origin": key.origin}
+    except (Unavailable, InvalidConfiguration) as exc:
+        checks["signing"] = {"ok": False, "error": exc.detail}
         ok = False
     checks["mode"] = "distributed" if svc.publisher is not None else "embedded"
     if svc.publisher is not None:
