@@ -40,6 +40,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 trust_app = typer.Typer(no_args_is_help=True, help="The trust policy and the evidence.")
 app.add_typer(trust_app, name="trust")
+keys_app = typer.Typer(no_args_is_help=True, help="The service key (checkpoints, exports).")
+app.add_typer(keys_app, name="keys")
 
 console, err = consoles()
 logger = logging.getLogger(__name__)
@@ -500,6 +502,28 @@ def audit_checkpoint(
     else:
         output.write_bytes(data)
         err.print(f"checkpoint of {doc['entries']} entries written to {output}")
+
+
+@keys_app.command("generate")
+@answers
+def keys_generate(
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="where to keep the PEM private key")
+    ],
+) -> None:
+    """Create the service's signing key at PATH once (mode 0600); an existing key is kept,
+    so an init container may run this at every start. Point PROVENANCE_SIGNING_KEY at it."""
+    from provenance.attestations import ServiceSigner  # noqa: PLC0415 - loads the cryptography
+
+    existed = output.exists()
+    if not output.parent.is_dir():
+        raise InvalidConfiguration(f"no directory {output.parent} to keep the key in")
+    signer = ServiceSigner.load_or_create(output)
+    state = "kept the existing" if existed else "generated a"
+    err.print(f"{state} signing key at {output} (keyid {signer.keyid})", highlight=False)
+    sys.stdout.write(
+        signer.public_pem if signer.public_pem.endswith("\n") else signer.public_pem + "\n"
+    )
 
 
 @trust_app.command("reverify")
