@@ -89,9 +89,11 @@ def _root(
     """Supply-chain provenance for container registries."""
     # A one-shot command says what went wrong in one line (`answers`); the library's
     # warnings would repeat it. Long-running commands call `configure_logging` instead.
-    quiet = logging.StreamHandler(sys.stderr)
-    quiet.setLevel(logging.ERROR)
-    logging.getLogger().handlers[:] = [quiet]
+    root = logging.getLogger()
+    if not root.handlers:  # not when embedded (a test runner's capture, an application)
+        quiet = logging.StreamHandler(sys.stderr)
+        quiet.setLevel(logging.ERROR)
+        root.addHandler(quiet)
 
 
 def answers(command: Callable[P, R]) -> Callable[P, R]:
