@@ -239,7 +239,8 @@ def _require_kafka(settings: Settings, command: str) -> None:
 @answers
 def db_upgrade(database_url: DbUrl = None) -> None:
     """Apply schema migrations (Alembic) up to the latest."""
-    with _database(_settings(database_url)):
+    waiting = err.status("applying migrations", spinner="dots") if err.is_terminal else _quiet()
+    with waiting, _database(_settings(database_url)):
         pass  # opening applies the migrations
     console.print("database is up to date")
 
