@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
 
-from api import audit, health, ingest, insights, problems, reads, trust
+from api import access, audit, health, ingest, insights, problems, reads, trust
 from api.deps import Services
-from api.metrics import Metrics, method_label
+from api.metrics import Metrics
 from provenance.attestations import Verifier
 from provenance.notify import AlertNotifier
 from provenance.pubsub_auth import verifier_from_settings
@@ -81,19 +79,7 @@ def create_app(
     )
     problems.install(app)
 
-    @app.middleware("http")
-    async def _timing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        method = method_label(request.method)
-        metrics.latency.labels(path, method, str(response.status_code)).observe(
-            time.perf_counter() - start
-        )
-        return response
+    access.install(app, metrics)  # request id, access log line, latency histogram
 
     app.include_router(ingest.router)
     app.include_router(reads.router)

@@ -83,7 +83,8 @@ def audit_verify(
 ) -> Response:
     if full:
         require(Role.ADMIN)(request)
-    result = svc.chain.verify(full=full)
+    with svc.metrics.verify_seconds.time():
+        result = svc.chain.verify(full=full)
     return json_response(
         VerifyResponse.model_validate({**asdict(result), "full": full or result.checked_from == 1})
     )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 import anyio.from_thread
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import Services, services
-from provenance.errors import Unavailable
+from api.trust import signer
+from provenance.errors import InvalidConfiguration, Unavailable
 from provenance.store import log, projection
+from provenance.timeutil import utcnow
 
 router = APIRouter(tags=["health"])
 Svc = Annotated[Services, Depends(services)]
@@ -22,7 +25,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(svc: Svc) -> Response:
+def readyz(svc: Svc, request: Request) -> Response:
     checks: dict[str, object] = {}
     set_aside = 0
     try:
@@ -43,6 +46,14 @@ def readyz(svc: Svc) -> Response:
     except Unavailable as exc:
         checks["database"] = {"ok": False, "error": exc.detail}
         ok = False
+    # Checkpoints and signed exports need the service key: without one (PostgreSQL and no
+    # PROVENANCE_SIGNING_KEY) they answer 503, so the service is not ready to be relied on.
+    try:
+        key = signer(request)
+        checks["signing"] = {"ok": True, "keyid": key.keyid, "origin": key.origin}
+    except (Unavailable, InvalidConfiguration) as exc:
+        checks["signing"] = {"ok": False, "error": exc.detail}
+        ok = False
     checks["mode"] = "distributed" if svc.publisher is not None else "embedded"
     if svc.publisher is not None:
         try:
@@ -61,9 +72,19 @@ def metrics(svc: Svc) -> Response:
     try:
         with svc.db.read() as session:
             seq, _ = log.head(session)
+            lag = projection.lag(session)
             svc.metrics.log_entries.set(seq)
-            svc.metrics.projection_lag.set(projection.lag(session))
+            svc.metrics.projection_lag.set(lag)
             svc.metrics.projection_set_aside.set(projection.set_aside(session))
+            # The oldest entry the graph has not taken yet: the projection cursor is at
+            # seq - lag, so it is the next one.
+            oldest = log.entries(session, after=seq - lag, limit=1) if lag > 0 else []
+            age = (utcnow() - _aware(oldest[0].received_at)).total_seconds() if oldest else 0.0
+            svc.metrics.projection_lag_seconds.set(max(age, 0.0))
     except Unavailable:
         pass  # readiness reports it; metrics still expose the counters
     return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite drops the offset

@@ -1,8 +1,33 @@
-"""Prometheus metrics of this process (a registry per app, so tests stay independent)."""
+"""Prometheus metrics of this process (a registry per app, so tests stay independent).
+
+The families `deploy/grafana/provenance.json` and `deploy/prometheus/alerts.yml` use:
+
+    provenance_deliveries_total{source}            deliveries kept in the log
+    provenance_last_delivery_timestamp_seconds{source}  when a source last sent anything
+    provenance_events_total{source,outcome}        events accepted / duplicate
+    provenance_rejected_total{source,error}        refusals (quarantined)
+    provenance_http_request_seconds{route,method,status}  latency per route template
+    provenance_log_entries, provenance_projection_lag, provenance_projection_lag_seconds,
+    provenance_projection_set_aside                the log and the graph behind it
+    provenance_audit_verify_seconds, provenance_export_seconds{format}
+    process_*, python_*                            the process and the runtime
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import time
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.gc_collector import GCCollector
 
 from provenance.sources import SOURCES
 
@@ -51,14 +76,53 @@ class Metrics:
             "Accepted log entries the projection could not apply (quarantine kind=projection)",
             registry=self.registry,
         )
+        self.projection_lag_seconds = Gauge(
+            "provenance_projection_lag_seconds",
+            "Age of the oldest log entry not yet projected (0 when the graph is current)",
+            registry=self.registry,
+        )
+        self._deliveries = Counter(
+            "provenance_deliveries",
+            "Deliveries kept in the log",
+            ["source"],
+            registry=self.registry,
+        )
+        self._last_delivery = Gauge(
+            "provenance_last_delivery_timestamp_seconds",
+            "Unix time a source last sent a delivery (kept or refused)",
+            ["source"],
+            registry=self.registry,
+        )
+        self.verify_seconds = Histogram(
+            "provenance_audit_verify_seconds",
+            "Time to verify the log's hash chain",
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
+        )
+        self.export_seconds = Histogram(
+            "provenance_export_seconds",
+            "Time to produce a compliance export, to its last byte",
+            ["format"],
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300),
+        )
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        if GC_COLLECTOR is not None:  # CPython only
+            GCCollector(registry=self.registry)
 
     def accepted(self, source: str, accepted: int, duplicates: int) -> None:
-        self._events.labels(source_label(source), "accepted").inc(accepted)
-        self._events.labels(source_label(source), "duplicate").inc(duplicates)
+        label = source_label(source)
+        self._events.labels(label, "accepted").inc(accepted)
+        self._events.labels(label, "duplicate").inc(duplicates)
+        self._deliveries.labels(label).inc()
+        self._last_delivery.labels(label).set(time.time())
 
     def rejected(self, source: str, error: str) -> None:
         # `error` is a class name of the domain's error tree: a closed set.
-        self._rejected.labels(source_label(source), error).inc()
+        label = source_label(source)
+        self._rejected.labels(label, error).inc()
+        self._last_delivery.labels(label).set(time.time())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,32 +1,37 @@
 """The `provenance` command: serve the service, load the demo, ask questions from a terminal.
 
-Human output (trees, tables) goes to the terminal; `--json` prints machine output.
-Every command that reads data takes `--database-url` (else PROVENANCE_DATABASE_URL).
+Human output (trees, tables: `provenance.tables`) goes to the terminal; `--json` prints
+machine output. Query commands ask a running service with `--server URL` (else
+PROVENANCE_URL; `provenance.client`), otherwise they open the database at `--database-url`
+(else PROVENANCE_DATABASE_URL), which they never create (`provenance.opening`). Exit codes
+are decided in one place (`provenance.exits`); a domain error is one line, never a traceback.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
-from rich.tree import Tree
 
-from provenance import queries
-from provenance.errors import ProvenanceError
+from provenance import exits, queries
+from provenance.client import ServiceClient
+from provenance.errors import InvalidConfiguration, ProvenanceError
 from provenance.logs import configure_logging
+from provenance.opening import open_database
 from provenance.settings import Settings, is_loopback
 from provenance.store import Database, log, projection
-from provenance.timeutil import format_time, parse_time, utcnow
+from provenance.tables import Style, blast_radius_tables, consoles, trace_view, when
+from provenance.timeutil import parse_time, utcnow
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations and the projection.")
@@ -35,13 +40,74 @@ app.add_typer(db_app, name="db")
 app.add_typer(audit_app, name="audit")
 trust_app = typer.Typer(no_args_is_help=True, help="The trust policy and the evidence.")
 app.add_typer(trust_app, name="trust")
+keys_app = typer.Typer(no_args_is_help=True, help="The service key (checkpoints, exports).")
+app.add_typer(keys_app, name="keys")
 
-console = Console()
-err = Console(stderr=True)
+console, err = consoles()
 logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"  # where `demo` looks for a running service
 
 DbUrl = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL")]
 Json = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+Server = Annotated[
+    str | None,
+    typer.Option(
+        "--server", envvar="PROVENANCE_URL", help="ask a running service at URL, not a database"
+    ),
+]
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token", envvar="PROVENANCE_TOKEN", help="bearer token for --server", show_default=False
+    ),
+]
+Wide = Annotated[bool, typer.Option("--wide", help="print digests whole")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            number = version("provenance")
+        except PackageNotFoundError:  # run from a source tree that is not installed
+            number = "unknown"
+        sys.stdout.write(f"provenance {number}\n")
+        raise typer.Exit(exits.OK)
+
+
+@app.callback()
+def _root(
+    _version_flag: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Supply-chain provenance for container registries."""
+    # A one-shot command says what went wrong in one line (`answers`); the library's
+    # warnings would repeat it. Long-running commands call `configure_logging` instead.
+    root = logging.getLogger()
+    if not root.handlers:  # not when embedded (a test runner's capture, an application)
+        quiet = logging.StreamHandler(sys.stderr)
+        quiet.setLevel(logging.ERROR)
+        root.addHandler(quiet)
+
+
+def answers(command: Callable[P, R]) -> Callable[P, R]:
+    """A command whose domain errors end it with one line and the contract's exit code."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ProvenanceError as exc:
+            err.print(f"[red]error:[/red] {exits.message(exc)}", markup=True, highlight=False)
+            raise typer.Exit(exits.exit_code(exc)) from exc
+
+    return run
 
 
 def _settings(database_url: str | None = None) -> Settings:
@@ -52,13 +118,26 @@ def _settings(database_url: str | None = None) -> Settings:
 
 
 @contextmanager
-def _database(settings: Settings) -> Iterator[Database]:
-    db = Database(settings.database_url)
+def _database(settings: Settings, *, create: bool = True) -> Iterator[Database]:
+    """The migrated database; a reading command passes `create=False` (never an empty one)."""
+    db = open_database(settings.database_url, create=create)
     try:
-        db.upgrade()
         yield db
     finally:
         db.dispose()
+
+
+def _reading(database_url: str | None) -> Any:
+    return _database(_settings(database_url), create=False)
+
+
+def _plain(value: Any) -> Any:
+    """A domain answer in the API's JSON shape, so both modes render alike."""
+    return orjson.loads(orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS))
+
+
+def _client(server: str, token: str | None) -> ServiceClient:
+    return ServiceClient.connect(server, token)
 
 
 def _print_json(value: Any) -> None:
@@ -72,19 +151,11 @@ def _print_json(value: Any) -> None:
     )
 
 
-def _fail(exc: ProvenanceError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc.detail}")
-    return typer.Exit(2)
-
-
-def _when(value: datetime | None) -> str:
-    return format_time(value) if value else "-"
-
-
 # --- serving -------------------------------------------------------------------------
 
 
 @app.command()
+@answers
 def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to bind")] = 8000,
@@ -95,6 +166,7 @@ def serve(
 
 
 @app.command("api")
+@answers
 def api_command(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to bind")] = 8000,
@@ -118,10 +190,11 @@ def _serve_http(settings: Settings, host: str, port: int, *, embedded: bool) -> 
         )
         raise typer.Exit(2)
     configure_logging(settings.log_level, settings.log_format)  # only for a process that stays
-    if not settings.auth_enabled:
-        err.print(
-            "[bold yellow]WARNING: authentication is OFF[/bold yellow] (no tokens set); "
-            f"listening on loopback {host} only"
+    if not settings.auth_enabled:  # logged, not printed: JSON logs are JSON from line one
+        logger.warning(
+            "authentication is OFF (no tokens set); listening on loopback %s only",
+            host,
+            extra={"host": host, "auth": "off"},
         )
     if settings.github_webhook_secret is None:
         logger.info("PROVENANCE_GITHUB_WEBHOOK_SECRET unset: GHCR webhooks need a bearer token")
@@ -139,6 +212,7 @@ def _serve_http(settings: Settings, host: str, port: int, *, embedded: bool) -> 
 
 
 @app.command()
+@answers
 def worker(database_url: DbUrl = None) -> None:
     """Distributed mode: the faust-streaming worker. Consumes the deliveries topic, writes
     the log and the graph, serves /readyz on PROVENANCE_WORKER_PORT. Scale by running more
@@ -162,19 +236,22 @@ def _require_kafka(settings: Settings, command: str) -> None:
 
 
 @db_app.command("upgrade")
+@answers
 def db_upgrade(database_url: DbUrl = None) -> None:
     """Apply schema migrations (Alembic) up to the latest."""
-    with _database(_settings(database_url)):
+    waiting = err.status("applying migrations", spinner="dots") if err.is_terminal else _quiet()
+    with waiting, _database(_settings(database_url)):
         pass  # opening applies the migrations
     console.print("database is up to date")
 
 
 @db_app.command("rebuild")
+@answers
 def db_rebuild(database_url: DbUrl = None) -> None:
     """Drop the graph and replay it from the log."""
     from provenance.service import ProjectionRunner  # noqa: PLC0415
 
-    with _database(_settings(database_url)) as db:
+    with _database(_settings(database_url), create=False) as db:
         with db.write() as session:
             projection.rebuild(session)
         count = ProjectionRunner(db, batch=500).catch_up()
@@ -185,104 +262,86 @@ def db_rebuild(database_url: DbUrl = None) -> None:
 
 
 @app.command()
-def demo(database_url: DbUrl = None, json: Json = False) -> None:
-    """Load a built-in example story (in the sources' own formats) so queries show something."""
+@answers
+def demo(
+    database_url: DbUrl = None,
+    server: Server = None,
+    token: Token = None,
+    json: Json = False,
+) -> None:
+    """Load a built-in example story (in the sources' own formats) so queries show something.
+    It goes to the service at --server (PROVENANCE_URL), else to a service answering on
+    http://127.0.0.1:8000, else (or with --database-url) into the database."""
     from provenance import demo as story  # noqa: PLC0415
 
-    with _database(_settings(database_url)) as db:
-        summary = story.load(db)
+    target = server
+    if target is None and database_url is None:
+        with ServiceClient(DEFAULT_SERVER) as probe:
+            target = DEFAULT_SERVER if probe.healthy() else None
+    if target is not None:
+        with _client(target, token) as client:
+            summary = story.post(client)
+    else:
+        with _database(_settings(database_url)) as db:
+            summary = story.load(db)
     if json:
         _print_json(summary)
         return
+    where = f"the service at {target}" if target else "the database"
     console.print(
-        f"[green]loaded the demo story[/green]: {summary['accepted']} events accepted, "
-        f"{summary['duplicates']} already present, {summary['deliveries']} deliveries"
+        f"[green]loaded the demo story into {where}[/green]: {summary['accepted']} events "
+        f"accepted, {summary['duplicates']} already present, {summary['deliveries']} deliveries"
     )
     console.print("try:")
     for line in summary["try"]:
-        console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
+        shown = f"{line} --server {target}" if target and line.startswith("provenance ") else line
+        console.print(f"  {shown}", soft_wrap=True, markup=False, highlight=False)
 
 
 # --- questions -----------------------------------------------------------------------
 
 
 @app.command()
+@answers
 def trace(
     digest: str,
     database_url: DbUrl = None,
+    server: Server = None,
+    token: Token = None,
     json: Json = False,
+    wide: Wide = False,
     depth: Annotated[int, typer.Option(help="lineage depth")] = 3,
 ) -> None:
     """An artifact's lineage (a tree) and timeline (a table)."""
-    try:
-        with _database(_settings(database_url)) as db, db.read() as session:
-            view = queries.artifact(session, digest)
-            up = queries.lineage(session, digest, direction="up", depth=depth)
-            down = queries.lineage(session, digest, direction="down", depth=depth)
-            events = queries.timeline(session, digest, limit=1000).items
-    except ProvenanceError as exc:
-        raise _fail(exc) from exc
+    if server:
+        with _client(server, token) as client:
+            view = client.artifact(digest)
+            up = client.lineage(digest, direction="up", depth=depth)
+            down = client.lineage(digest, direction="down", depth=depth)
+            events = client.timeline(digest, limit=1000)
+    else:
+        with _reading(database_url) as db, db.read() as session:
+            view = _plain(queries.artifact(session, digest))
+            up, down = (
+                {
+                    "digest": digest,
+                    "direction": way,
+                    "depth": depth,
+                    **_plain(queries.lineage(session, digest, direction=way, depth=depth)),
+                }
+                for way in ("up", "down")
+            )
+            events = _plain(queries.timeline(session, digest, limit=1000).items)
     if json:
         _print_json({"artifact": view, "lineage": {"up": up, "down": down}, "timeline": events})
         return
-    console.print(_lineage_tree(digest, view, up, down))
-    table = Table(title="timeline", show_lines=False)
-    for col in ("seq", "time (UTC)", "type"):
-        table.add_column(col, no_wrap=True)  # the columns a reader scans must stay whole
-    for col in ("source", "actor", "detail"):
-        table.add_column(col, overflow="fold")
-    for e in events:
-        detail = " ".join(
-            f"{k}={e[k]}"
-            for k in ("repository", "tag", "previous_digest", "workload", "environment")
-            if e.get(k)
-        )
-        table.add_row(
-            str(e["seq"]),
-            e["time"][:19].replace("T", " "),
-            e["type"],
-            e["source"],
-            e.get("actor") or "-",
-            detail,
-        )
+    tree, table = trace_view(digest, view, up, down, events, style=Style(wide=wide))
+    console.print(tree)
     console.print(table)
 
 
-def _lineage_tree(
-    digest: str, view: queries.ArtifactView, up: queries.Lineage, down: queries.Lineage
-) -> Tree:
-    title = f"[bold]{digest}[/bold] {view.media_type or ''}" + (
-        " [red](deleted)[/red]" if view.deleted else ""
-    )
-    tree = Tree(title)
-    came_from = tree.add("[cyan]came from[/cyan]")
-    root = f"artifact:{digest}"
-    _branch(came_from, root, up.edges, upward=True, seen={root})
-    goes_to = tree.add("[cyan]led to[/cyan]")
-    _branch(goes_to, root, down.edges, upward=False, seen={root})
-    pulls = view.pulls
-    tree.add(
-        f"[cyan]pulls[/cyan]: {pulls.count} by {', '.join(pulls.actors) or 'nobody'}"
-        f" (last {_when(pulls.last)})"
-    )
-    return tree
-
-
-def _branch(
-    node: Tree, at: str, edges: list[dict[str, Any]], *, upward: bool, seen: set[str]
-) -> None:
-    for e in edges:
-        near, far = (e["target"], e["source"]) if upward else (e["source"], e["target"])
-        if near != at or far in seen:
-            continue
-        seen.add(far)
-        span = f"{_when(e['since'])} .. {_when(e['until']) if e['until'] else 'now'}"
-        claim = " [yellow](claim)[/yellow]" if e.get("evidence") == "label" else ""
-        child = node.add(f"{e['kind']} [bold]{far}[/bold]{claim} [dim]{span}[/dim]")
-        _branch(child, far, edges, upward=upward, seen=seen)
-
-
 @app.command("blast-radius")
+@answers
 def blast_radius(
     digest: Annotated[str | None, typer.Option()] = None,
     commit: Annotated[str | None, typer.Option()] = None,
@@ -293,7 +352,10 @@ def blast_radius(
     as_of: Annotated[str | None, typer.Option("--as-of", help="RFC 3339 time")] = None,
     limit: Annotated[int, typer.Option(help="items per list")] = 100,
     database_url: DbUrl = None,
+    server: Server = None,
+    token: Token = None,
     json: Json = False,
+    wide: Wide = False,
 ) -> None:
     """What is affected if this digest / commit / build / builder / actor / key is compromised."""
     given = {
@@ -305,48 +367,37 @@ def blast_radius(
     }
     if len(given) != 1:
         err.print("give exactly one of --digest --commit --build --builder --actor --key")
-        raise typer.Exit(2)
+        raise typer.Exit(exits.USAGE)
     ((kind, value),) = given.items()
-    try:
-        when = parse_time(as_of, field="--as-of") if as_of else None
-        with _database(_settings(database_url)) as db, db.read() as session:
-            result = queries.blast_radius(session, kind, value, as_of=when, limit=limit)
-    except ProvenanceError as exc:
-        raise _fail(exc) from exc
+    when_ = parse_time(as_of, field="--as-of") if as_of else None
+    if server:
+        with _client(server, token) as client:
+            result = client.blast_radius(kind, value, as_of=as_of, limit=limit)
+    else:
+        with _reading(database_url) as db, db.read() as session:
+            result = _plain(queries.blast_radius(session, kind, value, as_of=when_, limit=limit))
     if json:
         _print_json(result)
         return
-    counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
-    console.print(f"[bold]blast radius of {kind} {value}[/bold]: {counts}")
-    sections: list[tuple[str, list[str], list[dict[str, Any]]]] = [
-        ("artifacts", ["digest"], result.artifacts),
-        ("derived", ["digest"], result.derived),
-        ("tags", ["repository", "tag", "digest"], result.tags),
-        (
-            "deployments",
-            ["environment", "cluster", "namespace", "workload", "digest", "active"],
-            result.deployments,
-        ),
-        ("pullers", ["actor", "client", "count", "last"], result.pullers),
-    ]
-    for title, cols, items in sections:
-        if not items:
-            continue
-        table = Table(title=f"{title} ({result.counts[title]})")
-        for col in [*cols, "path"]:
-            table.add_column(col)
-        for item in items:
-            path = " -> ".join(item["path"][1:]) or "(the query itself)"
-            table.add_row(
-                *[str(item.get(c) if item.get(c) is not None else "-") for c in cols], path
-            )
+    style = Style(wide=wide)
+    counts = ", ".join(f"{n} {k}" for k, n in result["counts"].items())
+    console.print(
+        f"[bold]blast radius of {kind} {style.digest(value)}[/bold]: {counts}", highlight=False
+    )
+    for table in blast_radius_tables(result, style):
         console.print(table)
 
 
 @audit_app.command("verify")
+@answers
 def audit_verify(
     database_url: DbUrl = None,
+    server: Server = None,
+    token: Token = None,
     json: Json = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="with --server: recompute the whole chain (admin)")
+    ] = False,
     checkpoint: Annotated[
         Path | None,
         typer.Option(
@@ -365,18 +416,30 @@ def audit_verify(
     """Check the log's hash chain: exit 0 when intact, 1 naming the first broken entry.
     With --checkpoint: also that the signed checkpoint verifies and the log extends it."""
     if checkpoint is not None:
+        if server:
+            raise InvalidConfiguration("--checkpoint is checked against the database, not --server")
         _verify_checkpoint(checkpoint, key, database_url, json=json)
         return
-    with _database(_settings(database_url)) as db, db.read() as session:
-        result = log.verify(session)
+    if server:
+        with _client(server, token) as client:
+            result = client.audit_verify(full=full)
+    else:
+        with _reading(database_url) as db, db.read() as session:
+            result = _plain(log.verify(session))
     if json:
         _print_json(result)
-    elif result.ok:
-        console.print(f"[green]log intact[/green]: {result.entries} entries, head {result.head}")
+    elif result["ok"]:
+        console.print(
+            f"[green]log intact[/green]: {result['entries']} entries, head {result['head']}",
+            highlight=False,
+        )
     else:
-        console.print(f"[red]log broken at entry {result.first_bad_seq}[/red]: {result.reason}")
-    if not result.ok:
-        raise typer.Exit(1)
+        console.print(
+            f"[red]log broken at entry {result['first_bad_seq']}[/red]: {result['reason']}",
+            highlight=False,
+        )
+    if not result["ok"]:
+        raise typer.Exit(exits.NEGATIVE)
 
 
 # --- trust: evidence, exports, checkpoints -------------------------------------------
@@ -398,29 +461,31 @@ def _verify_checkpoint(
         else:
             pem = ServiceSigner.for_service(settings.signing_key, settings.database_url).public_pem
         cp = checkpoints.open_checkpoint(doc, pem)
-        with _database(settings) as db, db.read() as session:
-            result = checkpoints.extends(session, cp)
     except (OSError, orjson.JSONDecodeError) as exc:
         err.print(f"[red]error:[/red] cannot read {path}: {exc}")
-        raise typer.Exit(1) from exc
+        raise typer.Exit(exits.USAGE) from exc
     except ProvenanceError as exc:
-        err.print(f"[red]checkpoint rejected:[/red] {exc.detail}")
-        raise typer.Exit(1) from exc
+        err.print(f"[red]checkpoint rejected:[/red] {exits.message(exc)}")
+        raise typer.Exit(exits.NEGATIVE) from exc
+    # Outside the `try`: a missing or unreachable database is not a rejected checkpoint.
+    with _database(settings, create=False) as db, db.read() as session:
+        result = checkpoints.extends(session, cp)
     if json:
         _print_json(result)
     elif result.ok:
         console.print(
             f"[green]the log extends the checkpoint[/green]: entry {cp.entries} still has hash "
-            f"{cp.head} (signed {_when(cp.time)}); the log now has {result.entries} entries, "
+            f"{cp.head} (signed {when(cp.time)}); the log now has {result.entries} entries, "
             f"head {result.head}"
         )
     else:
         console.print(f"[red]the log does not extend the checkpoint[/red]: {result.reason}")
     if not result.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(exits.NEGATIVE)
 
 
 @audit_app.command("checkpoint")
+@answers
 def audit_checkpoint(
     database_url: DbUrl = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="write to FILE")] = None,
@@ -430,12 +495,10 @@ def audit_checkpoint(
     from provenance.attestations import ServiceSigner  # noqa: PLC0415
 
     settings = _settings(database_url)
-    try:
+    with _database(settings, create=False) as db, db.read() as session:
+        # After the database opened: a missing one must not leave a generated key behind.
         signer = ServiceSigner.for_service(settings.signing_key, settings.database_url)
-        with _database(settings) as db, db.read() as session:
-            doc = checkpoints.make(session, signer)
-    except ProvenanceError as exc:
-        raise _fail(exc) from exc
+        doc = checkpoints.make(session, signer)
     data = orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
     if output is None:
         sys.stdout.write(data.decode())
@@ -444,7 +507,30 @@ def audit_checkpoint(
         err.print(f"checkpoint of {doc['entries']} entries written to {output}")
 
 
+@keys_app.command("generate")
+@answers
+def keys_generate(
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="where to keep the PEM private key")
+    ],
+) -> None:
+    """Create the service's signing key at PATH once (mode 0600); an existing key is kept,
+    so an init container may run this at every start. Point PROVENANCE_SIGNING_KEY at it."""
+    from provenance.attestations import ServiceSigner  # noqa: PLC0415 - loads the cryptography
+
+    existed = output.exists()
+    if not output.parent.is_dir():
+        raise InvalidConfiguration(f"no directory {output.parent} to keep the key in")
+    signer = ServiceSigner.load_or_create(output)
+    state = "kept the existing" if existed else "generated a"
+    err.print(f"{state} signing key at {output} (keyid {signer.keyid})", highlight=False)
+    sys.stdout.write(
+        signer.public_pem if signer.public_pem.endswith("\n") else signer.public_pem + "\n"
+    )
+
+
 @trust_app.command("reverify")
+@answers
 def trust_reverify(
     database_url: DbUrl = None,
     json: Json = False,
@@ -458,12 +544,9 @@ def trust_reverify(
     from provenance.reverify import reverify  # noqa: PLC0415
 
     settings = _settings(database_url)
-    try:
-        verifier = Verifier.from_policy(policy or settings.trust_policy)
-        with _database(settings) as db:
-            report = reverify(db, verifier)
-    except ProvenanceError as exc:
-        raise _fail(exc) from exc
+    verifier = Verifier.from_policy(policy or settings.trust_policy)
+    with _database(settings, create=False) as db:
+        report = reverify(db, verifier)
     if json:
         _print_json(report)
         return
@@ -482,6 +565,7 @@ def trust_reverify(
 
 
 @app.command("export")
+@answers
 def export(
     since: Annotated[str | None, typer.Option(help="RFC 3339; default: the beginning")] = None,
     until: Annotated[str | None, typer.Option(help="RFC 3339; default: now")] = None,
@@ -492,44 +576,85 @@ def export(
     environment: Annotated[str | None, typer.Option(help="only deployments there")] = None,
     repository: Annotated[str | None, typer.Option(help="only this repository")] = None,
     database_url: DbUrl = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
     """Compliance export: every push and deployment in the period, with its evidence."""
     from provenance import exports  # noqa: PLC0415 - loads the cryptography
     from provenance.attestations import ServiceSigner  # noqa: PLC0415
 
-    settings = _settings(database_url)
-    try:
-        chosen = exports.check_format(fmt)
-        spec = exports.Export(
-            since=parse_time(since, field="--since") if since else exports.EPOCH,
-            until=parse_time(until, field="--until") if until else utcnow(),
-            environment=environment,
-            repository=repository,
-        )
-        with _database(settings) as db:
+    chosen = exports.check_format(fmt)
+    spec = exports.Export(
+        since=parse_time(since, field="--since") if since else exports.EPOCH,
+        until=parse_time(until, field="--until") if until else utcnow(),
+        environment=environment,
+        repository=repository,
+    )
+    if server:
+        params = {
+            "since": since,
+            "until": until,
+            "format": chosen,
+            "environment": environment,
+            "repository": repository,
+        }
+        with _client(server, token) as client, client.export(params) as chunks:
+            written = _write(chunks, output)
+    else:
+        settings = _settings(database_url)
+        with _database(settings, create=False) as db:
             if chosen == "intoto":
                 signer = ServiceSigner.for_service(settings.signing_key, settings.database_url)
-                chunks: Iterator[bytes] = iter(
+                chunks = iter(
                     [orjson.dumps(exports.signed(db, spec, signer), option=orjson.OPT_INDENT_2)]
                 )
             else:
                 chunks = exports.stream(db, spec, chosen)
-            out = output.open("wb") if output is not None else sys.stdout.buffer
-            try:
-                for chunk in chunks:
-                    out.write(chunk)
-            finally:
-                if output is not None:
-                    out.close()
-                else:
-                    out.flush()
-    except ProvenanceError as exc:
-        raise _fail(exc) from exc
+            written = _write(chunks, output)
     if output is not None:
-        err.print(f"{chosen} export written to {output}")
+        err.print(f"{chosen} export written to {output} ({written} bytes)", highlight=False)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    yield
+
+
+def _write(chunks: Iterator[bytes], output: Path | None) -> int:
+    """Copy the chunks to the file (with progress on a terminal) or to stdout."""
+    if output is None:
+        total = 0
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+            total += len(chunk)
+        sys.stdout.buffer.flush()
+        return total
+    with _progress(f"writing {output}") as advance, output.open("wb") as out:
+        total = 0
+        for chunk in chunks:
+            out.write(chunk)
+            total += len(chunk)
+            advance(len(chunk))
+    return total
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int], None]]:
+    """A transient byte counter on stderr when it is a terminal; silent otherwise."""
+    if not err.is_terminal:
+        yield lambda _n: None
+        return
+    from rich.progress import DownloadColumn, Progress, SpinnerColumn  # noqa: PLC0415
+
+    with Progress(
+        SpinnerColumn(), "{task.description}", DownloadColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda n: bar.advance(task, n)
 
 
 @app.command()
+@answers
 def reconcile(
     registry: Annotated[
         str, typer.Option("--registry", help="registry URL, e.g. https://r.acme.io")
@@ -547,17 +672,15 @@ def reconcile(
     from provenance.registry_client import RegistryClient  # noqa: PLC0415
     from provenance.service import ProjectionRunner  # noqa: PLC0415
 
-    try:
-        with (
-            _database(_settings(database_url)) as db,
-            RegistryClient(
-                registry, username=username, password=password, token=token, verify=not insecure
-            ) as client,
-        ):
-            report = run(db, client, dry_run=dry_run)
-            ProjectionRunner(db).catch_up()
-    except ProvenanceError as exc:
-        raise _fail(exc) from exc
+    with (
+        _database(_settings(database_url)) as db,
+        RegistryClient(
+            registry, username=username, password=password, token=token, verify=not insecure
+        ) as client,
+        err.status(f"walking {registry}", spinner="dots") if err.is_terminal else _quiet(),
+    ):
+        report = run(db, client, dry_run=dry_run)
+        ProjectionRunner(db).catch_up()
     if json:
         _print_json(report)
         return

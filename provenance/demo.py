@@ -34,13 +34,16 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from provenance.errors import RejectedInput
 from provenance.service import ProjectionRunner, ingest
 from provenance.sources import Delivery, SourceSecrets
 from provenance.store import Database
+
+if TYPE_CHECKING:
+    from provenance.client import ServiceClient
 
 # --- the cast ---------------------------------------------------------------------------
 
@@ -873,6 +876,28 @@ def load(db: Database) -> dict[str, Any]:
         accepted += outcome.accepted
         duplicates += outcome.duplicates
     ProjectionRunner(db).catch_up()
+    return _summary(plot, accepted, duplicates)
+
+
+def post(client: ServiceClient) -> dict[str, Any]:
+    """Send the story to a running service, delivery by delivery, as its sources would (the
+    service projects it). A refusal raises the domain error the service answered."""
+    plot = story()
+    accepted = duplicates = 0
+    for delivery in plot.deliveries:
+        answer = client.ingest(
+            delivery.source,
+            delivery.body,
+            content_type=delivery.content_type,
+            headers=delivery.headers,
+            params=delivery.params,
+        )
+        accepted += int(answer.get("accepted", 0))
+        duplicates += int(answer.get("duplicates", 0))
+    return _summary(plot, accepted, duplicates)
+
+
+def _summary(plot: Story, accepted: int, duplicates: int) -> dict[str, Any]:
     return {
         "accepted": accepted,
         "duplicates": duplicates,
@@ -885,4 +910,13 @@ def load(db: Database) -> dict[str, Any]:
     }
 
 
-__all__ = ["COMMIT", "DEMO_WEBHOOK_SECRET", "REPOSITORY", "TAG", "Story", "load", "story"]
+__all__ = [
+    "COMMIT",
+    "DEMO_WEBHOOK_SECRET",
+    "REPOSITORY",
+    "TAG",
+    "Story",
+    "load",
+    "post",
+    "story",
+]

@@ -59,6 +59,7 @@ from provenance.service import ProjectionRunner
 from provenance.settings import Settings
 from provenance.sources import Delivery, SourceSecrets
 from provenance.store import Database, log, projection
+from streams.metrics import WorkerMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> faust.App: 
     )
     secrets = _secrets(settings)
     processed = _Processed()
+    metrics = WorkerMetrics()
     max_message = settings.max_body_bytes + 1024 * 1024
     app = faust.App(
         settings.kafka_group,
@@ -136,6 +138,12 @@ def create_app(settings: Settings, *, db: Database | None = None) -> faust.App: 
                 await stream.ack(event)
             projector.wake()
             processed.add(len(batch), outcome, len(refused))
+            metrics.applied(
+                len(batch),
+                outcome.accepted if outcome else 0,
+                outcome.duplicates if outcome else 0,
+                (r.error for r in refused),
+            )
 
     @app.timer(0.25, on_leader=True)  # type: ignore[untyped-decorator]  # likewise
     async def publish_events() -> None:
@@ -179,6 +187,20 @@ def create_app(settings: Settings, *, db: Database | None = None) -> faust.App: 
             checks["kafka"], ok = {"ok": False, "error": exc.detail}, False
         checks["processed"] = asdict(processed)
         return web.json({"ready": ok, "checks": checks}, status=200 if ok else 503)
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        try:
+            state = await asyncio.to_thread(_database_state, database)
+            metrics.log_entries.set(state["log_entries"])
+            metrics.projection_lag.set(state["projection_lag"])
+        except Unavailable:
+            pass  # /readyz reports it; the counters are still worth scraping
+        try:
+            metrics.consumer_lag(app.consumer)
+        except Exception:  # before the first assignment faust raises a variety of errors
+            logger.debug("consumer lag not available yet", exc_info=True)
+        return web.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
@@ -262,6 +284,7 @@ def _apply(
         logger.debug(
             "batch applied",
             extra={
+                **_positions(batch),
                 "messages": len(batch),
                 "deliveries": outcome.deliveries,
                 "accepted": outcome.accepted,
@@ -270,9 +293,32 @@ def _apply(
             },
         )
     for item in refused:
-        details = {"origin": item.origin, "error": item.error, "reason": item.reason}
+        topic, partition, offset = item.origin.rsplit("/", 2)
+        details = {
+            "topic": topic,
+            "partition": int(partition),
+            "offset": int(offset),
+            "source": item.source or None,
+            "error": item.error,
+            "reason": item.reason,
+        }
         logger.warning("dead-lettered", extra=details)
     return outcome, refused
+
+
+def _positions(batch: Sequence[Any]) -> dict[str, Any]:
+    """Where a batch came from: its topic and, per partition, the first and last offset."""
+    spans: dict[int, list[int]] = {}
+    topics = set()
+    for event in batch:
+        message = event.message
+        topics.add(message.topic)
+        span = spans.setdefault(message.partition, [message.offset, message.offset])
+        span[0], span[1] = min(span[0], message.offset), max(span[1], message.offset)
+    return {
+        "topic": ",".join(sorted(topics)),
+        "offsets": {str(p): f"{a}-{b}" for p, (a, b) in sorted(spans.items())},
+    }
 
 
 async def _send_all(

@@ -5,6 +5,7 @@ quarantined here, a publisher that cannot deliver is a 503."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -53,8 +54,10 @@ def publisher() -> FakePublisher:
 
 
 @pytest.fixture
-def client(db: Database, publisher: FakePublisher) -> Iterator[TestClient]:
-    settings = Settings(database_url=db.url, kafka_url="kafka://fake:9092")
+def client(db: Database, publisher: FakePublisher, service_key: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=db.url, kafka_url="kafka://fake:9092", signing_key=str(service_key)
+    )
     with TestClient(create_app(settings, db=db, embedded=False, publisher=publisher)) as c:
         yield c
 

@@ -273,7 +273,7 @@ def test_signing_key_from_settings_and_next_to_sqlite(tmp_path: Path) -> None:
 def test_signing_routes_without_a_key_on_postgresql(
     make_client: Callable[..., TestClient], db: Database
 ) -> None:
-    client = make_client()
+    client = make_client(signing_key=None)
     r = client.get("/v1/audit/checkpoint")
     if db.is_sqlite:
         assert r.status_code == 200  # a key was made next to the database file

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from fastapi.testclient import TestClient
 
+from provenance.store import Database
 from tests.factories import event
 from tests.signing import (
     BUILDER,
@@ -242,3 +243,21 @@ def test_blast_radius_by_key(make_client: Callable[..., TestClient], tmp_path: P
     assert art["path"][1].startswith("signature:")
     missing = client.post("/v1/incidents/blast-radius", json={"key": "nobody"})
     assert missing.status_code == 404
+
+
+def test_not_ready_while_nothing_can_be_signed(
+    make_client: Callable[..., TestClient], db: Database
+) -> None:
+    """On PostgreSQL with no PROVENANCE_SIGNING_KEY, checkpoints and signed exports answer
+    503: /readyz says so rather than ready. On SQLite the key is kept next to the file."""
+    client = make_client(signing_key=None)
+    ready = client.get("/readyz")
+    signing = ready.json()["checks"]["signing"]
+    if db.is_sqlite:
+        assert ready.status_code == 200 and signing["ok"] and signing["origin"].endswith(".pem")
+    else:
+        assert ready.status_code == 503 and not ready.json()["ready"]
+        assert signing["ok"] is False and "PROVENANCE_SIGNING_KEY" in signing["error"]
+        assert client.get("/v1/audit/checkpoint").status_code == 503
+    keyed = make_client()
+    assert keyed.get("/readyz").json()["checks"]["signing"]["ok"]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import orjson
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from provenance.cli import app
 from provenance.store import Database
+from provenance.tables import Style, blast_radius_tables, short, trace_view, when
 
 runner = CliRunner()
 
@@ -50,8 +55,93 @@ def test_demo_then_trace_and_blast_radius(db: Database) -> None:
 def test_questions_about_unknown_things_fail_clearly(db: Database) -> None:
     unknown = "sha256:" + "0" * 64
     result = runner.invoke(app, ["trace", unknown, "--database-url", db.url])
-    assert result.exit_code == 2 and "never been seen" in result.output
+    assert result.exit_code == 1 and "never been seen" in result.output  # a negative answer
     result = runner.invoke(app, ["blast-radius", "--key", "k", "--database-url", db.url])
-    assert result.exit_code == 2 and "key" in result.output
+    assert result.exit_code == 1 and "key" in result.output
     result = runner.invoke(app, ["blast-radius", "--database-url", db.url])
     assert result.exit_code == 2
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("provenance ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["audit", "verify"],
+        ["trace", "sha256:" + "0" * 64],
+        ["blast-radius", "--actor", "x"],
+        ["export", "--format", "csv"],
+        ["audit", "checkpoint"],
+    ],
+)
+def test_reading_commands_never_create_a_database(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PROVENANCE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PROVENANCE_URL", raising=False)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "no database at" in result.output and result.exception is not None
+    assert isinstance(result.exception, SystemExit)  # not a traceback
+    missing = tmp_path / "elsewhere.db"
+    result = runner.invoke(app, [*args, "--database-url", f"sqlite:///{missing}"])
+    assert result.exit_code == 2 and "no database at" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_and_unreachable_databases_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    bad = runner.invoke(app, ["audit", "verify", "--database-url", "nosuch://x"])
+    assert bad.exit_code == 2 and isinstance(bad.exception, SystemExit)
+    assert len(bad.output.strip().splitlines()) == 1
+    down = "postgresql+psycopg://someone:hunter2@127.0.0.1:1/nothing"
+    gone = runner.invoke(app, ["audit", "verify", "--database-url", down])
+    assert gone.exit_code == 3 and isinstance(gone.exception, SystemExit)
+    assert "unreachable" in gone.output and "hunter2" not in gone.output
+    assert "Traceback" not in gone.output
+
+
+def test_digests_shortened_in_the_middle_and_one_time_format() -> None:
+    d = "sha256:" + "0123456789abcdef" * 4
+    assert short(d) == "sha256:01234567…cdef"
+    assert short(f"artifact:{d} -> x") == "artifact:sha256:01234567…cdef -> x"
+    assert short("commit:" + "a" * 40) == "commit:aaaaaaaa…aaaa"
+    assert short("v2.0.0") == "v2.0.0"
+    assert when("2026-05-04T11:12:13.456+02:00") == "2026-05-04T09:12:13Z"
+    assert when(None) == "-"
+
+
+def test_the_demo_fits_80_columns(db: Database) -> None:
+    summary = orjson.loads(runner.invoke(app, ["demo", "--database-url", db.url, "--json"]).stdout)
+    original = summary["digests"]["original"]
+    traced = orjson.loads(
+        runner.invoke(app, ["trace", original, "--database-url", db.url, "--json"]).stdout
+    )
+    radius = orjson.loads(
+        runner.invoke(
+            app, ["blast-radius", "--commit", summary["commit"], "--database-url", db.url, "--json"]
+        ).stdout
+    )
+    out = io.StringIO()
+    terminal = Console(file=out, width=80)
+    _tree, table = trace_view(
+        original,
+        traced["artifact"],
+        traced["lineage"]["up"],
+        traced["lineage"]["down"],
+        traced["timeline"],
+        style=Style(),
+    )
+    terminal.print(table)
+    tables = list(blast_radius_tables(radius, Style()))
+    assert any(str(t.title).startswith("builds (") for t in tables)
+    for t in tables:
+        terminal.print(t)
+    rendered = out.getvalue()
+    assert max(len(line) for line in rendered.splitlines()) <= 80
+    assert "…" in rendered and original not in rendered
+    for cell in ("2026-05-04T09:15:10Z", "builds ("):
+        assert cell in rendered

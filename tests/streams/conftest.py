@@ -30,6 +30,7 @@ import pytest
 from sqlalchemy import func, select
 
 from provenance import wire
+from provenance.attestations import ServiceSigner
 from provenance.sources import Delivery
 from provenance.store import Database, log, projection
 from provenance.store.models import EventKey
@@ -142,9 +143,13 @@ class Stack:
     tmp_path: Path
     procs: list[Proc] = field(default_factory=list)
     db: Database = field(init=False)
+    signing_key: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.db = Database(self.database_url)
+        # Provisioned as compose does: on PostgreSQL /readyz needs a key to sign with.
+        self.signing_key = self.tmp_path / "signing-key.pem"
+        ServiceSigner.load_or_create(self.signing_key)
 
     def env(self, **extra: str) -> dict[str, str]:
         return (
@@ -156,6 +161,7 @@ class Stack:
                 "PROVENANCE_KAFKA_PARTITIONS": "4",
                 "PROVENANCE_KAFKA_PUBLISH_TIMEOUT": "5",
                 "PROVENANCE_LOG_FORMAT": "console",
+                "PROVENANCE_SIGNING_KEY": str(self.signing_key),
             }
             | extra
         )

@@ -35,18 +35,65 @@ def _default(value: str) -> str:
     return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
 
 
+def _jobs(services: dict[str, Any]) -> set[str]:
+    """One-shot services: never restarted, awaited by others until they completed."""
+    return {
+        name
+        for name, service in services.items()
+        if str(service.get("restart", "no")) == "no"
+        and any(
+            (other.get("depends_on") or {}).get(name, {}).get("condition")
+            == "service_completed_successfully"
+            for other in services.values()
+        )
+    }
+
+
+def _runs_the_service(service: dict[str, Any]) -> bool:
+    return service.get("build") == "." and service.get("command", [""])[0] in ("api", "worker")
+
+
 def test_the_services_and_their_images(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"kafka", "postgres", "api", "worker", "registry"}
-    assert services["kafka"]["image"].startswith("apache/kafka:")
-    assert services["postgres"]["image"].startswith("postgres:")
-    assert services["registry"]["image"] == "registry:2"
-    for name in ("api", "worker"):
-        assert services[name]["build"] == "."  # the Dockerfile of this repository
-        assert services[name]["image"] == services["api"]["image"]
-    assert services["api"]["command"][0] == "api" and services["worker"]["command"] == ["worker"]
+    ours = {name for name, s in services.items() if s.get("build") == "."}
+    assert {"api", "worker"} <= ours  # the distributed mode: API replicas and workers
+    assert len({services[n]["image"] for n in ours}) == 1  # one image for all of them
     assert (ROOT / "Dockerfile").exists()
     assert 'ENTRYPOINT ["provenance"]' in (ROOT / "Dockerfile").read_text()
+
+
+# name:exact.version (at least major.minor), optionally @sha256:<digest> beside it.
+_PINNED = re.compile(r"^[a-z0-9./_-]+:v?\d+\.\d+(\.\d+)?[a-z0-9.-]*(@sha256:[0-9a-f]{64})?$")
+
+
+def test_every_image_is_pinned(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        if service.get("build") == ".":
+            continue  # built from this repository
+        assert _PINNED.match(service["image"]), f"{name}: {service['image']} is not pinned"
+    froms = re.findall(r"^FROM\s+(\S+)", (ROOT / "Dockerfile").read_text(), flags=re.M)
+    assert froms and all(_PINNED.match(image) for image in froms), froms
+
+
+def test_the_stack_signs_with_a_key_provisioned_once(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    runners = [s for s in services.values() if _runs_the_service(s)]
+    assert runners
+    for service in runners:
+        key = _env(service)["PROVENANCE_SIGNING_KEY"]
+        mounts = {m.split(":")[1]: m.split(":")[0] for m in service["volumes"]}
+        directory = str(Path(key).parent)
+        assert directory in mounts, f"{key} is not on a mounted volume"
+        volume = mounts[directory]
+        writers = [
+            n
+            for n in _jobs(services)
+            if f"{volume}:{directory}" in services[n].get("volumes", [])
+            and key in services[n]["command"]
+        ]
+        assert writers, f"no job writes {key} into {volume}"
+        assert services[writers[0]]["command"][:2] == ["keys", "generate"]
+    assert all(v is None or isinstance(v, dict) for v in compose["volumes"].values())
 
 
 def test_kafka_runs_in_kraft_mode(compose: dict[str, Any]) -> None:
@@ -59,20 +106,25 @@ def test_kafka_runs_in_kraft_mode(compose: dict[str, Any]) -> None:
     assert int(env["KAFKA_MESSAGE_MAX_BYTES"]) > Settings().max_body_bytes
 
 
-def test_every_service_has_a_healthcheck_and_waits_for_what_it_needs(
+def test_every_service_has_a_healthcheck_and_starts_after_what_it_needs_is_healthy(
     compose: dict[str, Any],
 ) -> None:
     services = compose["services"]
+    jobs = _jobs(services)
     for name, service in services.items():
+        if name in jobs:
+            continue  # a one-shot job has no health: it completed, or nothing starts
         assert service["healthcheck"]["test"], name
-    for name in ("api", "worker"):
-        needs = services[name]["depends_on"]
-        assert needs["kafka"]["condition"] == needs["postgres"]["condition"] == "service_healthy"
-        assert services[name]["restart"] == "unless-stopped"
-    assert services["registry"]["depends_on"]["api"]["condition"] == "service_healthy"
-    assert "/readyz" in " ".join(services["api"]["healthcheck"]["test"])
-    worker_port = _env(services["worker"])["PROVENANCE_WORKER_PORT"]
-    assert f":{worker_port}/readyz" in " ".join(services["worker"]["healthcheck"]["test"])
+        assert service["restart"] == "unless-stopped", name
+        for needed, how in (service.get("depends_on") or {}).items():
+            assert needed in services, f"{name} depends on an unknown {needed}"
+            wanted = "service_completed_successfully" if needed in jobs else "service_healthy"
+            assert how["condition"] == wanted, (name, needed)
+    for service in services.values():  # the service's own probes ask its readiness
+        if _runs_the_service(service):
+            port = _env(service).get("PROVENANCE_WORKER_PORT", "8000")
+            assert f":{port}/readyz" in " ".join(service["healthcheck"]["test"])
+            assert {"kafka", "postgres"} <= set(service["depends_on"])
 
 
 def test_api_replicas_and_a_scalable_worker(compose: dict[str, Any]) -> None:
@@ -88,6 +140,9 @@ def test_every_provenance_variable_is_a_setting(compose: dict[str, Any]) -> None
     seen: set[str] = set()
     for service in compose["services"].values():
         seen |= {k for k in _env(service) if k.startswith("PROVENANCE_")}
+    # ...and anywhere else in the file: a ${PROVENANCE_X} substitution, an x- anchor
+    text = (ROOT / "docker-compose.yml").read_text()
+    seen |= {m for m in re.findall(r"\b(PROVENANCE_[A-Z_]+)\b", text)}
     assert seen, "no PROVENANCE_ variable at all"
     assert seen <= fields, f"not settings: {sorted(seen - fields)}"
     for name in ("api", "worker"):
