@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from api import audit, health, ingest, insights, problems, reads, trust
+from api import audit, health, ingest, insights, openapi, problems, reads, trust
 from api.deps import Services
 from api.metrics import Metrics
 from provenance.attestations import Verifier
@@ -74,6 +74,7 @@ def create_app(
         publisher=publisher,
     )
     problems.install(app)
+    openapi.install(app, settings)
 
     @app.middleware("http")
     async def _timing(

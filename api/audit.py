@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.openapi import MAX_ID, problems
 from api.responses import json_response
 from api.schemas import (
     AuditLogResponse,
@@ -20,7 +21,7 @@ from api.schemas import (
 from provenance.hashchain import body_digest
 from provenance.store import log, quarantine
 
-router = APIRouter(prefix="/v1", tags=["audit"])
+router = APIRouter(prefix="/v1", tags=["audit"], responses=problems(401, 403, 422, 503))
 Svc = Annotated[Services, Depends(services)]
 
 
@@ -29,7 +30,7 @@ Svc = Annotated[Services, Depends(services)]
 )
 def audit_log(
     svc: Svc,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     with svc.db.read() as session:
@@ -68,7 +69,7 @@ def audit_verify(svc: Svc) -> Response:
 )
 def quarantined(
     svc: Svc,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     with svc.db.read() as session:

@@ -14,6 +14,11 @@ from provenance.store import log, projection
 
 router = APIRouter(tags=["health"])
 Svc = Annotated[Services, Depends(services)]
+_READINESS = {
+    "type": "object",
+    "required": ["ready", "checks"],
+    "properties": {"ready": {"type": "boolean"}, "checks": {"type": "object"}},
+}
 
 
 @router.get("/healthz")
@@ -21,7 +26,17 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_class=JSONResponse,
+    responses={
+        200: {"description": "Ready", "content": {"application/json": {"schema": _READINESS}}},
+        503: {
+            "description": "Not ready: the database (or Kafka) is unavailable",
+            "content": {"application/json": {"schema": _READINESS}},
+        },
+    },
+)
 def readyz(svc: Svc) -> Response:
     checks: dict[str, object] = {}
     try:
@@ -48,7 +63,16 @@ def readyz(svc: Svc) -> Response:
     return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics(svc: Svc) -> Response:
     try:
         with svc.db.read() as session:

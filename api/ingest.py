@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.openapi import INGEST_MEDIA_TYPES, problems, raw_body
 from api.responses import json_response
 from api.schemas import IngestResponse
 from provenance.errors import PayloadTooLarge, UnknownSource
@@ -62,6 +63,8 @@ async def _accept(request: Request, svc: Services, source: str) -> Response:
     status_code=202,
     response_model=IngestResponse,
     dependencies=[Depends(require(Role.INGEST, allow_signed=True))],
+    responses=problems(400, 401, 403, 404, 413, 415, 422, 503),
+    openapi_extra=raw_body(*INGEST_MEDIA_TYPES["webhooks"]),
 )
 async def webhook(
     source: str, request: Request, svc: Annotated[Services, Depends(services)]
@@ -79,6 +82,8 @@ async def webhook(
     status_code=202,
     response_model=IngestResponse,
     dependencies=[Depends(require(Role.INGEST))],
+    responses=problems(400, 401, 403, 413, 415, 422, 503),
+    openapi_extra=raw_body(*INGEST_MEDIA_TYPES["events"]),
 )
 async def events(request: Request, svc: Annotated[Services, Depends(services)]) -> Response:
     return await _accept(request, svc, "events")

@@ -1,0 +1,166 @@
+"""What the OpenAPI document says beyond what FastAPI infers, kept in one place.
+
+Entry points:
+    Problem                  the RFC 9457 body of every error answer
+    problems(*statuses)      `responses=` of a route: each status as application/problem+json
+    raw_body(*media_types)   `openapi_extra=` of a route that reads its raw body (ingest)
+    INGEST_MEDIA_TYPES       what each ingest route takes, from the adapters' own lists
+    MAX_ID                   the largest id or seq the store holds (paging parameters' bound)
+    DIGEST_PATTERN           `sha256:<64 hex>` as a JSON Schema pattern
+    install(app, settings)   the bearer scheme on every route behind a token, the source enum
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict, Field
+
+from provenance.settings import Settings
+from provenance.sources import SOURCES
+
+PROBLEM = "application/problem+json"
+PROBLEM_REF = "#/components/schemas/Problem"
+BEARER = "bearer"
+# SQLite INTEGER and PostgreSQL BIGINT: a larger `after` is a 422, not a driver overflow.
+MAX_ID = 2**63 - 1
+# What the domain checks digests against (ECMA-262 regex: `$` is the very end).
+DIGEST_PATTERN = "^sha256:[0-9a-f]{64}$"
+# Routes anyone may call (probes and scrapers carry no token).
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+_TITLES = {
+    400: "Unparseable body",
+    401: "No or bad credentials",
+    403: "The token's role may not use this route",
+    404: "Not found (or unknown source)",
+    405: "Method not allowed (see `Allow`)",
+    413: "Body larger than PROVENANCE_MAX_BODY_BYTES",
+    415: "Content type this route does not take",
+    422: "Parseable, but not a valid request or payload",
+    500: "Misconfigured service (signing key)",
+    503: "The database (or Kafka) is unavailable; retry",
+}
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; answers may carry more members."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="urn:provenance:problem:<slug>")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Each status documented as problem+json (401 with its `WWW-Authenticate`)."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {
+            "description": _TITLES[status],
+            "content": {PROBLEM: {"schema": {"$ref": PROBLEM_REF}}},
+        }
+        if status == 401:
+            entry["headers"] = {
+                "WWW-Authenticate": {"schema": {"type": "string"}, "required": True}
+            }
+        out[status] = entry
+    return out
+
+
+def _adapter_media_types(source: str) -> tuple[str, ...]:
+    module = importlib.import_module(f"provenance.sources.{source.replace('-', '_')}")
+    found: tuple[str, ...] = getattr(module, "CONTENT_TYPES", ("application/json",))
+    return found
+
+
+def _union(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t for group in groups for t in group))
+
+
+INGEST_MEDIA_TYPES: dict[str, tuple[str, ...]] = {
+    "webhooks": _union(*(_adapter_media_types(s) for s in sorted(SOURCES))),
+    "events": ("application/json", "application/x-ndjson", "application/jsonl"),
+    "attestations": (
+        "application/json",
+        "application/vnd.dsse.envelope.v1+json",
+        "application/vnd.in-toto+json",
+        "application/vnd.dev.sigstore.bundle.v0.3+json",
+    ),
+}
+
+_FORM = "application/x-www-form-urlencoded"
+
+
+def raw_body(*media_types: str) -> dict[str, Any]:
+    """A required body the route reads itself: free-form, since what is valid depends on
+    the source (FastAPI cannot infer it)."""
+    content: dict[str, Any] = {}
+    for media_type in media_types:
+        if media_type == _FORM:  # GitHub's form delivery: the JSON payload in one field
+            schema: dict[str, Any] = {
+                "type": "object",
+                "properties": {"payload": {"type": "string"}},
+            }
+        else:
+            schema = {"description": "as the sender sends it"}
+        content[media_type] = {"schema": schema}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def _document(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=app.description,
+        routes=app.routes,
+    )
+    components = doc.setdefault("components", {})
+    components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    for path, operations in doc.get("paths", {}).items():
+        for operation in operations.values():
+            if settings.auth_enabled and path not in OPEN_PATHS:
+                operation["security"] = [{BEARER: []}]
+            if path == "/v1/webhooks/{source}":
+                for parameter in operation.get("parameters", []):
+                    if parameter["name"] == "source":
+                        parameter["schema"] = {"type": "string", "enum": sorted(SOURCES)}
+    if settings.auth_enabled:
+        components.setdefault("securitySchemes", {})[BEARER] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "PROVENANCE_INGEST_TOKEN, _READ_TOKEN or _ADMIN_TOKEN",
+        }
+    return doc
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Replace `app.openapi` with one that also says what FastAPI cannot see: the bearer
+    scheme (only when tokens are set: with auth off no route needs one) and the sources."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _document(app, settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+__all__ = [
+    "DIGEST_PATTERN",
+    "INGEST_MEDIA_TYPES",
+    "MAX_ID",
+    "PROBLEM",
+    "Problem",
+    "install",
+    "problems",
+    "raw_body",
+]
