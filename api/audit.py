@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.guards import no_nul_in_query
 from api.openapi import MAX_ID, problems
 from api.responses import json_response
 from api.schemas import (
@@ -21,7 +22,12 @@ from api.schemas import (
 from provenance.hashchain import body_digest
 from provenance.store import log, quarantine
 
-router = APIRouter(prefix="/v1", tags=["audit"], responses=problems(401, 403, 422, 503))
+router = APIRouter(
+    prefix="/v1",
+    tags=["audit"],
+    dependencies=[Depends(no_nul_in_query)],
+    responses=problems(401, 403, 422, 503),
+)
 Svc = Annotated[Services, Depends(services)]
 
 

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.guards import no_nul_in_query
 from api.openapi import MAX_ID, problems
 from api.responses import json_response
 from api.schemas import (
@@ -29,7 +30,7 @@ from provenance.store.alerting import list_alerts
 router = APIRouter(
     prefix="/v1",
     tags=["deployments"],
-    dependencies=[Depends(require(Role.READ))],
+    dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
     responses=problems(401, 403, 422, 503),
 )
 Svc = Annotated[Services, Depends(services)]

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.guards import NO_NUL_PATTERN
 from provenance.settings import Settings
 from provenance.sources import SOURCES
 
@@ -113,6 +114,20 @@ def raw_body(*media_types: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
+INGEST_PATHS = frozenset({"/v1/webhooks/{source}", "/v1/events", "/v1/attestations"})
+
+
+def _no_nul_in_query(operation: dict[str, Any]) -> None:
+    """What `api.guards.no_nul_in_query` refuses, said on each free-text query parameter."""
+    for parameter in operation.get("parameters", []):
+        schema = parameter["schema"]
+        if parameter["in"] != "query" or "enum" in schema:
+            continue
+        for option in [schema, *schema.get("anyOf", [])]:
+            if option.get("type") == "string" and not {"pattern", "format"} & option.keys():
+                option["pattern"] = NO_NUL_PATTERN
+
+
 def _document(app: FastAPI, settings: Settings) -> dict[str, Any]:
     doc = get_openapi(
         title=app.title,
@@ -129,6 +144,8 @@ def _document(app: FastAPI, settings: Settings) -> dict[str, Any]:
         for operation in operations.values():
             if settings.auth_enabled and path not in OPEN_PATHS:
                 operation["security"] = [{BEARER: []}]
+            if path.startswith("/v1/") and path not in INGEST_PATHS:
+                _no_nul_in_query(operation)
             if path == "/v1/webhooks/{source}":
                 for parameter in operation.get("parameters", []):
                     if parameter["name"] == "source":

@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.guards import no_nul_in_query
 from api.openapi import DIGEST_PATTERN, problems
 from api.responses import json_response
 from api.schemas import (
@@ -27,7 +28,7 @@ from provenance.errors import InvalidQuery
 router = APIRouter(
     prefix="/v1",
     tags=["queries"],
-    dependencies=[Depends(require(Role.READ))],
+    dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
     responses=problems(401, 403, 404, 422, 503),
 )
 Svc = Annotated[Services, Depends(services)]

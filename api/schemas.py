@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from api.guards import NO_NUL_PATTERN, NoNul
+
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
@@ -148,7 +150,7 @@ _TARGET_PATTERNS = {"digest": "^sha256:[0-9a-f]{64}$", "commit": "^[0-9a-fA-F]{7
 
 def _target_schema(name: str) -> dict[str, Any]:
     pattern = _TARGET_PATTERNS.get(name)
-    return {"type": "string", "pattern": pattern} if pattern else {"type": "string"}
+    return {"type": "string", "pattern": pattern or NO_NUL_PATTERN}
 
 
 def _exactly_one_target(schema: dict[str, Any]) -> None:
@@ -167,15 +169,15 @@ def _exactly_one_target(schema: dict[str, Any]) -> None:
 
 class BlastRadiusRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_target)
-    digest: str | None = None
-    commit: str | None = None
-    build: str | None = None
-    builder: str | None = None
-    actor: str | None = None
-    key: str | None = None
+    digest: NoNul | None = None
+    commit: NoNul | None = None
+    build: NoNul | None = None
+    builder: NoNul | None = None
+    actor: NoNul | None = None
+    key: NoNul | None = None
     as_of: Timestamp | None = None
     limit: int = Field(100, ge=1, le=1000)
-    cursor: str | None = None
+    cursor: NoNul | None = None
 
     def target(self) -> tuple[str, str] | None:
         given = [(k, v) for k in _TARGETS if (v := getattr(self, k)) is not None]

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.guards import no_nul_in_query
 from api.ingest import read_body
 from api.openapi import DIGEST_PATTERN, INGEST_MEDIA_TYPES, problems, raw_body
 from api.responses import json_response
@@ -129,7 +130,7 @@ async def attestations(request: Request, svc: Svc) -> Response:
 @router.get(
     "/artifacts/{digest}/evidence",
     response_model=EvidenceResponse,
-    dependencies=[Depends(require(Role.READ))],
+    dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
     responses=problems(422),
 )
 def artifact_evidence(
@@ -162,7 +163,7 @@ Signer = Annotated[ServiceSigner, Depends(signer)]
 
 @router.get(
     "/keys/signing",
-    dependencies=[Depends(require(Role.READ))],
+    dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
     response_class=Response,
     responses={
         200: {
@@ -184,7 +185,7 @@ def signing_key(key: Signer) -> Response:
 @router.get(
     "/audit/checkpoint",
     response_model=CheckpointResponse,
-    dependencies=[Depends(require(Role.READ))],
+    dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
     responses=problems(500),
 )
 def checkpoint(svc: Svc, key: Signer) -> Response:
@@ -195,7 +196,7 @@ def checkpoint(svc: Svc, key: Signer) -> Response:
 
 @router.get(
     "/exports/compliance",
-    dependencies=[Depends(require(Role.READ))],
+    dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
     response_class=Response,
     responses={
         200: {

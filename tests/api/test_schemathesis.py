@@ -25,6 +25,7 @@ from schemathesis.checks import positive_data_acceptance
 from api import create_app
 from provenance.settings import Settings
 from provenance.store import Database
+from tests.signing import Key
 
 pytestmark = pytest.mark.schemathesis
 
@@ -34,8 +35,19 @@ INGEST = "schemathesis-ingest"
 INGEST_PATHS = r"^/v1/(webhooks/\{source\}|events|attestations)$"
 
 
+# As deployed on PostgreSQL (nothing to keep a generated key next to): exports and
+# checkpoints are signed with a configured key rather than answered 503.
+SIGNING_KEY = Key.make().signer.private_bytes.decode()
+
+
 def _settings(url: str) -> Settings:
-    return Settings(database_url=url, admin_token=ADMIN, read_token=READ, ingest_token=INGEST)
+    return Settings(
+        database_url=url,
+        admin_token=ADMIN,
+        read_token=READ,
+        ingest_token=INGEST,
+        signing_key=SIGNING_KEY,
+    )
 
 
 class _CurrentApp:
@@ -124,15 +136,15 @@ REFUSALS = settings(max_examples=15, deadline=None, suppress_health_check=list(H
 @admin.parametrize()
 @BOUNDED
 def test_every_route_with_the_admin_token(case: Case, app: FastAPI) -> None:
-    case.call_and_validate(excluded_checks=_unsayable(case))
     counted(case)
+    case.call_and_validate(excluded_checks=_unsayable(case))
 
 
 @no_token.include(path_regex=INGEST_PATHS).parametrize()
 @REFUSALS
 def test_ingest_without_a_valid_token_is_401(case: Case, app: FastAPI) -> None:
-    response = case.call_and_validate(excluded_checks=_unsayable(case))
     counted(case)
+    response = case.call_and_validate(excluded_checks=_unsayable(case))
     # 405: the coverage phase also tries methods the route does not have.
     assert response.status_code in (401, 405), response.text
 
@@ -140,8 +152,8 @@ def test_ingest_without_a_valid_token_is_401(case: Case, app: FastAPI) -> None:
 @read_token.include(path_regex=INGEST_PATHS).parametrize()
 @REFUSALS
 def test_ingest_with_the_read_token_is_403(case: Case, app: FastAPI) -> None:
-    response = case.call_and_validate(excluded_checks=_unsayable(case))
     counted(case)
+    response = case.call_and_validate(excluded_checks=_unsayable(case))
     sent = response.request.headers.get("Authorization")
     expected = 403 if sent == f"Bearer {READ}" else 401  # schemathesis also drops the token
     assert response.status_code in (expected, 405), response.text
