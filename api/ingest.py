@@ -83,7 +83,7 @@ async def webhook(
     response_model=IngestResponse,
     dependencies=[Depends(require(Role.INGEST))],
     responses=problems(400, 401, 403, 413, 415, 422, 503),
-    openapi_extra=raw_body(*INGEST_MEDIA_TYPES["events"]),
+    openapi_extra=raw_body(*INGEST_MEDIA_TYPES["events"], events=True),
 )
 async def events(request: Request, svc: Annotated[Services, Depends(services)]) -> Response:
     return await _accept(request, svc, "events")

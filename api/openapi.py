@@ -12,14 +12,18 @@ Entry points:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from typing import Any
+import types
+from datetime import datetime
+from typing import Any, get_args, get_type_hints
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.guards import NO_NUL_PATTERN
+from provenance.events import Event, EventType
 from provenance.settings import Settings
 from provenance.sources import SOURCES
 
@@ -96,15 +100,59 @@ INGEST_MEDIA_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 _FORM = "application/x-www-form-urlencoded"
+_NDJSON = frozenset({"application/x-ndjson", "application/jsonl", "application/json-seq"})
+_PATTERNS = {
+    "digest": DIGEST_PATTERN,
+    "previous_digest": DIGEST_PATTERN,
+    "commit": "^[0-9a-f]{7,64}$",
+}
 
 
-def raw_body(*media_types: str) -> dict[str, Any]:
+def _field_schema(name: str, hint: Any) -> dict[str, Any]:
+    optional = isinstance(hint, types.UnionType)  # `X | None`: null is the same as absent
+    if optional:
+        (hint,) = (a for a in get_args(hint) if a is not type(None))
+    schema: dict[str, Any]
+    if hint is EventType:
+        schema = {"type": "string", "enum": [t.value for t in EventType]}
+    elif hint is datetime:
+        schema = {"type": "string", "format": "date-time"}
+    elif hint is int:
+        schema = {"type": "integer"}
+    elif hint is str:
+        pattern = _PATTERNS.get(name)
+        schema = {"type": "string", "pattern": pattern} if pattern else {"type": "string"}
+    else:
+        schema = {"type": "object"}  # attributes: JSON values
+        optional = True  # null: no attributes
+    return {"anyOf": [schema, {"type": "null"}]} if optional else schema
+
+
+def event_schema() -> dict[str, Any]:
+    """The canonical event (`POST /v1/events`), from the domain's own `Event`: its fields
+    and their types. Which fields a type needs is the domain's to check (a 422)."""
+    hints = get_type_hints(Event)
+    required = ["id", "type", "time", "source"]
+    properties = {f.name: _field_schema(f.name, hints[f.name]) for f in dataclasses.fields(Event)}
+    for name in ("id", "source"):
+        properties[name]["minLength"] = 1
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def raw_body(*media_types: str, events: bool = False) -> dict[str, Any]:
     """A required body the route reads itself: free-form, since what is valid depends on
-    the source (FastAPI cannot infer it)."""
+    the source (FastAPI cannot infer it); or, with `events`, canonical events (one, an
+    array, or NDJSON lines)."""
     content: dict[str, Any] = {}
+    schema: dict[str, Any]
+    one = {"$ref": "#/components/schemas/CanonicalEvent"}
     for media_type in media_types:
-        if media_type == _FORM:  # GitHub's form delivery: the JSON payload in one field
-            schema: dict[str, Any] = {
+        if events and media_type in _NDJSON:
+            schema = {"type": "array", "items": one, "minItems": 1}
+        elif events:
+            schema = {"oneOf": [one, {"type": "array", "items": one, "minItems": 1}]}
+        elif media_type == _FORM:  # GitHub's form delivery: the JSON payload in one field
+            schema = {
                 "type": "object",
                 "properties": {"payload": {"type": "string"}},
             }
@@ -137,9 +185,9 @@ def _document(app: FastAPI, settings: Settings) -> dict[str, Any]:
         routes=app.routes,
     )
     components = doc.setdefault("components", {})
-    components.setdefault("schemas", {})["Problem"] = Problem.model_json_schema(
-        ref_template="#/components/schemas/{model}"
-    )
+    schemas = components.setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas["CanonicalEvent"] = event_schema()
     for path, operations in doc.get("paths", {}).items():
         for operation in operations.values():
             if settings.auth_enabled and path not in OPEN_PATHS:
@@ -177,6 +225,7 @@ __all__ = [
     "MAX_ID",
     "PROBLEM",
     "Problem",
+    "event_schema",
     "install",
     "problems",
     "raw_body",

@@ -31,3 +31,16 @@ def make_client(db: Database) -> Iterator[Callable[..., TestClient]]:
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test module's `KNOWN_FAILURES` {(test name, "METHOD /path"): reason} marks those
+    generated tests (schemathesis names them `test[METHOD /path][backend]`) xfail, not
+    strict: the rest of the run stays strict, and a fix shows up as XPASS."""
+    for item in items:
+        known: dict[tuple[str, str], str] = getattr(
+            getattr(item, "module", None), "KNOWN_FAILURES", {}
+        )
+        for (test, operation), reason in known.items():
+            if item.name.startswith(f"{test}[{operation}]"):
+                item.add_marker(pytest.mark.xfail(reason=reason, strict=False))

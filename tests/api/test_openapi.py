@@ -60,6 +60,15 @@ def test_the_problem_schema_names_the_rfc_9457_members(client: TestClient) -> No
     assert set(problem["required"]) == {"type", "title", "status", "detail"}
 
 
+def test_the_canonical_event_schema_follows_the_domain(client: TestClient) -> None:
+    event = client.get("/openapi.json").json()["components"]["schemas"]["CanonicalEvent"]
+    assert event["required"] == ["id", "type", "time", "source"]
+    assert "artifact.pushed" in event["properties"]["type"]["enum"]
+    assert event["properties"]["time"] == {"type": "string", "format": "date-time"}
+    digest = event["properties"]["digest"]["anyOf"][0]
+    assert digest == {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}
+
+
 def test_ingest_bodies_and_the_known_sources(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     webhook = paths["/v1/webhooks/{source}"]["post"]
@@ -76,6 +85,9 @@ def test_ingest_bodies_and_the_known_sources(client: TestClient) -> None:
     } <= set(kinds)
     events = paths["/v1/events"]["post"]["requestBody"]["content"]
     assert {"application/json", "application/x-ndjson"} <= set(events)
+    one = {"$ref": "#/components/schemas/CanonicalEvent"}
+    assert events["application/x-ndjson"]["schema"]["items"] == one
+    assert one in events["application/json"]["schema"]["oneOf"]
     attestations = paths["/v1/attestations"]["post"]["requestBody"]["content"]
     assert "application/vnd.dsse.envelope.v1+json" in attestations
     for op in (webhook, paths["/v1/events"]["post"], paths["/v1/attestations"]["post"]):
