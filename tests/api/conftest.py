@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -44,3 +45,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for (test, operation), reason in known.items():
             if item.name.startswith(f"{test}[{operation}]"):
                 item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The schemathesis figures, for the record: cases sent per backend."""
+    module = sys.modules.get("tests.api.test_schemathesis")
+    cases = getattr(module, "CASES", None)
+    if cases:
+        figures = ", ".join(f"{backend}: {n}" for backend, n in sorted(cases.items()))
+        terminalreporter.write_line(f"schemathesis cases sent: {figures}")
