@@ -4,10 +4,12 @@ Entry points:
     Problem                  the RFC 9457 body of every error answer
     problems(*statuses)      `responses=` of a route: each status as application/problem+json
     raw_body(*media_types)   `openapi_extra=` of a route that reads its raw body (ingest)
+    event_schema()           the canonical event, derived from `provenance.events.Event`
     INGEST_MEDIA_TYPES       what each ingest route takes, from the adapters' own lists
     MAX_ID                   the largest id or seq the store holds (paging parameters' bound)
     DIGEST_PATTERN           `sha256:<64 hex>` as a JSON Schema pattern
-    install(app, settings)   the bearer scheme on every route behind a token, the source enum
+    install(app, settings)   `app.openapi` that adds the bearer scheme on every route behind
+                             a token, the source enum, and the no-NUL rule of read queries
 """
 
 from __future__ import annotations

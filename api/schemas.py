@@ -16,9 +16,9 @@ _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 def _rfc3339(value: Any) -> Any:
     """Times in requests are RFC 3339 text: pydantic alone would also read `0.5` or
     `1700000000` as seconds since the epoch, which the OpenAPI (`date-time`) does not say."""
-    if isinstance(value, str) and not _RFC3339.match(value):
-        raise ValueError("not an RFC 3339 date-time (e.g. 2026-01-31T12:00:00Z)")
-    return value
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.match(value)):
+        return value
+    raise ValueError("not an RFC 3339 date-time (e.g. 2026-01-31T12:00:00Z)")
 
 
 #: A time given by a client (query parameter or request body).
