@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import access, audit, health, ingest, insights, problems, reads, trust
+from api import access, audit, health, ingest, insights, openapi, problems, reads, trust
 from api.deps import Services
 from api.metrics import Metrics
 from provenance.attestations import Verifier
@@ -78,6 +78,7 @@ def create_app(
         pubsub_verifier=pubsub,
     )
     problems.install(app)
+    openapi.install(app, settings)
 
     access.install(app, metrics)  # request id, access log line, latency histogram
 

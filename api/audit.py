@@ -10,6 +10,8 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.guards import no_nul_in_query
+from api.openapi import MAX_ID, problems
 from api.responses import bounded, json_response
 from api.schemas import (
     AuditLogResponse,
@@ -23,11 +25,13 @@ from provenance.store import log, quarantine
 from provenance.store.models import LogEntry
 from provenance.store.quarantine import Kind
 
-router = APIRouter(prefix="/v1", tags=["audit"])
+router = APIRouter(
+    prefix="/v1",
+    tags=["audit"],
+    dependencies=[Depends(no_nul_in_query)],
+    responses=problems(401, 403, 422, 503),
+)
 Svc = Annotated[Services, Depends(services)]
-
-
-MAX_SEQ = 2**63 - 1  # BIGINT: a larger `after` is a 422, not a database error
 
 
 @router.get(
@@ -35,7 +39,7 @@ MAX_SEQ = 2**63 - 1  # BIGINT: a larger `after` is a 422, not a database error
 )
 def audit_log(
     svc: Svc,
-    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     with svc.db.read() as session:
@@ -95,7 +99,7 @@ def audit_verify(
 )
 def quarantined(
     svc: Svc,
-    after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     kind: Annotated[Kind | None, Query(description="delivery, event or projection")] = None,
 ) -> Response:

@@ -17,6 +17,11 @@ from provenance.timeutil import utcnow
 
 router = APIRouter(tags=["health"])
 Svc = Annotated[Services, Depends(services)]
+_READINESS = {
+    "type": "object",
+    "required": ["ready", "checks"],
+    "properties": {"ready": {"type": "boolean"}, "checks": {"type": "object"}},
+}
 
 
 @router.get("/healthz")
@@ -24,7 +29,17 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_class=JSONResponse,
+    responses={
+        200: {"description": "Ready", "content": {"application/json": {"schema": _READINESS}}},
+        503: {
+            "description": "Not ready: the database (or Kafka) is unavailable",
+            "content": {"application/json": {"schema": _READINESS}},
+        },
+    },
+)
 def readyz(svc: Svc, request: Request) -> Response:
     checks: dict[str, object] = {}
     set_aside = 0
@@ -67,7 +82,16 @@ def readyz(svc: Svc, request: Request) -> Response:
     )
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def metrics(svc: Svc) -> Response:
     try:
         with svc.db.read() as session:

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 
 from api.auth import Role, WebhookAccess, require, webhook_access
 from api.deps import Services, services
+from api.openapi import INGEST_MEDIA_TYPES, problems, raw_body
 from api.responses import json_response
 from api.schemas import IngestResponse, RejectedItem
 from provenance.credentials import verify_github_signature, without_credentials
@@ -96,7 +97,13 @@ async def _accept(svc: Services, delivery: Delivery) -> Response:
     return json_response(accepted(outcome), status_code=202)
 
 
-@router.post("/webhooks/{source}", status_code=202, response_model=IngestResponse)
+@router.post(
+    "/webhooks/{source}",
+    status_code=202,
+    response_model=IngestResponse,
+    responses=problems(400, 401, 403, 404, 413, 415, 422, 503),
+    openapi_extra=raw_body(*INGEST_MEDIA_TYPES["webhooks"]),
+)
 async def webhook(
     source: str,
     request: Request,
@@ -123,6 +130,8 @@ async def webhook(
     status_code=202,
     response_model=IngestResponse,
     dependencies=[Depends(require(Role.INGEST))],
+    responses=problems(400, 401, 403, 413, 415, 422, 503),
+    openapi_extra=raw_body(*INGEST_MEDIA_TYPES["events"], events=True),
 )
 async def events(request: Request, svc: Annotated[Services, Depends(services)]) -> Response:
     return await _accept(svc, await receive(request, svc, "events", keep=True))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -10,6 +9,8 @@ from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.guards import no_nul_in_query
+from api.openapi import MAX_ID, problems
 from api.responses import json_response
 from api.schemas import (
     ActivityResponse,
@@ -19,15 +20,21 @@ from api.schemas import (
     DriftResponse,
     EnvironmentLineage,
     EnvironmentsResponse,
+    Timestamp,
 )
 from provenance import deployments as deps
 from provenance.alerts import AlertKind
 from provenance.errors import InvalidQuery
 from provenance.store.alerting import list_alerts
 
-router = APIRouter(prefix="/v1", tags=["deployments"], dependencies=[Depends(require(Role.READ))])
+router = APIRouter(
+    prefix="/v1",
+    tags=["deployments"],
+    dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
+    responses=problems(401, 403, 422, 503),
+)
 Svc = Annotated[Services, Depends(services)]
-AsOf = Annotated[datetime | None, Query(description="RFC 3339: answer as the graph was then")]
+AsOf = Annotated[Timestamp | None, Query(description="RFC 3339: answer as the graph was then")]
 
 
 @router.get("/deployments", response_model=DeploymentsResponse)
@@ -48,9 +55,11 @@ def deployments(
 @router.get("/alerts", response_model=AlertsResponse)
 def alerts(
     svc: Svc,
-    since: datetime | None = None,
-    kind: str | None = None,
-    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    since: Timestamp | None = None,
+    kind: Annotated[
+        str | None, Query(json_schema_extra={"enum": [k.value for k in AlertKind]})
+    ] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     if kind is not None and kind not in {k.value for k in AlertKind}:
@@ -83,8 +92,8 @@ def drift(svc: Svc, as_of: AsOf = None) -> Response:
 @router.get("/dashboards/activity", response_model=ActivityResponse)
 def activity(
     svc: Svc,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
     as_of: AsOf = None,
     bucket: Literal["hour", "day"] = "day",
 ) -> Response:

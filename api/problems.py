@@ -81,7 +81,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        return problem(exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail))
+        answer = problem(
+            exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail)
+        )
+        answer.headers.update(exc.headers or {})  # a 405 names what is allowed (`Allow`)
+        return answer
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

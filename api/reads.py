@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.guards import no_nul_in_query
+from api.openapi import DIGEST_PATTERN, problems
 from api.responses import bounded, json_response
 from api.schemas import (
     ArtifactResponse,
@@ -19,16 +20,24 @@ from api.schemas import (
     LineageResponse,
     TagHistoryResponse,
     TimelineResponse,
+    Timestamp,
 )
 from provenance import graph, queries
 from provenance.errors import InvalidQuery
 
-router = APIRouter(prefix="/v1", tags=["queries"], dependencies=[Depends(require(Role.READ))])
+router = APIRouter(
+    prefix="/v1",
+    tags=["queries"],
+    dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
+    responses=problems(401, 403, 404, 422, 503),
+)
 Svc = Annotated[Services, Depends(services)]
+# Documented, checked by the domain (its 422 names the rule): `sha256:<64 hex>`.
+Digest = Annotated[str, Path(json_schema_extra={"pattern": DIGEST_PATTERN})]
 
 
 @router.get("/artifacts/{digest}", response_model=ArtifactResponse)
-def artifact(digest: str, svc: Svc, as_of: datetime | None = None) -> Response:
+def artifact(digest: Digest, svc: Svc, as_of: Timestamp | None = None) -> Response:
     with svc.db.read() as session:
         view = queries.artifact(session, digest, as_of=as_of)
     return json_response(ArtifactResponse.model_validate(view))
@@ -36,7 +45,7 @@ def artifact(digest: str, svc: Svc, as_of: datetime | None = None) -> Response:
 
 @router.get("/artifacts/{digest}/timeline", response_model=TimelineResponse)
 def timeline(
-    digest: str,
+    digest: Digest,
     svc: Svc,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
@@ -50,9 +59,20 @@ def timeline(
     )
 
 
-@router.get("/artifacts/{digest}/lineage", response_model=LineageResponse)
+@router.get(
+    "/artifacts/{digest}/lineage",
+    response_model=LineageResponse,
+    responses={
+        200: {
+            "content": {
+                "application/graphml+xml": {"schema": {"type": "string"}},
+                "text/vnd.graphviz": {"schema": {"type": "string"}},
+            }
+        }
+    },
+)
 def lineage(
-    digest: str,
+    digest: Digest,
     svc: Svc,
     direction: Literal["up", "down", "both"] = "both",
     depth: Annotated[int, Query(ge=1, le=10)] = 3,
@@ -77,20 +97,22 @@ def lineage(
 
 
 @router.get("/tags/history", response_model=TagHistoryResponse)
-def tag_history(repository: str, tag: str, svc: Svc, as_of: datetime | None = None) -> Response:
+def tag_history(repository: str, tag: str, svc: Svc, as_of: Timestamp | None = None) -> Response:
     with svc.db.read() as session:
         history = queries.tag_history(session, repository, tag, as_of=as_of)
     return json_response(TagHistoryResponse(repository=repository, tag=tag, history=history))
 
 
 @router.get("/commits/{sha}", response_model=CommitResponse)
-def commit(sha: str, svc: Svc) -> Response:
+def commit(
+    sha: Annotated[str, Path(json_schema_extra={"pattern": "^[0-9a-fA-F]{7,64}$"})], svc: Svc
+) -> Response:
     with svc.db.read() as session:
         view = queries.commit(session, sha)
     return json_response(CommitResponse.model_validate(view))
 
 
-@router.post("/incidents/blast-radius", response_model=BlastRadiusResponse)
+@router.post("/incidents/blast-radius", response_model=BlastRadiusResponse, responses=problems(400))
 def blast_radius(body: BlastRadiusRequest, svc: Svc) -> Response:
     target = body.target()
     if target is None:

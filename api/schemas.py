@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from api.guards import NO_NUL_PATTERN, NoNul
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _rfc3339(value: Any) -> Any:
+    """Times in requests are RFC 3339 text: pydantic alone would also read `0.5` or
+    `1700000000` as seconds since the epoch, which the OpenAPI (`date-time`) does not say."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.match(value)):
+        return value
+    raise ValueError("not an RFC 3339 date-time (e.g. 2026-01-31T12:00:00Z)")
+
+
+#: A time given by a client (query parameter or request body).
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 class Model(BaseModel):
@@ -136,24 +153,43 @@ class CommitResponse(Model):
     deployments: list[DeploymentRef]
 
 
+_TARGETS = ("digest", "commit", "build", "builder", "actor", "key")
+_TARGET_PATTERNS = {"digest": "^sha256:[0-9a-f]{64}$", "commit": "^[0-9a-fA-F]{7,64}$"}
+
+
+def _target_schema(name: str) -> dict[str, Any]:
+    pattern = _TARGET_PATTERNS.get(name)
+    return {"type": "string", "pattern": pattern or NO_NUL_PATTERN}
+
+
+def _exactly_one_target(schema: dict[str, Any]) -> None:
+    # What `target()` checks, said in the OpenAPI: one key is a string, the others null.
+    schema["oneOf"] = [
+        {
+            "required": [name],
+            "properties": {
+                other: _target_schema(other) if other == name else {"type": "null"}
+                for other in _TARGETS
+            },
+        }
+        for name in _TARGETS
+    ]
+
+
 class BlastRadiusRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    digest: str | None = None
-    commit: str | None = None
-    build: str | None = None
-    builder: str | None = None
-    actor: str | None = None
-    key: str | None = None
-    as_of: datetime | None = None
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_target)
+    digest: NoNul | None = None
+    commit: NoNul | None = None
+    build: NoNul | None = None
+    builder: NoNul | None = None
+    actor: NoNul | None = None
+    key: NoNul | None = None
+    as_of: Timestamp | None = None
     limit: int = Field(100, ge=1, le=1000)
-    cursor: str | None = None
+    cursor: NoNul | None = None
 
     def target(self) -> tuple[str, str] | None:
-        given = [
-            (k, v)
-            for k in ("digest", "commit", "build", "builder", "actor", "key")
-            if (v := getattr(self, k)) is not None
-        ]
+        given = [(k, v) for k in _TARGETS if (v := getattr(self, k)) is not None]
         return given[0] if len(given) == 1 else None
 
 

@@ -16,16 +16,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.auth import Role, require
 from api.deps import Services, services
+from api.guards import no_nul_in_query
 from api.ingest import accepted, receive
+from api.openapi import DIGEST_PATTERN, INGEST_MEDIA_TYPES, problems, raw_body
 from api.responses import json_response
-from api.schemas import IngestResponse
+from api.schemas import IngestResponse, Timestamp
 from provenance import checkpoints, exports
 from provenance.attestations import ServiceSigner
 from provenance.errors import InvalidQuery
@@ -33,7 +35,7 @@ from provenance.queries import check_digest
 from provenance.store import evidence
 from provenance.timeutil import format_time, utcnow
 
-router = APIRouter(prefix="/v1", tags=["trust"])
+router = APIRouter(prefix="/v1", tags=["trust"], responses=problems(401, 403, 503))
 Svc = Annotated[Services, Depends(services)]
 _signer_lock = threading.Lock()
 
@@ -96,6 +98,8 @@ class CheckpointResponse(BaseModel):
     status_code=202,
     response_model=AttestationResponse,
     dependencies=[Depends(require(Role.INGEST))],
+    responses=problems(400, 413, 415, 422),
+    openapi_extra=raw_body(*INGEST_MEDIA_TYPES["attestations"]),
 )
 async def attestations(request: Request, svc: Svc) -> Response:
     delivery = await receive(request, svc, "attestations", keep=True)
@@ -110,9 +114,12 @@ async def attestations(request: Request, svc: Svc) -> Response:
 @router.get(
     "/artifacts/{digest}/evidence",
     response_model=EvidenceResponse,
-    dependencies=[Depends(require(Role.READ))],
+    dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
+    responses=problems(422),
 )
-def artifact_evidence(digest: str, svc: Svc) -> Response:
+def artifact_evidence(
+    digest: Annotated[str, Path(json_schema_extra={"pattern": DIGEST_PATTERN})], svc: Svc
+) -> Response:
     check_digest(digest)
     with svc.db.read() as session:
         rows = evidence.history(session, digest)
@@ -138,7 +145,19 @@ def signer(request: Request) -> ServiceSigner:
 Signer = Annotated[ServiceSigner, Depends(signer)]
 
 
-@router.get("/keys/signing", dependencies=[Depends(require(Role.READ))])
+@router.get(
+    "/keys/signing",
+    dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The service's public key (PEM)",
+            "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
+            "headers": {"X-Key-Id": {"schema": {"type": "string"}, "required": True}},
+        },
+        **problems(500),
+    },
+)
 def signing_key(key: Signer) -> Response:
     return Response(
         key.public_pem,
@@ -150,7 +169,8 @@ def signing_key(key: Signer) -> Response:
 @router.get(
     "/audit/checkpoint",
     response_model=CheckpointResponse,
-    dependencies=[Depends(require(Role.READ))],
+    dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
+    responses=problems(500),
 )
 def checkpoint(svc: Svc, key: Signer) -> Response:
     with svc.db.read() as session:
@@ -158,13 +178,28 @@ def checkpoint(svc: Svc, key: Signer) -> Response:
     return Response(orjson.dumps(doc), media_type="application/json")
 
 
-@router.get("/exports/compliance", dependencies=[Depends(require(Role.READ))])
+@router.get(
+    "/exports/compliance",
+    dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The export, as a file (`Content-Disposition`)",
+            "content": {
+                "application/json": {"schema": {}},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {}},
+            },
+        },
+        **problems(422, 500),
+    },
+)
 def compliance(
     request: Request,
     svc: Svc,
     *,
-    since: Annotated[datetime | None, Query()] = None,
-    until: Annotated[datetime | None, Query()] = None,
+    since: Annotated[Timestamp | None, Query()] = None,
+    until: Annotated[Timestamp | None, Query()] = None,
     fmt: Annotated[str, Query(alias="format")] = "json",
     environment: str | None = None,
     repository: str | None = None,

@@ -166,9 +166,13 @@ class Event:
         size = data.get("size")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
             raise InvalidPayload("event field 'size' must be an integer")
-        attributes = data.get("attributes") or {}
-        if not isinstance(attributes, Mapping):
+        attributes = data.get("attributes")
+        if attributes is None:
+            attributes = {}
+        if not isinstance(attributes, Mapping):  # 0, "", [] are not "no attributes"
             raise InvalidPayload("event field 'attributes' must be an object")
+        if not isinstance(data["time"], str):  # the canonical form is RFC 3339 text
+            raise InvalidPayload("event field 'time' must be an RFC 3339 string")
         return cls(
             type=etype,
             time=parse_time(data["time"]),

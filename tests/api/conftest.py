@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,3 +44,25 @@ def make_client(db: Database, service_key: Path) -> Iterator[Callable[..., TestC
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test module's `KNOWN_FAILURES` {(test name, "METHOD /path"): reason} marks those
+    generated tests (schemathesis names them `test[METHOD /path][backend]`) xfail, not
+    strict: the rest of the run stays strict, and a fix shows up as XPASS."""
+    for item in items:
+        known: dict[tuple[str, str], str] = getattr(
+            getattr(item, "module", None), "KNOWN_FAILURES", {}
+        )
+        for (test, operation), reason in known.items():
+            if item.name.startswith(f"{test}[{operation}]"):
+                item.add_marker(pytest.mark.xfail(reason=reason, strict=False))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The schemathesis figures, for the record: cases sent per backend."""
+    module = sys.modules.get("tests.api.test_schemathesis")
+    cases = getattr(module, "CASES", None)
+    if cases:
+        figures = ", ".join(f"{backend}: {n}" for backend, n in sorted(cases.items()))
+        terminalreporter.write_line(f"schemathesis cases sent: {figures}")
