@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from api import audit, health, ingest, insights, problems, reads, trust
+from api import audit, catalog, console, health, ingest, insights, problems, reads, trust
 from api.deps import Services
 from api.metrics import Metrics, method_label
 from provenance.attestations import Verifier
@@ -67,6 +67,8 @@ def create_app(
         version="0.1.0",
         summary="Supply-chain provenance for container registries",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from api.console, with local assets
+        redoc_url=None,
     )
     metrics = Metrics()
     app.state.settings = settings
@@ -101,6 +103,8 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(trust.router)
     app.include_router(health.router)
+    app.include_router(catalog.router)
+    console.install(app)
     return app
 
 

@@ -20,7 +20,7 @@ from api.schemas import (
     TagHistoryResponse,
     TimelineResponse,
 )
-from provenance import graph, queries
+from provenance import catalog, graph, queries
 from provenance.errors import InvalidQuery
 
 router = APIRouter(prefix="/v1", tags=["queries"], dependencies=[Depends(require(Role.READ))])
@@ -30,6 +30,7 @@ Svc = Annotated[Services, Depends(services)]
 @router.get("/artifacts/{digest}", response_model=ArtifactResponse)
 def artifact(digest: str, svc: Svc, as_of: datetime | None = None) -> Response:
     with svc.db.read() as session:
+        digest = catalog.resolve_digest(session, digest)  # a unique prefix is enough
         view = queries.artifact(session, digest, as_of=as_of)
     return json_response(ArtifactResponse.model_validate(view))
 
@@ -42,6 +43,7 @@ def timeline(
     cursor: str | None = None,
 ) -> Response:
     with svc.db.read() as session:
+        digest = catalog.resolve_digest(session, digest)
         page = queries.timeline(session, digest, limit=limit, cursor=cursor)
     return json_response(
         TimelineResponse(
@@ -59,6 +61,7 @@ def lineage(
     format: Literal["json", "graphml", "dot"] = "json",
 ) -> Response:
     with svc.db.read() as session:
+        digest = catalog.resolve_digest(session, digest)
         result = queries.lineage(session, digest, direction=direction, depth=depth)
     if format == "graphml":
         return Response(graph.to_graphml(result.graph()), media_type="application/graphml+xml")
@@ -96,8 +99,13 @@ def blast_radius(body: BlastRadiusRequest, svc: Svc) -> Response:
     if target is None:
         raise InvalidQuery("give exactly one of: digest, commit, build, builder, actor, key")
     with svc.db.read() as session:
+        kind, value = target
+        if kind == "digest":  # an image reference or a unique prefix, too
+            value = catalog.resolve_digest(session, value)
+        elif kind == "commit":
+            value = catalog.resolve_commit(session, value)
         result = queries.blast_radius(
-            session, *target, as_of=body.as_of, limit=body.limit, cursor=body.cursor
+            session, kind, value, as_of=body.as_of, limit=body.limit, cursor=body.cursor
         )
     return json_response(BlastRadiusResponse.model_validate(result))
 
