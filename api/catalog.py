@@ -83,7 +83,7 @@ def repositories(
 
 
 @router.get("/artifacts", response_model=ArtifactsResponse)
-def artifacts(
+def artifacts(  # noqa: PLR0917 - one query parameter per filter
     svc: Svc,
     repository: str | None = None,
     tag: str | None = None,

@@ -257,9 +257,10 @@ def artifacts(
     if cursor:
         raw = _decode(cursor, "a")
         try:
+            assert isinstance(raw, list)
             when, digest = raw
-            after = (datetime.fromisoformat(when), str(digest))
-        except (TypeError, ValueError) as exc:
+            after = (datetime.fromisoformat(str(when)), str(digest))
+        except (AssertionError, TypeError, ValueError) as exc:
             raise InvalidQuery("cursor is not one this service issued") from exc
     rows = sql.artifacts_page(
         session,
@@ -278,7 +279,7 @@ def artifacts(
         items.append(
             ArtifactSummary(
                 digest=r.digest,
-                repository=repository if repository else (f.repositories or [None])[0],
+                repository=repository or next(iter(f.repositories), None),
                 repositories=f.repositories,
                 tags=f.tags,
                 media_type=r.media_type,
