@@ -231,14 +231,14 @@ def artifact_flags(session: Session, digests: Sequence[str]) -> dict[str, Artifa
                 select(Edge.src, Edge.dst, Edge.kind, Edge.until).where(
                     Edge.src.in_(chunk), Edge.kind.in_(("stored_in", "tagged", "deployed"))
                 )
-            ).tuples()
+            ).all()
         )
         in_edges.extend(
             session.execute(
                 select(Edge.dst, Edge.kind).where(
                     Edge.dst.in_(chunk), Edge.kind.in_(("signs", "attests"))
                 )
-            ).tuples()
+            ).all()
         )
     tag_nodes = {dst for _, dst, kind, until in out_edges if kind == "tagged" and until is None}
     tag_attrs: dict[str, dict[str, Any]] = {}
