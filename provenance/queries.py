@@ -415,8 +415,9 @@ def node_label(node_id: str, attrs: dict[str, Any]) -> str:
         return rest[:19]
     if kind == "commit":
         return rest[:12]
-    if kind == "tag":
-        return rest.rsplit("/", 1)[-1]
+    if kind == "tag":  # the host tells two registries' copies apart
+        host, _, path = rest.partition("/")
+        return f"{host}/.../{path.rsplit('/', 1)[-1]}" if "/" in path else rest
     if kind == "deployment":
         env = attrs.get("environment")
         workload = attrs.get("workload") or rest
