@@ -112,7 +112,7 @@ def test_routes_take_a_reference_or_unique_prefix(
 def test_an_ambiguous_prefix_is_a_409_listing_the_candidates(
     client: TestClient, story: dict[str, Any], db: Database
 ) -> None:
-    from provenance.store.models import Artifact  # noqa: PLC0415
+    from provenance.store.models import Artifact
 
     rebuild = story["digests"]["rebuild"]
     twin = rebuild[:30] + ("0" if rebuild[30] != "0" else "1") + rebuild[31:]

@@ -23,7 +23,7 @@ from provenance.store import Database
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).parent / "screenshots"
-READ_TOKEN = "console-read-token-for-tests"  # noqa: S105 - a test's own token
+READ_TOKEN = "console-read-token-for-tests"
 
 
 def _free_port() -> int:
@@ -90,7 +90,7 @@ def served_with_auth(
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415 - only these tests
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         b = p.chromium.launch(

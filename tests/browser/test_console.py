@@ -100,7 +100,7 @@ def test_blast_radius_by_commit_shows_the_counts_the_api_gives(served, page) -> 
 
 
 def test_as_of_changes_the_deployments_shown(served, page) -> None:
-    url, info = served
+    url, _ = served
     now: Any = httpx.get(f"{url}/v1/deployments").json()["items"]
     earlier = "2026-05-06T00:00:00Z"
     then: Any = httpx.get(f"{url}/v1/deployments", params={"as_of": earlier}).json()["items"]
