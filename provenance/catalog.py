@@ -96,7 +96,8 @@ def resolve_digest(session: Session, ref: str) -> str:
     if len(matches) > 1:
         raise Ambiguous(
             f"{prefix} is the start of {len(matches)}"
-            f"{'+' if len(matches) > _CANDIDATES else ''} digests; give more of it",
+            f"{'+' if len(matches) > _CANDIDATES else ''} digests; give more of it: "
+            + ", ".join(matches[:5]),
             matches[:_CANDIDATES],
         )
     return matches[0]
@@ -116,7 +117,9 @@ def resolve_commit(session: Session, ref: str) -> str:
     if not matches:
         raise NotFound(f"commit {text} has never been seen")
     raise Ambiguous(
-        f"{text} is the start of {len(matches)} commits; give more of it", matches[:_CANDIDATES]
+        f"{text} is the start of {len(matches)} commits; give more of it: "
+        + ", ".join(matches[:5]),
+        matches[:_CANDIDATES],
     )
 
 

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from provenance import queries
+from provenance import catalog, queries
 from provenance.errors import ProvenanceError
 from provenance.logs import configure_logging
 from provenance.settings import Settings, is_loopback
@@ -216,6 +216,7 @@ def trace(
     """An artifact's lineage (a tree) and timeline (a table)."""
     try:
         with _database(_settings(database_url)) as db, db.read() as session:
+            digest = catalog.resolve_digest(session, digest)  # repo:tag or a prefix, too
             view = queries.artifact(session, digest)
             up = queries.lineage(session, digest, direction="up", depth=depth)
             down = queries.lineage(session, digest, direction="down", depth=depth)
@@ -310,6 +311,9 @@ def blast_radius(
     try:
         when = parse_time(as_of, field="--as-of") if as_of else None
         with _database(_settings(database_url)) as db, db.read() as session:
+            if kind in ("digest", "commit"):  # a reference or a unique prefix, too
+                resolve = catalog.resolve_digest if kind == "digest" else catalog.resolve_commit
+                value = resolve(session, value)
             result = queries.blast_radius(session, kind, value, as_of=when, limit=limit)
     except ProvenanceError as exc:
         raise _fail(exc) from exc
