@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import uvicorn
 
@@ -20,6 +21,7 @@ from api import create_app
 from provenance import demo
 from provenance.settings import Settings
 from provenance.store import Database
+from tests.signing import Key, dsse_envelope, statement_v1, write_policy
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).parent / "screenshots"
@@ -70,9 +72,23 @@ def story_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Databas
 
 
 @pytest.fixture(scope="session")
-def served(story_db: tuple[Database, dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+def served(
+    story_db: tuple[Database, dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The demo plus two attestations of the rebuild: one by the trusted key (verified),
+    one by a stranger's key (accepted, not verified), so the page has verdicts to show."""
     db, info = story_db
-    with _Server(Settings(database_url=db.url), db) as server:
+    key, stranger = Key.make(), Key.make()
+    policy = write_policy(tmp_path_factory.mktemp("policy") / "policy.yaml", {"ci-release": key})
+    with _Server(Settings(database_url=db.url, trust_policy=str(policy)), db) as server:
+        rebuild = info["digests"]["rebuild"]
+        for signer in (key, stranger):
+            r = httpx.post(
+                f"{server.url}/v1/attestations",
+                content=orjson.dumps(dsse_envelope(statement_v1(rebuild), signer)),
+                headers={"content-type": "application/vnd.dsse.envelope.v1+json"},
+            )
+            assert r.status_code == 202, r.text
         yield server.url, info
 
 
