@@ -163,3 +163,25 @@ def test_docs_and_redoc_load_their_assets_from_the_service(served, page) -> None
     page.goto(url + "/")
     expect(page.locator("h1")).to_have_text("Overview")
     assert not outside, outside
+
+
+def test_expanding_a_node_walks_one_level_further(served, page) -> None:
+    url, info = served
+    original = info["digests"]["rebuild"]
+    lineage = f"{url}/v1/artifacts/{original}/lineage"
+    first = httpx.get(lineage, params={"direction": "both", "depth": 1}).json()
+    further = httpx.get(lineage, params={"direction": "up", "depth": 2}).json()
+    expected = {n["id"] for n in first["nodes"]} | {n["id"] for n in further["nodes"]}
+    assert expected > {n["id"] for n in first["nodes"]}, "the story goes deeper than 1 up"
+    page.goto(f"{url}/ui/artifacts/{original}?depth=1")
+    graph = page.locator("#graph")
+    expect(graph).to_have_attribute("data-nodes", str(len(first["nodes"])))
+    page.evaluate(
+        "id => document.getElementById('graph').cy.getElementById(id).emit('tap')",
+        f"artifact:{original}",
+    )
+    page.click("#expand-up")
+    expect(graph).to_have_attribute("data-nodes", str(len(expected)))
+    drawn = set(page.evaluate("document.getElementById('graph').cy.nodes().map(n => n.id())"))
+    assert drawn == expected
+    shot(page, "lineage-expanded")

@@ -93,12 +93,14 @@ function verdict(e) {
   return `${badge(ok, "verified", "not verified")}${why}`;
 }
 
-async function artifactPage(ref) {
+async function artifactPage(ref, params) {
+  // What the graph draws first (?depth=N, default 2); a node's "expand" walks further.
+  const GRAPH_DEPTH = Math.min(Math.max(Number(params.get("depth")) || 2, 1), 10);
   const a = await api(`/v1/artifacts/${encodeURIComponent(ref)}`);
-  if (a.digest !== ref) history.replaceState(null, "", `/ui/artifacts/${a.digest}`);
+  if (a.digest !== ref) history.replaceState(null, "", `/ui/artifacts/${a.digest}${location.search}`);
   const [timeline, lineage] = await Promise.all([
     api(`/v1/artifacts/${a.digest}/timeline?limit=200`),
-    api(`/v1/artifacts/${a.digest}/lineage?direction=both&depth=2`),
+    api(`/v1/artifacts/${a.digest}/lineage?direction=both&depth=${GRAPH_DEPTH}`),
   ]);
   const current = a.tags.filter((t) => t.current);
   const derived = lineage.edges.filter((e) => e.kind === "base_of" && e.source === `artifact:${a.digest}`).map((e) => e.target.replace(/^artifact:/, ""));
@@ -130,11 +132,25 @@ async function artifactPage(ref) {
     <section><h2>Pulls</h2><p><b>${a.pulls.count}</b> pulls${a.pulls.last ? `, last ${fmt(a.pulls.last)}` : ""}</p>
       <p>${a.pulls.actors.map((x) => `<a href="/ui/blast-radius?${q({ actor: x })}">${esc(x)}</a>`).join(", ")}</p></section>
     </div>
-    <section id="timeline"><h2>Timeline</h2>${table(
-      ["time", "event", "source", "actor", "detail"],
-      timeline.events.map((e) => [fmt(e.time), `<code>${esc(e.type)}</code>`, esc(e.source), esc(e.actor || ""), `<span class="mono">${esc([e.repository && e.tag ? `${e.repository}:${e.tag}` : e.repository, e.environment, e.workload].filter(Boolean).join(" "))}</span>`]),
-    )}</section>`;
-  drawLineage(document.getElementById("graph"), document.getElementById("graph-panel"), a.digest, lineage);
+    <section id="timeline"><h2>Timeline</h2><div id="timeline-rows"></div>
+      <button type="button" class="secondary" id="timeline-more" hidden>More events</button></section>`;
+  const events = [...timeline.events];
+  let nextCursor = timeline.next_cursor;
+  const showTimeline = () => {
+    document.getElementById("timeline-rows").innerHTML = table(
+      ["seq", "time", "event", "source", "actor", "detail"],
+      events.map((e) => [e.seq, fmt(e.time), `<code>${esc(e.type)}</code>`, esc(e.source), esc(e.actor || ""), `<span class="mono">${esc([e.repository && e.tag ? `${e.repository}:${e.tag}` : e.repository, e.environment, e.workload].filter(Boolean).join(" "))}</span>`]),
+    );
+    document.getElementById("timeline-more").hidden = !nextCursor;
+  };
+  document.getElementById("timeline-more").onclick = async () => {
+    const more = await api(`/v1/artifacts/${a.digest}/timeline?${q({ limit: 200, cursor: nextCursor })}`);
+    events.push(...more.events);
+    nextCursor = more.next_cursor;
+    showTimeline();
+  };
+  showTimeline();
+  drawLineage(document.getElementById("graph"), document.getElementById("graph-panel"), a.digest, lineage, GRAPH_DEPTH);
   const histories = await Promise.all(
     [...new Map(a.tags.map((t) => [`${t.repository}:${t.tag}`, t])).values()].map((t) =>
       api(`/v1/tags/history?${q({ repository: t.repository, tag: t.tag })}`).catch(() => null),
@@ -249,6 +265,7 @@ async function deploymentsPage(params) {
   main.innerHTML = `<h1>Deployments${asOf ? ` as of ${fmt(asOf)}` : " now"}</h1>
     <form class="controls" id="asof-form">
       <label>environment<input name="environment" value="${esc(environment)}" placeholder="all"></label>
+      <label>time slider: <span id="slider-at">${asOf ? fmt(asOf) : "now"}</span><input id="as-of-slider" type="range" min="0" max="1000" step="1" style="width:22rem"></label>
       <label>as of (UTC)<input id="as-of" name="as_of" type="datetime-local" step="1" value="${esc(asOf.replace(/Z$/, "").slice(0, 19))}"></label>
       <button type="submit">Show</button> <button type="button" class="secondary" id="now">Now</button>
     </form>
@@ -266,11 +283,30 @@ async function deploymentsPage(params) {
     navigate(`/ui/deployments?${q({ environment: f.get("environment"), as_of: at, workload: workloadFilter })}`);
   });
   document.getElementById("now").onclick = () => navigate(`/ui/deployments?${q({ environment })}`);
+  // The slider spans from the first deployment the service knows (now: all of them) to now.
+  const everything = asOf ? (await api(`/v1/deployments?${q({ environment })}`)).items : res.items;
+  const start = Math.min(...everything.concat(res.items).map((d) => Date.parse(d.since)).filter(Number.isFinite), Date.now() - 86400000);
+  const end = Date.now();
+  const slider = document.getElementById("as-of-slider");
+  const at = (v) => new Date(start + ((end - start) * v) / 1000);
+  slider.value = String(asOf ? Math.round(((Date.parse(asOf) - start) / (end - start)) * 1000) : 1000);
+  slider.oninput = () => { document.getElementById("slider-at").textContent = fmt(at(Number(slider.value)).toISOString()); };
+  slider.onchange = () => {
+    const when = Number(slider.value) >= 1000 ? "" : at(Number(slider.value)).toISOString().replace(/\.\d+Z$/, "Z");
+    navigate(`/ui/deployments?${q({ environment, as_of: when, workload: workloadFilter })}`);
+  };
 }
 
 // --- alerts and audit ----------------------------------------------------------------
 
 const ALERT_KINDS = ["", "tag_moved", "unsigned_deployed", "unattested_deployed", "deleted_while_deployed", "new_puller", "vulnerable_deployed"];
+
+function details(obj) {
+  return Object.entries(obj || {})
+    .filter(([, v]) => v !== null && v !== "")
+    .map(([k, v]) => `<span class="muted">${esc(k)}</span> ${typeof v === "string" && /^sha256:[0-9a-f]{64}$/.test(v) ? artLink(v) : `<code>${esc(typeof v === "object" ? JSON.stringify(v) : v)}</code>`}`)
+    .join("<br>");
+}
 
 async function alertsPage(params) {
   const kind = params.get("kind") || "";
@@ -283,7 +319,7 @@ async function alertsPage(params) {
       <button type="submit">Filter</button></form>
     <section id="alerts">${table(
       ["time", "kind", "digest", "repository", "details", "log entries"],
-      res.items.map((a) => [fmt(a.time), `<span class="badge warn">${esc(a.kind)}</span>`, a.digest ? artLink(a.digest) : "", esc(a.repository || ""), `<span class="mono">${esc(JSON.stringify(a.details))}</span>`, a.events.join(", ")]),
+      res.items.map((a) => [fmt(a.time), `<span class="badge warn">${esc(a.kind)}</span>`, a.digest ? artLink(a.digest) : "", esc(a.repository || ""), details(a.details), a.events.join(", ")]),
       "no alerts",
     )}</section>`;
   document.getElementById("alert-form").addEventListener("submit", (ev) => {
@@ -321,7 +357,7 @@ async function route() {
   main.innerHTML = '<p class="muted">Loading...</p>';
   try {
     if (pathname === "/" || pathname === "/ui" || pathname === "/ui/") await homePage(searchParams);
-    else if (pathname.startsWith("/ui/artifacts/")) await artifactPage(decodeURIComponent(pathname.slice("/ui/artifacts/".length)));
+    else if (pathname.startsWith("/ui/artifacts/")) await artifactPage(decodeURIComponent(pathname.slice("/ui/artifacts/".length)), searchParams);
     else if (pathname.startsWith("/ui/blast-radius")) await blastPage(searchParams);
     else if (pathname.startsWith("/ui/deployments")) await deploymentsPage(searchParams);
     else if (pathname.startsWith("/ui/alerts")) await alertsPage(searchParams);

@@ -26,7 +26,7 @@ export function pageOf(id) {
   return null;
 }
 
-export function drawLineage(container, panel, digest, lineage) {
+export function drawLineage(container, panel, digest, lineage, depth) {
   const cy = window.cytoscape({
     container,
     elements: elements(lineage),
@@ -43,9 +43,12 @@ export function drawLineage(container, panel, digest, lineage) {
   container.cy = cy; // for tests and the curious: the graph's nodes are inspectable
   container.dataset.nodes = String(cy.nodes().length);
 
+  // How far each artifact has been walked each way: an expand goes one level further.
+  const levels = { [`artifact:${digest}`]: { up: depth, down: depth } };
   const expand = async (id, direction) => {
     const d = id.replace(/^artifact:/, "");
-    const more = await api(`/v1/artifacts/${d}/lineage?direction=${direction}&depth=1`);
+    const level = ((levels[id] ||= { up: 0, down: 0 })[direction] += 1);
+    const more = await api(`/v1/artifacts/${d}/lineage?direction=${direction}&depth=${level}`);
     const fresh = elements(more).filter((el) => cy.getElementById(el.data.id).empty());
     cy.add(fresh);
     container.dataset.nodes = String(cy.nodes().length);
