@@ -110,7 +110,9 @@ def resolve_commit(session: Session, ref: str) -> str:
         raise InvalidQuery(f"{ref!r} is not a hex commit sha or prefix (>= 7)")
     matches = [
         m.removeprefix("commit:")
-        for m in sql.node_ids_with_prefix(session, f"commit:{text}", limit=_CANDIDATES + 1)
+        for m in sql.node_ids_with_prefix(
+            session, "commit", f"commit:{text}", limit=_CANDIDATES + 1
+        )
     ]
     if text in matches or len(matches) == 1:
         return text if text in matches else matches[0]
@@ -137,7 +139,9 @@ def search(session: Session, q: str, *, limit: int = 50) -> SearchResult:
             items.append(SearchItem("artifact", d, _short(d)))
     hex_only = _HEX.match(lowered) is not None
     if hex_only and MIN_COMMIT_PREFIX <= len(lowered) <= 64:
-        for node_id in sql.node_ids_with_prefix(session, f"commit:{lowered}", limit=limit):
+        for node_id in sql.node_ids_with_prefix(
+            session, "commit", f"commit:{lowered}", limit=limit
+        ):
             sha = node_id.removeprefix("commit:")
             items.append(SearchItem("commit", sha, sha[:12]))
 

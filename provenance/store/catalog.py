@@ -39,11 +39,11 @@ def artifact_digests_with_prefix(session: Session, prefix: str, *, limit: int) -
     return list(session.execute(stmt).scalars())
 
 
-def node_ids_with_prefix(session: Session, prefix: str, *, limit: int) -> list[str]:
-    """Node ids starting with `prefix` (`commit:37ab75a`): the primary key's range."""
+def node_ids_with_prefix(session: Session, kind: str, prefix: str, *, limit: int) -> list[str]:
+    """Ids of `kind` nodes starting with `prefix` (`commit:37ab75a`)."""
     stmt = (
         select(Node.id)
-        .where(Node.id.like(_like_escape(prefix) + "%", escape="\\"))
+        .where(Node.kind == kind, Node.id.like(_like_escape(prefix) + "%", escape="\\"))
         .order_by(Node.id)
         .limit(limit)
     )
@@ -111,14 +111,16 @@ def repository_counts(session: Session, names: Sequence[str]) -> dict[str, Repos
             .group_by(Edge.dst)
         ).all()
     )
-    tags: dict[str, int] = {}
-    for name in names:
-        prefix = _like_escape(f"tag:{name}:") + "%"
-        rows = session.execute(
-            select(Node.id, Node.attrs).where(Node.kind == "tag", Node.id.like(prefix, escape="\\"))
-        )
-        # A host with a port also matches a longer prefix: the node's own repository decides.
-        tags[name] = sum(1 for r in rows if (r.attrs or {}).get("repository") == name)
+    # One pass over the tag nodes of these repositories (by the node's own `repository`).
+    repo_of_tag = Node.attrs["repository"].as_string()
+    tags: dict[str, int] = {
+        str(name): int(n)
+        for name, n in session.execute(
+            select(repo_of_tag, func.count())
+            .where(Node.kind == "tag", repo_of_tag.in_(list(names)))
+            .group_by(repo_of_tag)
+        ).all()
+    }
     pushes = dict(
         session.execute(
             select(TimelineEvent.repository, func.max(TimelineEvent.time))
