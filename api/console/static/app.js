@@ -74,15 +74,29 @@ async function homePage(params) {
       repos.items.map((r) => [`<a href="/?${q({ repository: r.repository })}">${esc(r.repository)}</a>`, r.tags, r.artifacts, fmt(r.last_push)]),
       "no repositories yet: send some events, or run `provenance demo`",
     )}</section>
-    <section><h2>Artifacts${repository ? "" : " (newest first)"}</h2>${table(
+    <section><h2>Artifacts${repository ? "" : " (newest first)"}</h2><div id="artifact-list"></div>
+      <button type="button" class="secondary" id="artifacts-more" hidden>More</button></section></div>`;
+  const items = [...arts.items];
+  let cursor = arts.next_cursor;
+  const show = () => {
+    document.getElementById("artifact-list").innerHTML = table(
       ["digest", "tags", "first seen", ""],
-      arts.items.map((a) => [
+      items.map((a) => [
         artLink(a.digest),
         a.tags.map((t) => `<code>${esc(t)}</code>`).join("<br>"),
         fmt(a.first_seen),
         [a.deployed ? '<span class="badge ok">running</span>' : "", badge(a.signed, "signed", "unsigned"), badge(a.attested, "attested", "unattested"), a.deleted ? '<span class="badge bad">deleted</span>' : ""].join(""),
       ]),
-    )}</section></div>`;
+    );
+    document.getElementById("artifacts-more").hidden = !cursor;
+  };
+  document.getElementById("artifacts-more").onclick = async () => {
+    const more = await api(`/v1/artifacts?${q({ repository, limit: 25, cursor })}`);
+    items.push(...more.items);
+    cursor = more.next_cursor;
+    show();
+  };
+  show();
 }
 
 // --- artifact ------------------------------------------------------------------------
@@ -350,6 +364,37 @@ provenance audit verify --checkpoint checkpoint.json --key service.pub.pem</pre>
       signed with the service key: any DSSE verifier checks it with <code>service.pub.pem</code>; <code>audit verify</code> also proves the log extends it.</p></section>`;
 }
 
+// --- retention -------------------------------------------------------------------------
+
+async function retentionPage(params) {
+  const repository = params.get("repository") || "";
+  const unusedSince = params.get("unused_since") || "";
+  main.innerHTML = `<h1>Retention</h1>
+    <form class="controls" id="retention-form">
+      <label>repository<input name="repository" size="50" value="${esc(repository)}"></label>
+      <label>unused since (UTC)<input name="unused_since" type="datetime-local" value="${esc(unusedSince.replace(/Z$/, "").slice(0, 16))}"></label>
+      <button type="submit">Show</button></form><div id="retention"></div>`;
+  document.getElementById("retention-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const f = new FormData(ev.target);
+    navigate(`/ui/retention?${q({ repository: f.get("repository"), unused_since: f.get("unused_since") ? new Date(f.get("unused_since") + "Z").toISOString() : "" })}`);
+  });
+  if (!repository) return;
+  const out = document.getElementById("retention");
+  let report;
+  try {
+    report = await api(`/v1/reports/retention?${q({ repository, unused_since: unusedSince })}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404 && !err.body?.type?.endsWith("not-found")) {
+      out.innerHTML = '<p class="muted">This service does not serve the retention report (GET /v1/reports/retention) yet.</p>';
+      return;
+    }
+    throw err;
+  }
+  out.innerHTML = `<div class="counts">${Object.entries(report.summary || {}).map(([k, n]) => `<div class="count"><b>${n}</b>${esc(k)}</div>`).join("")}</div>
+    <section>${table(["digest", "verdict", "reasons", "tags", "last pull", "last deployed"], report.items.map((i) => [artLink(i.digest), `<span class="badge ${i.verdict === "keep" ? "ok" : "bad"}">${esc(i.verdict)}</span>`, esc((i.reasons || []).join(", ")), esc((i.tags || []).join(", ")), fmt(i.last_pull), fmt(i.last_deployed)]))}</section>`;
+}
+
 // --- router --------------------------------------------------------------------------
 
 async function route() {
@@ -362,6 +407,7 @@ async function route() {
     else if (pathname.startsWith("/ui/deployments")) await deploymentsPage(searchParams);
     else if (pathname.startsWith("/ui/alerts")) await alertsPage(searchParams);
     else if (pathname.startsWith("/ui/audit")) await auditPage();
+    else if (pathname.startsWith("/ui/retention")) await retentionPage(searchParams);
     else main.innerHTML = `<div class="error">No such page: <code>${esc(pathname)}</code></div>`;
   } catch (err) {
     showError(err);
