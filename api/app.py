@@ -7,7 +7,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import access, audit, health, ingest, insights, openapi, problems, reads, trust
+from api import (
+    access,
+    audit,
+    catalog,
+    console,
+    health,
+    ingest,
+    insights,
+    openapi,
+    problems,
+    reads,
+    trust,
+)
 from api.deps import Services
 from api.metrics import Metrics
 from provenance.attestations import Verifier
@@ -65,6 +77,8 @@ def create_app(
         version="0.1.0",
         summary="Supply-chain provenance for container registries",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from api.console, with local assets
+        redoc_url=None,
     )
     metrics = Metrics()
     app.state.settings = settings
@@ -88,6 +102,8 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(trust.router)
     app.include_router(health.router)
+    app.include_router(catalog.router)
+    console.install(app)
     return app
 
 

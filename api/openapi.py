@@ -47,6 +47,7 @@ _TITLES = {
     403: "The token's role may not use this route",
     404: "Not found (or unknown source)",
     405: "Method not allowed (see `Allow`)",
+    409: "An ambiguous prefix: `candidates` lists what it could mean",
     413: "Body larger than PROVENANCE_MAX_BODY_BYTES",
     415: "Content type this route does not take",
     422: "Parseable, but not a valid request or payload",

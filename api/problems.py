@@ -27,6 +27,7 @@ STATUS: dict[type[errors.ProvenanceError], tuple[int, str]] = {
     errors.UnsupportedMedia: (415, "unsupported-media-type"),
     errors.InvalidPayload: (422, "invalid-payload"),
     errors.InvalidQuery: (422, "invalid-query"),
+    errors.Ambiguous: (409, "ambiguous"),
     errors.Unavailable: (503, "unavailable"),
     errors.InvalidConfiguration: (500, "invalid-configuration"),
 }
@@ -64,7 +65,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(errors.ProvenanceError)
     async def _domain(request: Request, exc: errors.ProvenanceError) -> Response:
         status, slug = status_for(exc)
-        return problem(status, slug, exc.title, exc.detail)
+        extra = {"candidates": exc.candidates} if isinstance(exc, errors.Ambiguous) else {}
+        return problem(status, slug, exc.title, exc.detail, **extra)
 
     @app.exception_handler(AuthProblem)
     async def _auth(request: Request, exc: AuthProblem) -> Response:

@@ -22,14 +22,14 @@ from api.schemas import (
     TimelineResponse,
     Timestamp,
 )
-from provenance import graph, queries
+from provenance import catalog, graph, queries
 from provenance.errors import InvalidQuery
 
 router = APIRouter(
     prefix="/v1",
     tags=["queries"],
     dependencies=[Depends(require(Role.READ)), Depends(no_nul_in_query)],
-    responses=problems(401, 403, 404, 422, 503),
+    responses=problems(401, 403, 404, 409, 422, 503),
 )
 Svc = Annotated[Services, Depends(services)]
 # Documented, checked by the domain (its 422 names the rule): `sha256:<64 hex>`.
@@ -39,6 +39,7 @@ Digest = Annotated[str, Path(json_schema_extra={"pattern": DIGEST_PATTERN})]
 @router.get("/artifacts/{digest}", response_model=ArtifactResponse)
 def artifact(digest: Digest, svc: Svc, as_of: Timestamp | None = None) -> Response:
     with svc.db.read() as session:
+        digest = catalog.resolve_digest(session, digest)  # a unique prefix is enough
         view = queries.artifact(session, digest, as_of=as_of)
     return json_response(ArtifactResponse.model_validate(view))
 
@@ -51,6 +52,7 @@ def timeline(
     cursor: str | None = None,
 ) -> Response:
     with svc.db.read() as session:
+        digest = catalog.resolve_digest(session, digest)
         page = queries.timeline(session, digest, limit=limit, cursor=cursor)
     return json_response(
         TimelineResponse(
@@ -79,6 +81,7 @@ def lineage(
     format: Literal["json", "graphml", "dot"] = "json",
 ) -> Response:
     with svc.db.read() as session:
+        digest = catalog.resolve_digest(session, digest)
         result = queries.lineage(session, digest, direction=direction, depth=depth)
     if format == "graphml":
         return Response(graph.to_graphml(result.graph()), media_type="application/graphml+xml")
@@ -118,8 +121,13 @@ def blast_radius(body: BlastRadiusRequest, svc: Svc) -> Response:
     if target is None:
         raise InvalidQuery("give exactly one of: digest, commit, build, builder, actor, key")
     with svc.db.read() as session:
+        kind, value = target
+        if kind == "digest":  # an image reference or a unique prefix, too
+            value = catalog.resolve_digest(session, value)
+        elif kind == "commit":
+            value = catalog.resolve_commit(session, value)
         result = queries.blast_radius(
-            session, *target, as_of=body.as_of, limit=body.limit, cursor=body.cursor
+            session, kind, value, as_of=body.as_of, limit=body.limit, cursor=body.cursor
         )
     return json_response(BlastRadiusResponse.model_validate(result))
 

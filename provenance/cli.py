@@ -23,7 +23,7 @@ import orjson
 import typer
 from rich.table import Table
 
-from provenance import exits, queries
+from provenance import catalog, exits, queries
 from provenance.client import ServiceClient
 from provenance.errors import InvalidConfiguration, ProvenanceError
 from provenance.logs import configure_logging
@@ -321,6 +321,7 @@ def trace(
             events = client.timeline(digest, limit=1000)
     else:
         with _reading(database_url) as db, db.read() as session:
+            digest = catalog.resolve_digest(session, digest)  # repo:tag or a prefix, too
             view = _plain(queries.artifact(session, digest))
             up, down = (
                 {
@@ -375,6 +376,9 @@ def blast_radius(
             result = client.blast_radius(kind, value, as_of=as_of, limit=limit)
     else:
         with _reading(database_url) as db, db.read() as session:
+            if kind in ("digest", "commit"):  # a reference or a unique prefix, too
+                resolve = catalog.resolve_digest if kind == "digest" else catalog.resolve_commit
+                value = resolve(session, value)
             result = _plain(queries.blast_radius(session, kind, value, as_of=when_, limit=limit))
     if json:
         _print_json(result)

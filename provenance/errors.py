@@ -12,6 +12,8 @@
     ├── UnknownSource            /v1/webhooks/{source} names no adapter         -> 404
     ├── NotFound                 the queried digest/commit/tag is unknown       -> 404
     ├── InvalidQuery             a query that cannot be answered as asked       -> 422
+    ├── Ambiguous                a prefix or reference naming several things:
+    │                            the problem lists the `candidates`             -> 409
     ├── InvalidConfiguration     a setting or file it names is unusable (trust
     │                            policy, signing key): refuses to start         -> 500
     └── Unavailable              a dependency (database, broker, key) is down   -> 503
@@ -78,6 +80,16 @@ class InvalidQuery(ProvenanceError):
     title = "Invalid query"
 
 
+class Ambiguous(ProvenanceError):
+    """A digest or commit prefix that matches more than one thing; `candidates` lists them."""
+
+    title = "Ambiguous reference"
+
+    def __init__(self, detail: str, candidates: list[str]) -> None:
+        super().__init__(detail)
+        self.candidates = candidates
+
+
 class InvalidConfiguration(ProvenanceError):
     title = "Invalid configuration"
 
@@ -87,6 +99,7 @@ class Unavailable(ProvenanceError):
 
 
 __all__ = [
+    "Ambiguous",
     "BadSignature",
     "InvalidConfiguration",
     "InvalidPayload",

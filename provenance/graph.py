@@ -47,7 +47,7 @@ def to_graphml(graph: nx.MultiDiGraph) -> str:
 def to_dot(graph: nx.MultiDiGraph) -> str:
     lines = ["digraph lineage {", "  rankdir=LR;", "  node [shape=box, fontname=Helvetica];"]
     for node_id, attrs in graph.nodes(data=True):
-        label = f"{attrs.get('kind', '')}\\n{_short(node_id)}"
+        label = f"{attrs.get('kind', '')}\\n{attrs.get('label') or _short(node_id)}"
         lines.append(f"  {_quote(node_id)} [label={_quote(label)}];")
     for src, dst, attrs in graph.edges(data=True):
         lines.append(

@@ -382,25 +382,47 @@ def lineage(
             if len(seen) > max_nodes:
                 truncated = True
                 break
+    edge_list = sorted(found.values(), key=lambda x: x.id)
+    # Whole: every endpoint of every edge is a node of the answer, with a kind and a label,
+    # even one the projection has no row for (an edge may name a build before its record).
+    seen.update(x for e in edge_list for x in (e.src, e.dst))
     node_rows = reads.nodes(session, seen)
-    nodes = [
-        {"id": n, "kind": node_rows[n].kind, **node_rows[n].attrs}
-        for n in sorted(seen)
-        if n in node_rows
-    ]
+    nodes = [_lineage_node(n, node_rows.get(n)) for n in sorted(seen)]
     edge_dicts = [
         {
+            **e.attrs,
             "source": e.src,
             "target": e.dst,
             "kind": e.kind,
             "since": e.since,
             "until": e.until,
-            **e.attrs,
         }
-        for e in sorted(found.values(), key=lambda x: x.id)
-        if e.src in node_rows and e.dst in node_rows
+        for e in edge_list
     ]
     return Lineage(nodes, edge_dicts, truncated)
+
+
+def _lineage_node(node_id: str, row: Any) -> dict[str, Any]:
+    attrs = dict(row.attrs) if row is not None else {}
+    kind = row.kind if row is not None else N.kind_of(node_id)
+    return {**attrs, "id": node_id, "kind": kind, "label": node_label(node_id, attrs)}
+
+
+def node_label(node_id: str, attrs: dict[str, Any]) -> str:
+    """A short human name for a node: what a graph draws in its box."""
+    kind, _, rest = node_id.partition(":")
+    if kind == "artifact":
+        return rest[:19]
+    if kind == "commit":
+        return rest[:12]
+    if kind == "tag":  # the host tells two registries' copies apart
+        host, _, path = rest.partition("/")
+        return f"{host}/.../{path.rsplit('/', 1)[-1]}" if "/" in path else rest
+    if kind == "deployment":
+        env = attrs.get("environment")
+        workload = attrs.get("workload") or rest
+        return f"{workload} ({env})" if env else str(workload)
+    return rest if len(rest) <= 40 else "..." + rest[-37:]  # a URL's end names it best
 
 
 # --- blast radius --------------------------------------------------------------------

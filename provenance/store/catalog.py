@@ -1,0 +1,287 @@
+"""SQL for the catalog (search, repositories, artifact lists): plain Core selects over the
+projection tables (`nodes`, `edges`, `artifacts`, `timeline`), rows out, no interpretation.
+
+Entry points: `artifact_digests_with_prefix`, `node_ids_with_prefix`, `nodes_matching`,
+`current_digest_of_tag`, `repositories_page`, `repository_counts`, `artifacts_page`,
+`artifact_flags`, `current_tags`.
+
+Kept apart from the projection so its history model can change without touching these:
+each function names the one relation it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from provenance.store.models import Artifact, Edge, Node, TimelineEvent
+
+_CHUNK = 500
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def artifact_digests_with_prefix(session: Session, prefix: str, *, limit: int) -> list[str]:
+    """Digests starting with `prefix` (`sha256:` + some hex), in order."""
+    stmt = (
+        select(Artifact.digest)
+        .where(Artifact.digest.like(_like_escape(prefix) + "%", escape="\\"))
+        .order_by(Artifact.digest)
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def node_ids_with_prefix(session: Session, kind: str, prefix: str, *, limit: int) -> list[str]:
+    """Ids of `kind` nodes starting with `prefix` (`commit:37ab75a`)."""
+    stmt = (
+        select(Node.id)
+        .where(Node.kind == kind, Node.id.like(_like_escape(prefix) + "%", escape="\\"))
+        .order_by(Node.id)
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    id: str
+    kind: str
+    attrs: dict[str, Any]
+
+
+def nodes_matching(
+    session: Session, kinds: Sequence[str], text: str, *, limit: int
+) -> list[NodeRow]:
+    """Nodes of `kinds` whose id contains `text` (case-insensitive), exact ids first."""
+    needle = "%" + _like_escape(text.lower()) + "%"
+    stmt = (
+        select(Node.id, Node.kind, Node.attrs)
+        .where(Node.kind.in_(list(kinds)), func.lower(Node.id).like(needle, escape="\\"))
+        .order_by(func.length(Node.id), Node.id)
+        .limit(limit)
+    )
+    return [NodeRow(r.id, r.kind, dict(r.attrs or {})) for r in session.execute(stmt)]
+
+
+def current_digest_of_tag(session: Session, tag_node: str) -> str | None:
+    """The artifact a tag points at now (its open `tagged` edge), else the latest it did."""
+    stmt = (
+        select(Edge.src)
+        .where(Edge.dst == tag_node, Edge.kind == "tagged")
+        .order_by(Edge.until.is_not(None), Edge.since.desc(), Edge.id.desc())
+        .limit(1)
+    )
+    src = session.execute(stmt).scalar_one_or_none()
+    return src.removeprefix("artifact:") if src else None
+
+
+def repositories_page(session: Session, *, after: str | None, limit: int) -> list[NodeRow]:
+    """Repository nodes in id order, after the keyset cursor `after` (a node id)."""
+    stmt = select(Node.id, Node.kind, Node.attrs).where(Node.kind == "repository")
+    if after is not None:
+        stmt = stmt.where(Node.id > after)
+    stmt = stmt.order_by(Node.id).limit(limit)
+    return [NodeRow(r.id, r.kind, dict(r.attrs or {})) for r in session.execute(stmt)]
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryCounts:
+    artifacts: int
+    tags: int
+    last_push: datetime | None
+
+
+def repository_counts(session: Session, names: Sequence[str]) -> dict[str, RepositoryCounts]:
+    """Per repository name: artifacts stored in it, tags it has now, its last push."""
+    if not names:
+        return {}
+    ids = [f"repository:{n}" for n in names]
+    stored = dict(
+        session.execute(
+            select(Edge.dst, func.count(func.distinct(Edge.src)))
+            .where(Edge.kind == "stored_in", Edge.dst.in_(ids))
+            .group_by(Edge.dst)
+        ).all()
+    )
+    # One pass over the tag nodes of these repositories (by the node's own `repository`).
+    repo_of_tag = Node.attrs["repository"].as_string()
+    tags: dict[str, int] = {
+        str(name): int(n)
+        for name, n in session.execute(
+            select(repo_of_tag, func.count())
+            .where(Node.kind == "tag", repo_of_tag.in_(list(names)))
+            .group_by(repo_of_tag)
+        ).all()
+    }
+    pushes = dict(
+        session.execute(
+            select(TimelineEvent.repository, func.max(TimelineEvent.time))
+            .where(
+                TimelineEvent.type == "artifact.pushed", TimelineEvent.repository.in_(list(names))
+            )
+            .group_by(TimelineEvent.repository)
+        ).all()
+    )
+    return {
+        n: RepositoryCounts(
+            artifacts=int(stored.get(f"repository:{n}", 0)),
+            tags=tags.get(n, 0),
+            last_push=pushes.get(n),
+        )
+        for n in names
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRow:
+    digest: str
+    media_type: str | None
+    first_seen: datetime
+    deleted: bool
+
+
+def _edge_exists(kind: str, *, outgoing: bool, extra: Any = None) -> Any:
+    node_id = literal("artifact:").concat(Artifact.digest)
+    end = Edge.src if outgoing else Edge.dst
+    cond = and_(Edge.kind == kind, end == node_id)
+    if extra is not None:
+        cond = and_(cond, extra)
+    return exists(select(Edge.id).where(cond))
+
+
+def artifacts_page(
+    session: Session,
+    *,
+    repository: str | None,
+    tag: str | None,
+    deployed: bool | None,
+    signed: bool | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[ArtifactRow]:
+    """Artifacts newest first (`first_seen`, then digest), keyset-paginated after `after`."""
+    stmt = select(Artifact.digest, Artifact.media_type, Artifact.first_seen, Artifact.deleted)
+    if repository is not None:
+        stmt = stmt.where(
+            or_(
+                _edge_exists(
+                    "stored_in", outgoing=True, extra=Edge.dst == f"repository:{repository}"
+                ),
+                _edge_exists(
+                    "tagged",
+                    outgoing=True,
+                    extra=Edge.dst.like(_like_escape(f"tag:{repository}:") + "%", escape="\\"),
+                ),
+            )
+        )
+    if tag is not None:
+        # The tag now: an open `tagged` edge to a tag node of that name.
+        target = (
+            Edge.dst == f"tag:{repository}:{tag}"
+            if repository is not None
+            else Edge.dst.like("tag:%:" + _like_escape(tag), escape="\\")
+        )
+        stmt = stmt.where(
+            _edge_exists("tagged", outgoing=True, extra=and_(target, Edge.until.is_(None)))
+        )
+    if deployed is not None:
+        running = _edge_exists("deployed", outgoing=True, extra=Edge.until.is_(None))
+        stmt = stmt.where(running if deployed else ~running)
+    if signed is not None:
+        has = _edge_exists("signs", outgoing=False)
+        stmt = stmt.where(has if signed else ~has)
+    if after is not None:
+        when, digest = after
+        stmt = stmt.where(
+            or_(
+                Artifact.first_seen < when,
+                and_(Artifact.first_seen == when, Artifact.digest < digest),
+            )
+        )
+    stmt = stmt.order_by(Artifact.first_seen.desc(), Artifact.digest.desc()).limit(limit)
+    return [
+        ArtifactRow(r.digest, r.media_type, r.first_seen, r.deleted) for r in session.execute(stmt)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFlags:
+    repositories: list[str]
+    tags: list[str]
+    deployed: bool
+    signed: bool
+    attested: bool
+
+
+def artifact_flags(session: Session, digests: Sequence[str]) -> dict[str, ArtifactFlags]:
+    """What a list shows per digest: where it is stored, its current tags, markers."""
+    ids = [f"artifact:{d}" for d in digests]
+    out_edges: list[tuple[str, str, str, datetime | None]] = []
+    in_edges: list[tuple[str, str]] = []
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        out_edges.extend(
+            session.execute(
+                select(Edge.src, Edge.dst, Edge.kind, Edge.until).where(
+                    Edge.src.in_(chunk), Edge.kind.in_(("stored_in", "tagged", "deployed"))
+                )
+            ).all()
+        )
+        in_edges.extend(
+            session.execute(
+                select(Edge.dst, Edge.kind).where(
+                    Edge.dst.in_(chunk), Edge.kind.in_(("signs", "attests"))
+                )
+            ).all()
+        )
+    tag_nodes = {dst for _, dst, kind, until in out_edges if kind == "tagged" and until is None}
+    tag_attrs: dict[str, dict[str, Any]] = {}
+    tag_list = sorted(tag_nodes)
+    for start in range(0, len(tag_list), _CHUNK):
+        for r in session.execute(
+            select(Node.id, Node.attrs).where(Node.id.in_(tag_list[start : start + _CHUNK]))
+        ):
+            tag_attrs[r.id] = dict(r.attrs or {})
+    result: dict[str, ArtifactFlags] = {}
+    for digest, node in zip(digests, ids, strict=True):
+        mine = [e for e in out_edges if e[0] == node]
+        kinds_in = {k for dst, k in in_edges if dst == node}
+        repos = {e[1].removeprefix("repository:") for e in mine if e[2] == "stored_in"}
+        tags = []
+        for _, dst, kind, until in mine:
+            if kind == "tagged" and until is None:
+                attrs = tag_attrs.get(dst, {})
+                repos.add(str(attrs.get("repository", "")))
+                tags.append(f"{attrs.get('repository')}:{attrs.get('tag')}")
+        result[digest] = ArtifactFlags(
+            repositories=sorted(r for r in repos if r),
+            tags=sorted(tags),
+            deployed=any(k == "deployed" and until is None for _, _, k, until in mine),
+            signed="signs" in kinds_in,
+            attested="attests" in kinds_in,
+        )
+    return result
+
+
+__all__ = [
+    "ArtifactFlags",
+    "ArtifactRow",
+    "NodeRow",
+    "RepositoryCounts",
+    "artifact_digests_with_prefix",
+    "artifact_flags",
+    "artifacts_page",
+    "current_digest_of_tag",
+    "node_ids_with_prefix",
+    "nodes_matching",
+    "repositories_page",
+    "repository_counts",
+]
