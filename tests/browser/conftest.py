@@ -102,8 +102,10 @@ def served_with_auth(
         yield server.url
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope, not session: sync Playwright runs an event loop on this thread until
+    # it stops, and later tests (the Kafka stack) need `asyncio.run` here.
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
