@@ -21,6 +21,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import orjson
 import typer
+from rich import box
 from rich.table import Table
 
 from provenance import catalog, exits, queries
@@ -338,6 +339,39 @@ def trace(
         return
     tree, table = trace_view(digest, view, up, down, events, style=Style(wide=wide))
     console.print(tree)
+    console.print(table)
+
+
+@app.command()
+@answers
+def search(
+    q: str,
+    database_url: DbUrl = None,
+    server: Server = None,
+    token: Token = None,
+    json: Json = False,
+    limit: Annotated[int, typer.Option(help="at most this many items")] = 50,
+) -> None:
+    """The catalog search: a digest or hex prefix (>= 12), repo:tag, repo@digest, a commit
+    or prefix (>= 7), an actor, a workload, a repository."""
+    if server:
+        with _client(server, token) as client:
+            found = client.search(q, limit=limit)
+    else:
+        with _reading(database_url) as db, db.read() as session:
+            found = _plain(catalog.search(session, q, limit=limit))
+    if json:
+        _print_json(found)
+        return
+    items = found["items"]
+    if not items:
+        err.print(f"nothing matches {q!r}")
+        raise typer.Exit(exits.NEGATIVE)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in ("kind", "label", "id"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(item["kind"], item["label"], item["id"])
     console.print(table)
 
 

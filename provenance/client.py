@@ -170,6 +170,9 @@ class ServiceClient:
     def artifact(self, digest: str) -> dict[str, Any]:
         return dict(self.get_json(f"/v1/artifacts/{quote(digest, safe=':')}"))
 
+    def search(self, q: str, *, limit: int = 50) -> dict[str, Any]:
+        return dict(self.get_json("/v1/search", {"q": q, "limit": limit}))
+
     def timeline(self, digest: str, *, limit: int = 1000) -> list[dict[str, Any]]:
         doc = self.get_json(f"/v1/artifacts/{quote(digest, safe=':')}/timeline", {"limit": limit})
         return list(doc["events"])

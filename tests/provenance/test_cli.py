@@ -145,3 +145,27 @@ def test_the_demo_fits_80_columns(db: Database) -> None:
     assert "…" in rendered and original not in rendered
     for cell in ("2026-05-04T09:15:10Z", "builds ("):
         assert cell in rendered
+
+
+def test_search_finds_the_demo_digest_by_prefix_and_says_when_nothing_matches(
+    tmp_path: Path,
+) -> None:
+    from provenance import demo
+    from provenance.store import Database
+
+    url = f"sqlite:///{tmp_path / 'search.db'}"
+    db = Database(url)
+    db.upgrade()
+    info = demo.load(db)
+    db.dispose()
+    d = info["digests"]["rebuild"]
+    runner = CliRunner()
+    found = runner.invoke(app, ["search", d[7:20], "--database-url", url, "--json"])
+    assert found.exit_code == 0, found.output
+    assert {"kind": "artifact", "id": d} in [
+        {"kind": i["kind"], "id": i["id"]} for i in orjson.loads(found.output)["items"]
+    ]
+    table = runner.invoke(app, ["search", d[7:20], "--database-url", url])
+    assert table.exit_code == 0 and "artifact" in table.output
+    none = runner.invoke(app, ["search", "nobody-ever-named-this", "--database-url", url])
+    assert none.exit_code == 1
