@@ -29,12 +29,14 @@ from provenance.store import nodes as N
 from provenance.store.alert_models import PullerSeen
 from provenance.store.alerting import Raised, reconcile
 from provenance.store.models import (
+    OPEN,
     ArtifactDelete,
     DeployFact,
     Edge,
     Node,
     TagFact,
     TimelineEvent,
+    order_key,
 )
 
 _CHUNK = 500
@@ -50,6 +52,12 @@ class Touched:
     deleted: set[str] = field(default_factory=set)  # digests with a new delete
     evidenced: set[str] = field(default_factory=set)  # digests with a new signature/attestation
     pullers: set[tuple[str, str]] = field(default_factory=set)
+    # The earliest event time of the batch's tag facts and deletes: tag histories are
+    # derived again from there on (in time order, the tail; a late fact, from its time).
+    since: datetime | None = None
+
+    def saw(self, time: datetime) -> None:
+        self.since = time if self.since is None else min(self.since, time)
 
     def __bool__(self) -> bool:
         return bool(self.tags or self.workloads or self.deleted or self.evidenced or self.pullers)
@@ -67,7 +75,7 @@ def recompute(session: Session, insert_: Callable[[Any], Any], touched: Touched)
     session.flush()
     found = _Findings()
     tags = touched.tags | _tags_holding(session, touched.deleted)
-    _tag_histories(session, found, tags)
+    _tag_histories(session, found, tags, touched.since)
     workloads = (
         touched.workloads
         | _column_in(session, DeployFact.workload, DeployFact.tag_ref, tags)
@@ -88,69 +96,114 @@ def _tags_holding(session: Session, digests: set[str]) -> set[str]:
     return _column_in(session, TagFact.tag, TagFact.digest, digests)
 
 
-def _tag_histories(session: Session, found: _Findings, tags: set[str]) -> None:
-    if not tags:
-        return
-    facts: dict[str, list[TagFact]] = defaultdict(list)
-    for f in _rows_in(session, TagFact, TagFact.tag, tags):
-        facts[f.tag].append(f)
-    digests = {f.digest for fs in facts.values() for f in fs if f.digest}
-    deletes = _rows_in(session, ArtifactDelete, ArtifactDelete.digest, digests)
-    edges: list[dict[str, Any]] = []
-    derived: list[dict[str, Any]] = []
-    raised: list[Raised] = []
-    for tag in sorted(tags):
-        own = facts.get(tag, [])
-        if not own:
-            continue
-        repo = own[0].repository
+@dataclass
+class _TagWalk:
+    """One tag's facts from the batch's start time on, in order: its intervals, the
+    `tag.updated` rows derived from moves, and a `tag_moved` finding per move."""
+
+    found: _Findings
+    edges: list[dict[str, Any]] = field(default_factory=list)
+    reopened: list[dict[str, Any]] = field(default_factory=list)
+    derived: list[dict[str, Any]] = field(default_factory=list)
+
+    def tag(
+        self, tag: str, own: list[TagFact], before: Edge | None, deletes: list[ArtifactDelete]
+    ) -> None:
+        if not own and before is None:
+            return
+        repo = tag.removeprefix("tag:").rpartition(":")[0]  # a tag name holds no colon
+        current: dict[str, Any] | None = None
         mine = {f.digest for f in own if f.digest}
+        if before is not None:
+            current = {"id": before.id, "src": before.src, "until": None, "until_okey": OPEN}
+            self.reopened.append(current)
+            mine.add(before.src.removeprefix("artifact:"))
         closing = [d for d in deletes if d.digest in mine and d.repository in (None, repo)]
         stream: list[tuple[str, TagFact | ArtifactDelete]] = [(f.okey, f) for f in own]
         stream += [(d.okey, d) for d in closing]
         stream.sort(key=lambda item: item[0])
-        current: dict[str, Any] | None = None
-        for _, fact in stream:
+        for okey, fact in stream:
+            self.found.scopes.add(f"{tag}|{okey}")
             if isinstance(fact, ArtifactDelete) or fact.kind == "delete":
                 gone = N.artifact(fact.digest) if isinstance(fact, ArtifactDelete) else None
                 if current is not None and gone in (None, current["src"]):
-                    current["until"] = fact.time
+                    current.update(until=fact.time, until_okey=okey)
                     current = None
                 continue
-            assert fact.digest is not None
-            src = N.artifact(fact.digest)
-            if current is not None and current["src"] == src:
-                continue
-            previous = current
-            if previous is not None:
-                previous["until"] = fact.time
-            data = fact.data
-            current = {
-                "src": src,
-                "dst": tag,
-                "kind": "tagged",
-                "since": fact.time,
-                "until": None,
-                "seq": fact.seq,
-                "attrs": {"actor": data["actor"]} if data.get("actor") else {},
-            }
-            edges.append(current)
-            if previous is not None:
-                moved = _moved(fact, previous["src"].removeprefix("artifact:"))
-                if not fact.explicit:
-                    derived.append(_timeline_row(fact, moved, tag))
-                raised.append(Raised(tag, rules.tag_moved(moved), (fact.seq,)))
+            current = self._point(tag, okey, fact, current)
+
+    def _point(
+        self, tag: str, okey: str, fact: TagFact, current: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        assert fact.digest is not None
+        src = N.artifact(fact.digest)
+        if current is not None and current["src"] == src:
+            return current
+        if current is not None:
+            current.update(until=fact.time, until_okey=okey)
+        data = fact.data
+        opened = {
+            "src": src,
+            "dst": tag,
+            "kind": "tagged",
+            "since": fact.time,
+            "until": None,
+            "seq": fact.seq,
+            "attrs": {"actor": data["actor"]} if data.get("actor") else {},
+            "okey": okey,
+            "until_okey": OPEN,
+        }
+        self.edges.append(opened)
+        if current is not None:
+            moved = _moved(fact, current["src"].removeprefix("artifact:"))
+            if not fact.explicit:
+                self.derived.append(_timeline_row(fact, moved, tag))
+            self.found.raised.append(Raised(f"{tag}|{okey}", rules.tag_moved(moved), (fact.seq,)))
+        return opened
+
+
+def _tag_histories(
+    session: Session, found: _Findings, tags: set[str], since: datetime | None
+) -> None:
+    """Derive the tags' histories again from `since` on: what held before stays, the
+    interval open at `since` is carried into the walk, the rest is replaced."""
+    if not tags:
+        return
+    k0 = order_key(since) if since is not None else ""
+    facts: dict[str, list[TagFact]] = defaultdict(list)
+    for f in _rows_in(session, TagFact, TagFact.tag, tags, where=TagFact.okey >= k0):
+        facts[f.tag].append(f)
+    affected = _rows_in(session, Edge, Edge.dst, tags, kind="tagged", where=Edge.until_okey >= k0)
+    carried = {e.dst: e for e in affected if (e.okey or "") < k0}
+    doomed = [e.id for e in affected if (e.okey or "") >= k0]
+    digests = {f.digest for fs in facts.values() for f in fs if f.digest}
+    digests |= {e.src.removeprefix("artifact:") for e in carried.values()}
+    deletes = _rows_in(
+        session, ArtifactDelete, ArtifactDelete.digest, digests, where=ArtifactDelete.okey >= k0
+    )
+    walk = _TagWalk(found)
+    for tag in sorted(tags):
+        walk.tag(tag, facts.get(tag, []), carried.get(tag), deletes)
+    edges, reopened, derived = walk.edges, walk.reopened, walk.derived
+    for start in range(0, len(doomed), _CHUNK):
+        session.execute(delete(Edge).where(Edge.id.in_(doomed[start : start + _CHUNK])))
     tag_list = sorted(tags)
     for start in range(0, len(tag_list), _CHUNK):
-        chunk = tag_list[start : start + _CHUNK]
-        session.execute(delete(Edge).where(Edge.kind == "tagged", Edge.dst.in_(chunk)))
-        session.execute(delete(TimelineEvent).where(TimelineEvent.derived_tag.in_(chunk)))
+        stale = delete(TimelineEvent).where(
+            TimelineEvent.derived_tag.in_(tag_list[start : start + _CHUNK])
+        )
+        if since is not None:
+            stale = stale.where(TimelineEvent.time >= since)
+        session.execute(stale)
+    if reopened:
+        session.execute(
+            update(Edge),
+            [{"id": r["id"], "until": r["until"], "until_okey": r["until_okey"]} for r in reopened],
+        )
     if edges:
         session.execute(insert(Edge), edges)
     if derived:
         session.execute(insert(TimelineEvent).execution_options(render_nulls=True), derived)
-    found.scopes |= tags
-    found.raised += raised
 
 
 def _moved(fact: TagFact, previous: str) -> Event:
@@ -277,7 +330,7 @@ class _Derivation:
         for f in facts:
             if f.kind == "removed":
                 if current is not None:
-                    current["until"] = f.time
+                    current.update(until=f.time, until_okey=f.okey)
                     current = None
                 continue
             digest = resolve(f)
@@ -287,7 +340,7 @@ class _Derivation:
             if current is not None and current["src"] == src:
                 continue
             if current is not None:
-                current["until"] = f.time
+                current.update(until=f.time, until_okey=f.okey)
             data = f.data
             attrs: dict[str, Any] = {"pinned": f.digest is not None}
             if data.get("actor"):
@@ -302,6 +355,8 @@ class _Derivation:
                 "until": None,
                 "seq": f.seq,
                 "attrs": attrs,
+                "okey": f.okey,
+                "until_okey": OPEN,
             }
             self.edges.append(current)
             self.openings.append((workload, f, digest))
@@ -459,7 +514,13 @@ def _puller_alerts(session: Session, found: _Findings, pullers: set[tuple[str, s
 
 
 def _rows_in(
-    session: Session, model: Any, column: Any, values: Iterable[str], *, kind: str | None = None
+    session: Session,
+    model: Any,
+    column: Any,
+    values: Iterable[str],
+    *,
+    kind: str | None = None,
+    where: Any = None,
 ) -> list[Any]:
     ids = sorted(values)
     out: list[Any] = []
@@ -467,6 +528,8 @@ def _rows_in(
         stmt = select(model).where(column.in_(ids[start : start + _CHUNK]))
         if kind is not None:
             stmt = stmt.where(Edge.kind == kind)
+        if where is not None:
+            stmt = stmt.where(where)
         out.extend(session.execute(stmt).scalars())
     return out
 

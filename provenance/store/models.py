@@ -173,13 +173,16 @@ class Node(Base):
 
 
 class Edge(Base):
-    """A relation valid from `since` until `until` (None: still valid). Never rewritten,
-    only closed, so the graph keeps its history."""
+    """A relation valid from `since` until `until` (None: still valid). Once-only edges
+    (built, pushed, pulled_by...) keep the earliest time they were stated; the intervals of
+    a history (`tagged`, `deployed`) are derived from facts and carry the order keys of the
+    facts that opened and closed them (`okey`, `until_okey`; OPEN while still valid), so a
+    late fact re-derives only the part of the history from its time on."""
 
     __tablename__ = "edges"
     __table_args__ = (
         Index("ix_edges_src_kind_dst", "src", "kind", "dst"),
-        Index("ix_edges_dst_kind", "dst", "kind"),
+        Index("ix_edges_dst_kind_until", "dst", "kind", "until_okey"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -190,6 +193,8 @@ class Edge(Base):
     until: Mapped[datetime | None]
     seq: Mapped[int] = mapped_column(BigInteger)
     attrs: Mapped[dict[str, Any]]
+    okey: Mapped[str | None] = mapped_column(String(64))
+    until_okey: Mapped[str | None] = mapped_column(String(64))
 
 
 class Artifact(Base):
@@ -224,9 +229,14 @@ class Pull(Base):
 # string ("<time>|<seq>|<ord>", see `order_key`), so SQL and Python agree on one order.
 
 
-def order_key(time: datetime, seq: int, ord_: int) -> str:
+def order_key(time: datetime, seq: int = 0, ord_: int = 0) -> str:
     utc = time.astimezone(UTC).replace(tzinfo=None)
     return f"{utc:%Y-%m-%dT%H:%M:%S.%f}|{seq:015d}|{ord_:06d}"
+
+
+# `until_okey` of an interval still open: after every real key, in the same shape, so it
+# sorts the same under any collation.
+OPEN = "9999-12-31T23:59:59.999999|999999999999999|999999"
 
 
 class TagFact(Base):
@@ -310,6 +320,7 @@ PROJECTION_TABLES = (
 )
 
 __all__ = [
+    "OPEN",
     "PROJECTION_TABLES",
     "Artifact",
     "ArtifactDelete",

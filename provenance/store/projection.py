@@ -336,6 +336,7 @@ class Projector:
             }
         )
         self._touched.tags.add(tag_id)
+        self._touched.saw(e.time)
 
     def tag_updated(self, seq: int, e: Event) -> None:
         assert e.digest is not None
@@ -394,6 +395,7 @@ class Projector:
             }
         )
         self._touched.deleted.add(e.digest)
+        self._touched.saw(e.time)
 
     def tag_deleted(self, seq: int, e: Event) -> None:
         assert e.repository and e.tag

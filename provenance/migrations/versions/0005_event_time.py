@@ -28,6 +28,11 @@ def upgrade() -> None:
         op.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - fixed table names
     op.execute(sa.text("DELETE FROM evidence WHERE origin = 'arrival'"))
 
+    with op.batch_alter_table("edges") as batch:
+        batch.add_column(sa.Column("okey", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("until_okey", sa.String(length=64), nullable=True))
+        batch.drop_index("ix_edges_dst_kind")
+        batch.create_index("ix_edges_dst_kind_until", ["dst", "kind", "until_okey"])
     with op.batch_alter_table("timeline") as batch:
         batch.add_column(sa.Column("ord", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("derived_tag", sa.String(length=600), nullable=True))
@@ -126,6 +131,11 @@ def downgrade() -> None:
         batch.drop_column("scope")
     with op.batch_alter_table("artifacts") as batch:
         batch.drop_column("life_key")
+    with op.batch_alter_table("edges") as batch:
+        batch.drop_index("ix_edges_dst_kind_until")
+        batch.create_index("ix_edges_dst_kind", ["dst", "kind"])
+        batch.drop_column("until_okey")
+        batch.drop_column("okey")
     with op.batch_alter_table("timeline") as batch:
         batch.drop_index("ix_timeline_derived_tag")
         batch.drop_index("ix_timeline_event_id")

@@ -225,7 +225,7 @@ def _in_time_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @settings(
-    max_examples=20,
+    max_examples=12,  # per backend: ~15 s on an idle machine
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -305,7 +305,8 @@ def test_a_late_push_takes_its_place_in_the_tag_history_and_the_alerts(db: Datab
         everything = list_alerts(s, kind="tag_moved")
         old = next(m for m in everything if m.id == first.id)
         assert old.superseded_at is not None  # kept, marked, with what replaced it
-        assert set(old.superseded_by or []) == {m.key for m in current} - {first.key}
+        replacing = next(m for m in current if m.digest == c)  # c now moved the tag from b
+        assert old.superseded_by == [replacing.key]
         moved = [e for e in queries.timeline(s, b).items if e["type"] == "tag.updated"]
         assert [(e["previous_digest"], e["digest"]) for e in moved] == [(a, b), (b, c)]
 
