@@ -87,13 +87,13 @@ def reconcile(
             .where(AlertRow.id.in_(revived))
             .values(superseded_at=None, superseded_by=None)
         )
-    for row_id, key, scope, gone in existing:
-        if key not in desired and gone is None:
-            session.execute(
-                update(AlertRow)
-                .where(AlertRow.id == row_id)
-                .values(superseded_at=now, superseded_by=sorted(fresh_by_scope.get(scope, [])))
-            )
+    stale = [
+        {"id": row_id, "superseded_at": now, "superseded_by": sorted(fresh_by_scope.get(scope, []))}
+        for row_id, key, scope, gone in existing
+        if key not in desired and gone is None
+    ]
+    if stale:
+        session.execute(update(AlertRow), stale)  # bulk UPDATE by primary key
     rows = [
         {
             "key": key,
@@ -114,8 +114,7 @@ def reconcile(
     if rows:
         # A key may already be stored under another scope (one event, several containers).
         stmt = insert(AlertRow).on_conflict_do_nothing(index_elements=["key"])
-        for row in rows:
-            session.execute(stmt, row)
+        session.execute(stmt, rows)
 
 
 def list_alerts(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from provenance import alerts as rules
@@ -416,18 +416,7 @@ def _workload_histories(
     for start in range(0, len(unused), _CHUNK):
         session.execute(delete(Node).where(Node.id.in_(unused[start : start + _CHUNK])))
     if resolved_rows:
-        # A deployment by tag shows, in the timeline, the digest the tag held at that time.
-        for row in resolved_rows:
-            session.execute(
-                update(TimelineEvent)
-                .where(
-                    TimelineEvent.event_id == row["event_id"],
-                    TimelineEvent.source == row["source"],
-                    TimelineEvent.type == EventType.DEPLOYMENT_APPLIED.value,
-                )
-                .values(digest=row["digest"], data=row["data"])
-                .execution_options(synchronize_session=False)
-            )
+        _show_resolved(session, resolved_rows)
     proof = _evidence(session, {d for _, _, d in openings})
     for workload, f, digest in openings:
         e = Event.from_dict(f.data).with_changes(digest=digest)
@@ -436,6 +425,26 @@ def _workload_histories(
     found.scopes |= {f"workload:{w}" for w in workloads}
     found.raised += raised
     return touched
+
+
+def _show_resolved(session: Session, resolved: list[dict[str, Any]]) -> None:
+    """A deployment by tag shows, in the timeline, the digest the tag held at that time:
+    rewrite the rows whose resolution changed."""
+    wanted = {(r["source"], r["event_id"]): r for r in resolved}
+    shown = _rows_in(
+        session,
+        TimelineEvent,
+        TimelineEvent.event_id,
+        {event_id for _, event_id in wanted},
+        where=TimelineEvent.type == EventType.DEPLOYMENT_APPLIED.value,
+    )
+    changed = [
+        {"id": t.id, "digest": r["digest"], "data": r["data"]}
+        for t in shown
+        if (r := wanted.get((t.source, t.event_id))) is not None and t.digest != r["digest"]
+    ]
+    if changed:
+        session.execute(update(TimelineEvent), changed)  # bulk UPDATE by primary key
 
 
 def _evidence(session: Session, digests: set[str]) -> dict[str, rules.Evidence]:
@@ -451,9 +460,10 @@ def _evidence(session: Session, digests: set[str]) -> dict[str, rules.Evidence]:
         )
         for dst, kind, n in rows:
             counts[str(dst).removeprefix("artifact:")][str(kind)] = int(n)
+    verdicts = evidence.verified_counts_of(session, digests)
     out = {}
     for d in digests:
-        verified = evidence.verified_counts(session, d)
+        verified = verdicts.get(d, {})
         out[d] = rules.Evidence(
             signatures=counts[d].get("signs", 0),
             attestations=counts[d].get("attests", 0),
@@ -499,8 +509,15 @@ def _puller_alerts(session: Session, found: _Findings, pullers: set[tuple[str, s
     if not pullers:
         return
     raised = []
-    for repository, actor in sorted(pullers):
-        row = session.get(PullerSeen, (repository, actor))
+    keys = sorted(pullers)
+    first: dict[tuple[str, str], PullerSeen] = {}
+    for start in range(0, len(keys), _CHUNK):
+        stmt = select(PullerSeen).where(
+            tuple_(PullerSeen.repository, PullerSeen.actor).in_(keys[start : start + _CHUNK])
+        )
+        first.update(((r.repository, r.actor), r) for r in session.execute(stmt).scalars())
+    for repository, actor in keys:
+        row = first.get((repository, actor))
         if row is None:
             continue
         finding = rules.new_puller(Event.from_dict(row.data), seen_before=False)
