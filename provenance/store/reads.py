@@ -230,7 +230,12 @@ def deleted_at(session: Session, digest: str, as_of: datetime) -> datetime | Non
             TimelineEvent.type.in_(("artifact.pushed", "artifact.deleted")),
             TimelineEvent.time <= as_of,
         )
-        .order_by(TimelineEvent.time.desc(), TimelineEvent.id.desc())
+        .order_by(
+            TimelineEvent.time.desc(),
+            TimelineEvent.seq.desc(),
+            TimelineEvent.ord.desc(),
+            TimelineEvent.id.desc(),
+        )
         .limit(1)
     ).first()
     return row.time if row is not None and row.type == "artifact.deleted" else None
