@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from provenance import alerts as rules
@@ -512,8 +512,15 @@ def _puller_alerts(session: Session, found: _Findings, pullers: set[tuple[str, s
     keys = sorted(pullers)
     first: dict[tuple[str, str], PullerSeen] = {}
     for start in range(0, len(keys), _CHUNK):
-        stmt = select(PullerSeen).where(
-            tuple_(PullerSeen.repository, PullerSeen.actor).in_(keys[start : start + _CHUNK])
+        stmt = select(
+            PullerSeen
+        ).where(  # exact terms: one index seek each
+            or_(
+                *(
+                    and_(PullerSeen.repository == r, PullerSeen.actor == a)
+                    for r, a in keys[start : start + 200]
+                )
+            )
         )
         first.update(((r.repository, r.actor), r) for r in session.execute(stmt).scalars())
     for repository, actor in keys:

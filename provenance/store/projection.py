@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select, tuple_, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -262,10 +262,15 @@ class Projector:
         earlier: list[dict[str, Any]] = []
         for start in range(0, len(keys), 300):
             # Exact (src, dst, kind) probes: an actor or a builder is a hub with many edges.
+            # An OR of exact terms is one index seek each on SQLite (MULTI-INDEX OR) and
+            # PostgreSQL (BitmapOr); a row-value IN (VALUES ...) scans the whole index.
             existing = self.session.execute(
                 select(Edge.id, Edge.src, Edge.dst, Edge.kind, Edge.since).where(
-                    tuple_(Edge.src, Edge.kind, Edge.dst).in_(
-                        [(src, kind, dst) for src, dst, kind in keys[start : start + 300]]
+                    or_(
+                        *(
+                            and_(Edge.src == src, Edge.kind == kind, Edge.dst == dst)
+                            for src, dst, kind in keys[start : start + 300]
+                        )
                     )
                 )
             )
