@@ -53,7 +53,7 @@ def deployments(
 
 
 @router.get("/alerts", response_model=AlertsResponse)
-def alerts(
+def alerts(  # noqa: PLR0917 - FastAPI query parameters
     svc: Svc,
     since: Timestamp | None = None,
     kind: Annotated[
@@ -61,12 +61,34 @@ def alerts(
     ] = None,
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    superseded: Annotated[
+        bool, Query(description="include findings a later-arriving event made obsolete")
+    ] = False,
 ) -> Response:
     if kind is not None and kind not in {k.value for k in AlertKind}:
         raise InvalidQuery(f"kind must be one of: {', '.join(k.value for k in AlertKind)}")
     with svc.db.read() as session:
-        rows = list_alerts(session, since=since, kind=kind, after=after, limit=limit)
-        items = [AlertModel.model_validate(r) for r in rows]
+        rows = list_alerts(
+            session, since=since, kind=kind, after=after, limit=limit, superseded=superseded
+        )
+        items = [
+            AlertModel.model_validate(
+                {
+                    "id": r.id,
+                    "kind": r.kind,
+                    "time": r.time,
+                    "digest": r.digest,
+                    "repository": r.repository,
+                    "details": r.details,
+                    "events": r.events,
+                    "key": r.key,
+                    "superseded": r.superseded_at is not None,
+                    "superseded_at": r.superseded_at,
+                    "superseded_by": r.superseded_by or [],
+                }
+            )
+            for r in rows
+        ]
     next_after = items[-1].id if len(items) == limit else None
     return json_response(AlertsResponse(items=items, next_after=next_after))
 

@@ -285,6 +285,14 @@ class AlertModel(Model):
     repository: str | None
     details: dict[str, Any]
     events: list[int] = Field(description="seq numbers of the log entries that caused it")
+    key: str = Field(description="stable identity of the finding (what the webhook sends)")
+    superseded: bool = Field(
+        default=False, description="a later-arriving event changed the history: no longer holds"
+    )
+    superseded_at: datetime | None = None
+    superseded_by: list[str] = Field(
+        default_factory=list, description="keys of the findings that replaced it"
+    )
 
 
 class AlertsResponse(Model):

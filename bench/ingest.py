@@ -38,7 +38,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,7 +49,6 @@ import psycopg
 from sqlalchemy import func, select
 
 from provenance import queries
-from provenance.service import ProjectionRunner
 from provenance.sources import Delivery, normalize
 from provenance.store import Database, log, projection
 from provenance.store.models import Artifact, Edge, Node, TimelineEvent
@@ -639,6 +637,14 @@ class BuildResult:
     append_seconds: float
     project_seconds: float
     project_cpu_seconds: float
+    windows: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def window_ratio(self) -> float | None:
+        """Projection rate of the last window over the first: 1.0 means no slow-down."""
+        if len(self.windows) < 2:
+            return None
+        return self.windows[-1][1] / self.windows[0][1]
 
     @property
     def total_seconds(self) -> float:
@@ -685,7 +691,9 @@ def build_graph(
 
     say(f"graph: projecting {len(bodies)} log entries, {args.projection_batch} per transaction")
     t, cpu = time.perf_counter(), time.process_time()
-    project_with_progress(db, args.projection_batch, len(raw) / len(bodies))
+    windows = project_with_progress(
+        db, args.projection_batch, len(raw) / len(bodies), args.window_events
+    )
     project_s, project_cpu = time.perf_counter() - t, time.process_time() - cpu
     say(f"graph: projected in {project_s:.1f}s ({project_cpu:.1f}s CPU in this process)")
 
@@ -707,28 +715,38 @@ def build_graph(
         append_seconds=append_s,
         project_seconds=project_s,
         project_cpu_seconds=project_cpu,
+        windows=windows,
     )
     return result, plan, db
 
 
-def project_with_progress(db: Database, batch: int, events_per_entry: float) -> int:
-    """`ProjectionRunner.catch_up()` in a worker thread, saying how far it got every 30 s."""
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(ProjectionRunner(db, batch=batch).catch_up)
-        while True:
-            try:
-                return future.result(timeout=30)
-            except TimeoutError:
-                with db.read() as session:
-                    head, _ = log.head(session)
-                    lag = projection.lag(session)
-                done = (head - lag) * events_per_entry
-                elapsed = time.perf_counter() - started
-                say(
-                    f"graph: projected {head - lag}/{head} log entries in {elapsed:.0f}s "
-                    f"(~{done / elapsed:.0f} events/s)"
-                )
+def project_with_progress(
+    db: Database, batch: int, events_per_entry: float, window_events: int
+) -> list[tuple[int, float]]:
+    """Project everything pending, one transaction of `batch` log entries at a time, and
+    return the projection rate per window of `window_events` events as the graph grows:
+    (events projected at the end of the window, events/s within it)."""
+    windows: list[tuple[int, float]] = []
+    done = 0.0
+    mark, mark_t = 0.0, time.perf_counter()
+    started = mark_t
+    last_say = mark_t
+    while True:
+        with db.write() as session:
+            n = projection.project_pending(session, limit=batch)
+        if not n:
+            break
+        done += n * events_per_entry
+        now = time.perf_counter()
+        if done - mark >= window_events:
+            windows.append((int(done), (done - mark) / (now - mark_t)))
+            mark, mark_t = done, now
+        if now - last_say >= 30:
+            say(f"graph: projected ~{done:,.0f} events in {now - started:.0f}s")
+            last_say = now
+    if done > mark:
+        windows.append((int(done), (done - mark) / max(time.perf_counter() - mark_t, 1e-9)))
+    return windows
 
 
 @dataclass
@@ -935,6 +953,13 @@ def report(
                 ],
             )
         )
+        for b in builds:
+            rows = [[f"{end:,}", rate] for end, rate in b.windows]
+            ratio = b.window_ratio
+            title = f"Projection events/s per window as the graph grows ({b.backend})" + (
+                f": last/first = {ratio:.2f}" if ratio is not None else ""
+            )
+            parts.append(table(title, ["events projected", "window ev/s"], rows))
     if latencies:
         parts.append(
             table(
@@ -985,6 +1010,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--delivery-events", type=int, default=5_000, help="events per log entry")
     p.add_argument(
         "--projection-batch", type=int, default=2, help="log entries per projection transaction"
+    )
+    p.add_argument(
+        "--window-events",
+        type=int,
+        default=20_000,
+        help="events per window of the projection-rate figures",
     )
     p.add_argument("--queries", type=int, default=200, help="blast-radius queries by commit")
     p.add_argument(

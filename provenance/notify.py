@@ -36,6 +36,8 @@ def payload(alert: AlertRow) -> bytes:
             "repository": alert.repository,
             "details": alert.details,
             "events": alert.events,
+            "superseded": alert.superseded_at is not None,
+            "superseded_by": alert.superseded_by or [],
         }
     )
 

@@ -246,10 +246,11 @@ def timeline(session: Session, digest: str, *, limit: int = 100, cursor: str | N
     check_digest(digest)
     if reads.artifact(session, digest) is None:
         raise NotFound(f"artifact {digest} has never been seen")
-    after = _decode_cursor(cursor)
+    after = _decode_position(cursor)
     rows = reads.timeline(session, digest, after=after, limit=limit + 1)
     items = [{"seq": r.seq, **r.data} for r in rows[:limit]]
-    nxt = _encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    last = rows[limit - 1] if len(rows) > limit else None
+    nxt = _encode_position((last.time, last.seq, last.ord, last.id)) if last else None
     return Page(items, nxt)
 
 
@@ -621,6 +622,25 @@ def _asdict(ref: DeploymentRef) -> dict[str, Any]:
 
 
 # --- cursors -------------------------------------------------------------------------
+
+
+def _encode_position(position: reads.TimelinePosition) -> str:
+    time, seq, ord_, row_id = position
+    data = {"t": time.isoformat(), "s": seq, "r": ord_, "i": row_id}
+    return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
+
+
+def _decode_position(cursor: str | None) -> reads.TimelinePosition | None:
+    """A timeline cursor: the (time, seq, ord, id) of the last item of the previous page."""
+    if not cursor:
+        return None
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        when = datetime.fromisoformat(data["t"])
+        position = (when, int(data["s"]), int(data["r"]), int(data["i"]))
+    except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidQuery("cursor is not one this service issued") from exc
+    return position
 
 
 def _encode_cursor(value: int) -> str:

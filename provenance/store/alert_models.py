@@ -14,7 +14,11 @@ from provenance.store.models import Base, BigId
 
 class AlertRow(Base):
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_time", "time"), Index("ix_alerts_kind_time", "kind", "time"))
+    __table_args__ = (
+        Index("ix_alerts_time", "time"),
+        Index("ix_alerts_kind_time", "kind", "time"),
+        Index("ix_alerts_scope", "scope"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     # Up to `new_puller:<repository>:<actor>`, 612 characters (migration 0006).
@@ -26,16 +30,26 @@ class AlertRow(Base):
     details: Mapped[dict[str, Any]]
     events: Mapped[list[Any]]
     seq: Mapped[int] = mapped_column(BigInteger)
+    # The history the finding was derived from (a tag, a workload, a digest's deletes, a
+    # puller): recomputed with it. A finding that no longer holds is kept, superseded.
+    # `puller:<repository>|<actor>` is the longest: up to 608 characters.
+    scope: Mapped[str] = mapped_column(String(640), default="")
+    superseded_at: Mapped[datetime | None]
+    superseded_by: Mapped[list[Any] | None]
 
 
 class PullerSeen(Base):
-    """Who has pulled from which repository: what makes a puller new."""
+    """Who has pulled from which repository, and their first pull by event time (`okey`):
+    what makes a puller new."""
 
     __tablename__ = "puller_seen"
 
     repository: Mapped[str] = mapped_column(String(500), primary_key=True)
     actor: Mapped[str] = mapped_column(String(300), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+    okey: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime]
+    data: Mapped[dict[str, Any]]
 
 
 class AlertDelivery(Base):

@@ -1,118 +1,120 @@
-"""Feeds the alert rules (provenance.alerts) with graph facts during projection, and
-reads alerts back. Findings are inserted with ON CONFLICT DO NOTHING on their key, so a
-replay of the log never duplicates an alert."""
+"""Alerts as what the event-time histories imply, and reading them back.
+
+`reconcile` is given, for a set of scopes (a tag, a workload, a digest's deletes, a
+puller), every finding those histories imply now. A finding already stored stays as it is
+(same row, same id: nothing is sent twice); a new one is inserted (the notifier and the
+alerts topic read this table as their outbox); a stored one that no longer holds is kept,
+marked superseded, with the keys of the findings of its scope that replaced it. A finding's
+stored key is its rule key plus a fingerprint of what it asserts, so a rebuild or any
+arrival order stores the same keys.
+
+Entry points: `reconcile`, `stored_key`, `list_alerts`, `due_for_delivery`,
+`record_attempt`, `delivery_state`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from provenance import alerts as rules
-from provenance.events import Event
-from provenance.store import evidence
-from provenance.store import nodes as N
-from provenance.store.alert_models import AlertDelivery, AlertRow, PullerSeen
-from provenance.store.models import Edge, Node
+from provenance.store.alert_models import AlertDelivery, AlertRow
+from provenance.timeutil import format_time, utcnow
+
+_CHUNK = 500
 
 
-class AlertRecorder:
-    def __init__(
-        self,
-        session: Session,
-        insert: Callable[[Any], Any],
-        *,
-        sync_nodes: Callable[[], None],
-        pending_edges: Callable[[str, tuple[str, ...]], dict[str, int]],
-    ) -> None:
-        self._session = session
-        self._insert = insert
-        # The projector buffers writes: nodes are synced before reading them, and edges it
-        # has not written yet are counted from its buffer.
-        self._sync_nodes = sync_nodes
-        self._pending_edges = pending_edges
-        self._seen: set[tuple[str, str]] = set()
+@dataclass(frozen=True, slots=True)
+class Raised:
+    """A finding, the scope whose history implies it, and the log entries behind it."""
 
-    def record(self, seq: int, finding: rules.Finding | None) -> None:
-        if finding is None:
-            return
-        stmt = self._insert(AlertRow).values(
-            key=finding.key,
-            kind=finding.kind.value,
-            time=finding.time,
-            digest=finding.digest,
-            repository=finding.repository,
-            details=finding.details,
-            events=[seq],
-            seq=seq,
-        )
-        self._session.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
+    scope: str
+    finding: rules.Finding
+    events: tuple[int, ...]
 
-    def on_tag_moved(self, seq: int, moved: Event) -> None:
-        self.record(seq, rules.tag_moved(moved))
 
-    def on_deployed(self, seq: int, deployed: Event) -> None:
-        assert deployed.digest is not None
-        evidence = self._evidence(deployed.digest)
-        for finding in rules.deployed_without_evidence(deployed, evidence):
-            self.record(seq, finding)
+def stored_key(finding: rules.Finding) -> str:
+    what = orjson.dumps(
+        [
+            finding.kind.value,
+            format_time(finding.time),
+            finding.digest,
+            finding.repository,
+            finding.details,
+        ],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return f"{finding.key}@{hashlib.sha256(what).hexdigest()[:12]}"
 
-    def on_deleted(self, seq: int, deleted: Event) -> None:
-        assert deleted.digest is not None
-        self._sync_nodes()
-        rows = self._session.execute(
-            select(Node.attrs)
-            .join(Edge, Edge.dst == Node.id)
-            .where(
-                Edge.src == N.artifact(deleted.digest),
-                Edge.kind == "deployed",
-                Edge.until.is_(None),
+
+def reconcile(
+    session: Session, insert: Callable[[Any], Any], scopes: set[str], raised: Sequence[Raised]
+) -> None:
+    """Make the stored alerts of `scopes` the findings `raised` (see the module docstring)."""
+    if not scopes:
+        return
+    desired: dict[str, Raised] = {}
+    for r in sorted(raised, key=lambda r: r.finding.time):  # stable: rule order on ties
+        desired.setdefault(stored_key(r.finding), r)
+    scope_list = sorted(scopes)
+    existing: list[Any] = []
+    for start in range(0, len(scope_list), _CHUNK):
+        chunk = scope_list[start : start + _CHUNK]
+        existing.extend(
+            session.execute(
+                select(AlertRow.id, AlertRow.key, AlertRow.scope, AlertRow.superseded_at).where(
+                    AlertRow.scope.in_(chunk)
+                )
             )
-        ).scalars()
-        running = [
-            {
-                k: attrs.get(k)
-                for k in ("environment", "cluster", "namespace", "workload", "container")
-            }
-            for attrs in rows
-        ]
-        self.record(seq, rules.deleted_while_deployed(deleted, running))
-
-    def on_pulled(self, seq: int, pulled: Event) -> None:
-        if pulled.repository is None:
-            return
-        key = (pulled.repository, pulled.actor or "anonymous")
-        if key in self._seen:
-            return
-        self._session.flush()
-        seen = self._session.get(PullerSeen, key) is not None
-        if not seen:
-            self._session.add(PullerSeen(repository=key[0], actor=key[1], seq=seq))
-            self._session.flush()
-        self._seen.add(key)
-        self.record(seq, rules.new_puller(pulled, seen_before=seen))
-
-    def _evidence(self, digest: str) -> rules.Evidence:
-        kinds = ("signs", "attests")
-        counts = dict(
-            self._session.execute(
-                select(Edge.kind, func.count())
-                .where(Edge.dst == N.artifact(digest), Edge.kind.in_(kinds))
-                .group_by(Edge.kind)
-            ).all()
         )
-        for kind, n in self._pending_edges(N.artifact(digest), kinds).items():
-            counts[kind] = counts.get(kind, 0) + n
-        verified = evidence.verified_counts(self._session, digest)
-        return rules.Evidence(
-            signatures=int(counts.get("signs", 0)),
-            attestations=int(counts.get("attests", 0)),
-            verified_signatures=verified.get("signature", 0),
-            verified_attestations=verified.get("attestation", 0),
+    stored = {key for _, key, _, _ in existing}
+    fresh_by_scope: dict[str, list[str]] = {}
+    for key, r in desired.items():
+        if key not in stored:
+            fresh_by_scope.setdefault(r.scope, []).append(key)
+    now = utcnow()
+    revived = [i for i, key, _, gone in existing if key in desired and gone is not None]
+    if revived:
+        session.execute(
+            update(AlertRow)
+            .where(AlertRow.id.in_(revived))
+            .values(superseded_at=None, superseded_by=None)
         )
+    stale = [
+        {"id": row_id, "superseded_at": now, "superseded_by": sorted(fresh_by_scope.get(scope, []))}
+        for row_id, key, scope, gone in existing
+        if key not in desired and gone is None
+    ]
+    if stale:
+        session.execute(update(AlertRow), stale)  # bulk UPDATE by primary key
+    rows = [
+        {
+            "key": key,
+            "kind": r.finding.kind.value,
+            "time": r.finding.time,
+            "digest": r.finding.digest,
+            "repository": r.finding.repository,
+            "details": r.finding.details,
+            "events": list(r.events),
+            "seq": max(r.events, default=0),
+            "scope": r.scope,
+            "superseded_at": None,
+            "superseded_by": None,
+        }
+        for key, r in desired.items()
+        if key not in stored
+    ]
+    if rows:
+        # A key may already be stored under another scope (one event, several containers).
+        stmt = insert(AlertRow).on_conflict_do_nothing(index_elements=["key"])
+        session.execute(stmt, rows)
 
 
 def list_alerts(
@@ -122,8 +124,12 @@ def list_alerts(
     kind: str | None = None,
     after: int = 0,
     limit: int = 100,
+    superseded: bool = True,
 ) -> list[AlertRow]:
+    """Alerts in the order they were raised; `superseded=False`: only those that still hold."""
     stmt = select(AlertRow).where(AlertRow.id > after)
+    if not superseded:
+        stmt = stmt.where(AlertRow.superseded_at.is_(None))
     if since is not None:
         stmt = stmt.where(AlertRow.time >= since)
     if kind is not None:
@@ -139,6 +145,7 @@ def due_for_delivery(session: Session, now: datetime, *, limit: int = 50) -> lis
         .where(
             AlertDelivery.delivered_at.is_(None),
             (AlertDelivery.key.is_(None)) | (AlertDelivery.next_attempt_at <= now),
+            AlertRow.superseded_at.is_(None),  # no longer holds: nothing to tell
         )
         .order_by(AlertRow.id)
         .limit(limit)
@@ -172,4 +179,12 @@ def delivery_state(session: Session, key: str) -> AlertDelivery | None:
     return session.get(AlertDelivery, key)
 
 
-__all__ = ["AlertRecorder", "delivery_state", "due_for_delivery", "list_alerts", "record_attempt"]
+__all__ = [
+    "Raised",
+    "delivery_state",
+    "due_for_delivery",
+    "list_alerts",
+    "reconcile",
+    "record_attempt",
+    "stored_key",
+]

@@ -228,6 +228,25 @@ def verified_counts(session: Session, digest: str) -> dict[str, int]:
     return {str(kind): int(n) for kind, n in rows}
 
 
+def verified_counts_of(session: Session, digests: Iterable[str]) -> dict[str, dict[str, int]]:
+    """`verified_counts` for many digests, with one grouped query per chunk."""
+    ids = sorted(set(digests))
+    out: dict[str, dict[str, int]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(Evidence.digest, Evidence.kind, func.count())
+            .where(
+                Evidence.digest.in_(ids[start : start + _CHUNK]),
+                Evidence.origin == "arrival",
+                Evidence.verified,
+            )
+            .group_by(Evidence.digest, Evidence.kind)
+        )
+        for digest, kind, n in rows:
+            out.setdefault(str(digest), {})[str(kind)] = int(n)
+    return out
+
+
 def verified_events(
     session: Session, event_ids: Iterable[str], *, arrival_only: bool = False
 ) -> set[str]:

@@ -1,7 +1,8 @@
 """Database rows. Three groups, each with its own lifecycle:
 
 * the log (`log_entries`, `log_head`, `event_keys`) and `quarantine`: append-only truth;
-* the projection (`timeline`, `nodes`, `edges`, `artifacts`, `pulls`, `projection_cursor`):
+* the projection (`timeline`, `nodes`, `edges`, `artifacts`, `pulls`, `projection_cursor`,
+  and the facts histories are derived from: `tag_facts`, `deploy_facts`, `artifact_deletes`):
   derived from the log, dropped and rebuilt by `rebuild`.
 
 Rows hold raw JSON beside typed columns on purpose: typed columns are what queries
@@ -145,10 +146,17 @@ class TimelineEvent(Base):
         Index("ix_timeline_digest_seq", "digest", "seq"),
         Index("ix_timeline_previous_digest", "previous_digest"),
         Index("ix_timeline_time", "time"),
+        Index("ix_timeline_event_id", "event_id"),
+        Index("ix_timeline_derived_tag", "derived_tag"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+    # Position inside the log entry (2 x index; a derived `tag.updated` follows its push at +1):
+    # event time, then seq, then this, is the timeline's order.
+    ord: Mapped[int] = mapped_column(Integer, default=0)
+    # The tag whose history derived this row (None for events as received): recomputed with it.
+    derived_tag: Mapped[str | None] = mapped_column(String(600))
     # An event id, or a derived one: `<event id>#tag.updated` (migration 0006).
     event_id: Mapped[str] = mapped_column(String(320))
     type: Mapped[str] = mapped_column(String(40))
@@ -173,13 +181,16 @@ class Node(Base):
 
 
 class Edge(Base):
-    """A relation valid from `since` until `until` (None: still valid). Never rewritten,
-    only closed, so the graph keeps its history."""
+    """A relation valid from `since` until `until` (None: still valid). Once-only edges
+    (built, pushed, pulled_by...) keep the earliest time they were stated; the intervals of
+    a history (`tagged`, `deployed`) are derived from facts and carry the order keys of the
+    facts that opened and closed them (`okey`, `until_okey`; OPEN while still valid), so a
+    late fact re-derives only the part of the history from its time on."""
 
     __tablename__ = "edges"
     __table_args__ = (
         Index("ix_edges_src_kind_dst", "src", "kind", "dst"),
-        Index("ix_edges_dst_kind", "dst", "kind"),
+        Index("ix_edges_dst_kind_until", "dst", "kind", "until_okey"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -190,6 +201,8 @@ class Edge(Base):
     until: Mapped[datetime | None]
     seq: Mapped[int] = mapped_column(BigInteger)
     attrs: Mapped[dict[str, Any]]
+    okey: Mapped[str | None] = mapped_column(String(64))
+    until_okey: Mapped[str | None] = mapped_column(String(64))
 
 
 class Artifact(Base):
@@ -201,6 +214,8 @@ class Artifact(Base):
     first_seen: Mapped[datetime]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[datetime | None]
+    # Order key (`okey`) of the latest push or delete: the one that decides `deleted`.
+    life_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class Pull(Base):
@@ -216,12 +231,109 @@ class Pull(Base):
     last: Mapped[datetime]
 
 
-PROJECTION_TABLES = (TimelineEvent, Node, Edge, Artifact, Pull, ProjectionCursor)
+# --- facts, as stated: what histories are derived from ----------------------------------
+#
+# `okey` orders facts by event time, then log seq, then position in the entry: a sortable
+# string ("<time>|<seq>|<ord>", see `order_key`), so SQL and Python agree on one order.
+
+
+def order_key(time: datetime, seq: int = 0, ord_: int = 0) -> str:
+    utc = time.astimezone(UTC).replace(tzinfo=None)
+    return f"{utc:%Y-%m-%dT%H:%M:%S.%f}|{seq:015d}|{ord_:06d}"
+
+
+# `until_okey` of an interval still open: after every real key, in the same shape, so it
+# sorts the same under any collation.
+OPEN = "9999-12-31T23:59:59.999999|999999999999999|999999"
+
+
+class TagFact(Base):
+    """A tag was pointed at a digest (`point`) or deleted (`delete`) at `time`."""
+
+    __tablename__ = "tag_facts"
+    __table_args__ = (
+        Index("ix_tag_facts_identity", "tag", "source", "event_id", unique=True),
+        Index("ix_tag_facts_tag_okey", "tag", "okey"),
+        Index("ix_tag_facts_digest", "digest"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tag: Mapped[str] = mapped_column(String(600))  # node id
+    repository: Mapped[str] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(300))
+    okey: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime]
+    seq: Mapped[int] = mapped_column(BigInteger)
+    ord: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))
+    digest: Mapped[str | None] = mapped_column(String(71))
+    explicit: Mapped[bool] = mapped_column(Boolean, default=False)  # a `tag.updated` event
+    data: Mapped[dict[str, Any]]
+
+
+class DeployFact(Base):
+    """A workload was given a digest (or a tag, `tag_ref`) or removed at `time`. `target`
+    is the container's node when the event names cluster, namespace and container; else
+    the fact applies to every known container of the workload that matches it."""
+
+    __tablename__ = "deploy_facts"
+    __table_args__ = (
+        Index("ix_deploy_facts_identity", "workload", "source", "event_id", unique=True),
+        Index("ix_deploy_facts_workload_okey", "workload", "okey"),
+        Index("ix_deploy_facts_tag_ref", "tag_ref"),
+        Index("ix_deploy_facts_digest", "digest"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workload: Mapped[str] = mapped_column(String(300))
+    target: Mapped[str | None] = mapped_column(String(600))
+    source: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(300))
+    okey: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime]
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(10))  # applied / removed
+    digest: Mapped[str | None] = mapped_column(String(71))
+    tag_ref: Mapped[str | None] = mapped_column(String(600))
+    data: Mapped[dict[str, Any]]
+
+
+class ArtifactDelete(Base):
+    """A digest was deleted (from `repository`, or everywhere) at `time`."""
+
+    __tablename__ = "artifact_deletes"
+    __table_args__ = (Index("ix_artifact_deletes_digest", "digest"),)
+
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(71))
+    repository: Mapped[str | None] = mapped_column(String(500))
+    okey: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime]
+    seq: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any]]
+
+
+PROJECTION_TABLES = (
+    TimelineEvent,
+    Node,
+    Edge,
+    Artifact,
+    Pull,
+    ProjectionCursor,
+    TagFact,
+    DeployFact,
+    ArtifactDelete,
+)
 
 __all__ = [
+    "OPEN",
     "PROJECTION_TABLES",
     "Artifact",
+    "ArtifactDelete",
     "Base",
+    "DeployFact",
     "Edge",
     "EventKey",
     "LogEntry",
@@ -230,5 +342,7 @@ __all__ = [
     "ProjectionCursor",
     "Pull",
     "QuarantineItem",
+    "TagFact",
     "TimelineEvent",
+    "order_key",
 ]

@@ -1,12 +1,20 @@
 """The provenance graph as a projection of the log.
 
-`project_pending` reads log entries after the projection cursor, applies their events
-and moves the cursor, all in the caller's transaction: an entry is projected exactly
-once however often the process dies. `rebuild` drops the projection and replays the
-whole log, which must give the same graph.
+`project_pending` reads log entries after the projection cursor, projects them with
+`apply_entries` and moves the cursor, all in the caller's transaction: an entry is
+projected exactly once however often the process dies. `rebuild` drops the projection and
+replays the whole log, which must give the same graph.
 
-Edges point downstream (commit -> build -> artifact -> tag / deployment), carry
-`since`/`until`, and are closed instead of updated, so the past stays queryable.
+Every answer is a function of the set of events ordered by event time (then log seq), not
+of their arrival: nodes and once-only edges keep the earliest time anything said about
+them, an artifact's `deleted` is decided by its latest push or delete, and the histories
+that change over time (what a tag points to, what a workload runs) are derived from facts
+by `provenance.store.history` for just the tags and workloads a batch touched.
+
+Edges point downstream (commit -> build -> artifact -> tag / deployment) and carry
+`since`/`until`, so the past stays queryable.
+
+Entry points: `apply_entries`, `project_pending`, `rebuild`, `lag`, `Projector`.
 """
 
 from __future__ import annotations
@@ -17,28 +25,31 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, select, tuple_, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from provenance.errors import ProvenanceError
 from provenance.events import BLOB_TYPES, Event, EventType, is_digest
-from provenance.store import evidence, quarantine
+from provenance.store import evidence, history, quarantine
 from provenance.store import nodes as N
-from provenance.store.alert_models import ALERT_PROJECTION_TABLES
-from provenance.store.alerting import AlertRecorder
+from provenance.store.alert_models import ALERT_PROJECTION_TABLES, PullerSeen
 from provenance.store.db import blames_the_input
 from provenance.store.log import entries
 from provenance.store.models import (
     PROJECTION_TABLES,
     Artifact,
+    ArtifactDelete,
+    DeployFact,
     Edge,
     LogEntry,
     Node,
     ProjectionCursor,
     Pull,
     QuarantineItem,
+    TagFact,
     TimelineEvent,
+    order_key,
 )
 from provenance.timeutil import format_time
 
@@ -83,7 +94,7 @@ def project_pending(session: Session, *, limit: int = 500) -> int:
 
 
 def apply_entries(session: Session, rows: Sequence[LogEntry]) -> None:
-    """Project a batch of log entries (the cursor is the caller's)."""
+    """Project a batch of log entries (raises on failure; the caller moves the cursor)."""
     projector = Projector(session)
     for row in rows:
         projector.apply_entry(row)
@@ -134,35 +145,39 @@ class Projector:
     """Applies events to the graph tables of one session, caching what it has created."""
 
     session: Session
-    _nodes: set[str] = field(default_factory=set)
-    _edges: set[tuple[str, str, str]] = field(default_factory=set)
+    # Earliest time seen in this batch per node and once-only edge: an event about it
+    # with an earlier time (it arrived late) moves its `first_seen` / `since` back.
+    _nodes: dict[str, datetime] = field(default_factory=dict)
+    _edges: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
     _timeline: list[dict[str, Any]] = field(default_factory=list)
     # Write-behind buffers: rows that nothing reads back within the batch are written with
     # one executemany each at `sync()`, instead of one statement per event. `sync()` runs
     # before any read of those tables and at the end of the batch.
     _new_nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     _new_edges: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
-    _artifact_rows: dict[tuple[str, bool], dict[str, Any]] = field(default_factory=dict)
+    _artifact_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     _pull_rows: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    # Facts, as stated; written at `flush`, then the histories they touch are derived again.
+    _tag_facts: list[dict[str, Any]] = field(default_factory=list)
+    _deploy_facts: list[dict[str, Any]] = field(default_factory=list)
+    _deletes: list[dict[str, Any]] = field(default_factory=list)
+    _first_pulls: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    _touched: history.Touched = field(default_factory=history.Touched)
     _entry_source: str | None = None
+    _ord: int = 0
 
     def __post_init__(self) -> None:
         dialect = self.session.get_bind().dialect.name
         self._insert: Callable[[Any], Any] = (
             sqlite.insert if dialect == "sqlite" else postgresql.insert
         )
-        self.alerts = AlertRecorder(
-            self.session,
-            self._insert,
-            sync_nodes=self._sync_nodes,
-            pending_edges=self._pending_into,
-        )
 
     # --- entry points ---------------------------------------------------------------
 
     def apply_entry(self, row: LogEntry) -> None:
         self._entry_source = row.source  # whose verdicts signed/attested events carry
-        for raw in row.events:
+        for index, raw in enumerate(row.events):
+            self._ord = index
             try:
                 event = Event.from_dict(raw)
                 self.apply(row.seq, event)
@@ -185,8 +200,6 @@ class Projector:
                 )
 
     def apply(self, seq: int, event: Event) -> None:
-        if event.type is EventType.DEPLOYMENT_APPLIED and event.digest is None:
-            event = self._resolve_by_tag(event)
         handler = _HANDLERS.get(event.type)
         if event.type not in BLOB_TYPES:
             self._record(seq, event)
@@ -195,12 +208,41 @@ class Projector:
 
     def flush(self) -> None:
         self.sync()
+        self._write_timeline()
+        self._write_facts()
+        if self._touched:
+            history.recompute(self.session, self._insert, self._touched)
+            self._touched = history.Touched()
+        self.session.flush()
+
+    def _write_timeline(self) -> None:
         if self._timeline:
             # render_nulls: one executemany even when rows leave different columns empty
             stmt = insert(TimelineEvent).execution_options(render_nulls=True)
             self.session.execute(stmt, self._timeline)
             self._timeline.clear()
-        self.session.flush()
+
+    def _write_facts(self) -> None:
+        """Facts are idempotent on their identity: stated twice, stored once."""
+        for model, rows, keys in (
+            (TagFact, self._tag_facts, ["tag", "source", "event_id"]),
+            (DeployFact, self._deploy_facts, ["workload", "source", "event_id"]),
+            (ArtifactDelete, self._deletes, ["source", "event_id"]),
+        ):
+            if rows:
+                stmt = self._insert(model).on_conflict_do_nothing(index_elements=keys)
+                self.session.execute(stmt, rows)
+                rows.clear()
+        if self._first_pulls:
+            stmt = self._insert(PullerSeen)
+            ex = stmt.excluded
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["repository", "actor"],
+                set_={"okey": ex.okey, "time": ex.time, "seq": ex.seq, "data": ex.data},
+                where=ex.okey < PullerSeen.okey,
+            )
+            self.session.execute(stmt, list(self._first_pulls.values()))
+            self._first_pulls.clear()
 
     def sync(self) -> None:
         """Write the buffered rows (nodes, once-only edges, artifacts, pulls)."""
@@ -223,56 +265,70 @@ class Projector:
             self.session.execute(stmt, list(self._pull_rows.values()))
             self._pull_rows.clear()
 
-    def _pending_into(self, dst: str, kinds: tuple[str, ...]) -> dict[str, int]:
-        """Buffered once-only edges into `dst`, per kind (disjoint from the stored ones:
-        each key is buffered once, and only when this batch had not seen it)."""
-        counts: dict[str, int] = {}
-        for _, d, kind in self._new_edges:
-            if d == dst and kind in kinds:
-                counts[kind] = counts.get(kind, 0) + 1
-        return counts
-
     def _sync_nodes(self) -> None:
         if self._new_nodes:
-            stmt = self._insert(Node).on_conflict_do_nothing(index_elements=["id"])
+            stmt = self._insert(Node)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["id"],
+                set_={"first_seen": stmt.excluded.first_seen},
+                where=stmt.excluded.first_seen < Node.first_seen,
+            )
             self.session.execute(stmt, list(self._new_nodes.values()))
             self._new_nodes.clear()
 
     def _write_artifacts(self) -> None:
-        rows = list(self._artifact_rows.items())
+        rows = list(self._artifact_rows.values())
         self._artifact_rows.clear()
         stmt = self._insert(Artifact)
         ex = stmt.excluded
-        known = {
+        # The latest push or delete by event time decides `deleted`; a pull or a signature
+        # (life_key NULL) says nothing about it.
+        later = ex.life_key.is_not(None) & (
+            Artifact.life_key.is_(None) | (ex.life_key > Artifact.life_key)
+        )
+        changes = {
             "media_type": func.coalesce(ex.media_type, Artifact.media_type),
             "size": func.coalesce(ex.size, Artifact.size),
+            "first_seen": case(
+                (ex.first_seen < Artifact.first_seen, ex.first_seen), else_=Artifact.first_seen
+            ),
+            "deleted": case((later, ex.deleted), else_=Artifact.deleted),
+            "deleted_at": case((later, ex.deleted_at), else_=Artifact.deleted_at),
+            "life_key": case((later, ex.life_key), else_=Artifact.life_key),
         }
-        for revive in (False, True):
-            batch = [row for (_, r), row in rows if r is revive]
-            if not batch:
-                continue
-            # Pushed again after a delete: it exists again. A pull or a signature does not.
-            changes = known | ({"deleted": False, "deleted_at": None} if revive else {})
-            upsert = stmt.on_conflict_do_update(index_elements=["digest"], set_=changes)
-            self.session.execute(upsert, batch)
+        upsert = stmt.on_conflict_do_update(index_elements=["digest"], set_=changes)
+        self.session.execute(upsert, rows)
 
     def _write_once_edges(self) -> None:
         pending = self._new_edges
         self._new_edges = {}
         keys = list(pending)
+        earlier: list[dict[str, Any]] = []
         for start in range(0, len(keys), 300):
             # Exact (src, dst, kind) probes: an actor or a builder is a hub with many edges.
+            # An OR of exact terms is one index seek each on SQLite (MULTI-INDEX OR) and
+            # PostgreSQL (BitmapOr); a row-value IN (VALUES ...) scans the whole index.
             existing = self.session.execute(
-                select(Edge.src, Edge.dst, Edge.kind).where(
-                    tuple_(Edge.src, Edge.kind, Edge.dst).in_(
-                        [(src, kind, dst) for src, dst, kind in keys[start : start + 300]]
+                select(Edge.id, Edge.src, Edge.dst, Edge.kind, Edge.since).where(
+                    or_(
+                        *(
+                            and_(Edge.src == src, Edge.kind == kind, Edge.dst == dst)
+                            for src, dst, kind in keys[start : start + 300]
+                        )
                     )
                 )
             )
-            for src, dst, kind in existing:
-                pending.pop((src, dst, kind), None)
+            for edge_id, src, dst, kind, since in existing:
+                row = pending.pop((src, dst, kind), None)
+                if row is not None and row["since"] < since:  # said earlier, heard later
+                    earlier.append({"id": edge_id, "since": row["since"], "seq": row["seq"]})
         if pending:
             self.session.execute(insert(Edge), list(pending.values()))
+        if earlier:
+            self.session.execute(update(Edge), earlier)  # bulk UPDATE by primary key
+
+    def _okey(self, seq: int, e: Event) -> str:
+        return order_key(e.time, seq, self._ord)
 
     # --- handlers -------------------------------------------------------------------
 
@@ -284,7 +340,13 @@ class Projector:
             self.node(N.repository(e.repository), "repository", e.time, name=e.repository)
             self.node(N.tag(e.repository, e.tag), "tag", e.time, repository=e.repository, tag=e.tag)
             return
-        art = self.artifact(e.digest, e.time, media_type=e.media_type, size=e.size, revive=True)
+        art = self.artifact(
+            e.digest,
+            e.time,
+            media_type=e.media_type,
+            size=e.size,
+            life=(self._okey(seq, e), False),
+        )
         if e.repository:
             repo = self.node(N.repository(e.repository), "repository", e.time, name=e.repository)
             self.edge_once(art, repo, "stored_in", e.time, seq)
@@ -298,38 +360,37 @@ class Projector:
             build = self.node(N.build(e.build), "build", e.time, id=e.build)
             self.edge_once(build, art, "produced", e.time, seq)
         if e.repository and e.tag:
-            self.point_tag(seq, e)
+            self.tag_fact(seq, e, kind="point")
 
-    def point_tag(self, seq: int, e: Event) -> None:
-        assert e.repository and e.tag and e.digest
+    def tag_fact(self, seq: int, e: Event, *, kind: str) -> None:
+        """This tag pointed at this digest (or was deleted) at `e.time`: a fact of its history."""
+        assert e.repository and e.tag
         tag_id = self.node(
             N.tag(e.repository, e.tag), "tag", e.time, repository=e.repository, tag=e.tag
         )
-        art = N.artifact(e.digest)
-        attrs = {"actor": e.actor} if e.actor else {}
-        current = self._repoint(tag_id, "tagged", art, time=e.time, seq=seq, attrs=attrs)
-        if current is None:
-            return
-        if current and e.type is not EventType.TAG_UPDATED:
-            previous = current[0].src.removeprefix("artifact:")
-            moved = e.with_changes(
-                id=f"{e.id}#tag.updated",
-                type=EventType.TAG_UPDATED,
-                previous_digest=previous,
-                media_type=None,
-                size=None,
-                attributes={"derived_from": e.id},
-            )
-            self._record(seq, moved)
-            self.alerts.on_tag_moved(seq, moved)
-        elif current and e.type is EventType.TAG_UPDATED:
-            previous = current[0].src.removeprefix("artifact:")
-            self.alerts.on_tag_moved(seq, e.with_changes(previous_digest=previous))
+        self._tag_facts.append(
+            {
+                "tag": tag_id,
+                "repository": e.repository,
+                "source": e.source,
+                "event_id": e.id,
+                "okey": self._okey(seq, e),
+                "time": e.time,
+                "seq": seq,
+                "ord": self._ord,
+                "kind": kind,
+                "digest": e.digest if kind == "point" else None,
+                "explicit": e.type is EventType.TAG_UPDATED,
+                "data": e.to_dict() if kind == "point" else {},
+            }
+        )
+        self._touched.tags.add(tag_id)
+        self._touched.saw(e.time)
 
     def tag_updated(self, seq: int, e: Event) -> None:
         assert e.digest is not None
         self.artifact(e.digest, e.time)
-        self.point_tag(seq, e)
+        self.tag_fact(seq, e, kind="point")
 
     def pulled(self, seq: int, e: Event) -> None:
         assert e.digest is not None
@@ -357,26 +418,42 @@ class Projector:
             row["first"] = min(row["first"], e.time)
             row["last"] = max(row["last"], e.time)
         self.edge_once(art, self.actor(actor, e.time), "pulled_by", e.time, seq)
-        self.alerts.on_pulled(seq, e)
+        if e.repository is not None:
+            okey = self._okey(seq, e)
+            first = self._first_pulls.get((e.repository, actor))
+            if first is None or okey < first["okey"]:
+                self._first_pulls[(e.repository, actor)] = {
+                    "repository": e.repository,
+                    "actor": actor,
+                    "seq": seq,
+                    "okey": okey,
+                    "time": e.time,
+                    "data": e.to_dict(),
+                }
+            self._touched.pullers.add((e.repository, actor))
 
     def deleted(self, seq: int, e: Event) -> None:
         assert e.digest is not None
-        art = self.artifact(e.digest, e.time)
-        self.alerts.on_deleted(seq, e)
-        self.sync()  # buffered artifact rows first: the UPDATE below must have the last word
-        self.session.execute(
-            update(Artifact)
-            .where(Artifact.digest == e.digest)
-            .values(deleted=True, deleted_at=e.time)
+        okey = self._okey(seq, e)
+        self.artifact(e.digest, e.time, life=(okey, True))
+        self._deletes.append(
+            {
+                "source": e.source,
+                "event_id": e.id,
+                "digest": e.digest,
+                "repository": e.repository,
+                "okey": okey,
+                "time": e.time,
+                "seq": seq,
+                "data": e.to_dict(),
+            }
         )
-        for edge in self._open_edges(src=art, kind="tagged"):
-            if e.repository is None or edge.dst.startswith(N.tag(e.repository, "")):
-                edge.until = e.time
+        self._touched.deleted.add(e.digest)
+        self._touched.saw(e.time)
 
     def tag_deleted(self, seq: int, e: Event) -> None:
         assert e.repository and e.tag
-        for edge in self._open_edges(dst=N.tag(e.repository, e.tag), kind="tagged"):
-            edge.until = e.time
+        self.tag_fact(seq, e, kind="delete")
 
     def build_event(self, seq: int, e: Event) -> None:
         assert e.build is not None or e.type is not EventType.BUILD_FINISHED
@@ -424,6 +501,7 @@ class Projector:
         trusted = self._entry_source == evidence.VERIFYING_SOURCE == e.source
         row = evidence.values_for(seq, e, origin="arrival", trusted_source=trusted)
         self.session.add(evidence.Evidence(**row))
+        self._touched.evidenced.add(e.digest)
         if e.build or e.builder or e.attributes.get("dependencies"):
             self.attested_build(seq, e, art, verified=bool(row["verified"]))
 
@@ -461,103 +539,58 @@ class Projector:
                 self.edge_once(self.artifact(base, e.time), art, "base_of", e.time, seq, **how)
 
     def deployed(self, seq: int, e: Event) -> None:
-        assert e.workload is not None
-        targets = self._deployment_targets(e, create=True)
-        attrs: dict[str, Any] = {"pinned": not e.attributes.get("resolved_from_tag", False)}
-        if e.actor:
-            attrs["actor"] = e.actor
-        if e.repository and e.tag:
-            attrs["image"] = f"{e.repository}:{e.tag}"
-        if e.digest is None:
-            # Deployed by a tag that pointed nowhere we know of at that time: it still runs
-            # there. The deployed edge comes from the image reference (an `image` node that
-            # no downstream walk reaches) until a rollout names a digest.
-            assert e.repository and e.tag
-            ref = attrs["image"]
-            src = self.node(N.image(ref), "image", e.time, reference=ref)
-            for dep in targets:
-                self._repoint(
-                    dep, "deployed", src, time=e.time, seq=seq, attrs=attrs | {"pinned": False}
-                )
-            return
-        art = self.artifact(e.digest, e.time)
-        changed = [
-            self._repoint(dep, "deployed", art, time=e.time, seq=seq, attrs=attrs)
-            for dep in targets
-        ]
-        if any(previous is not None for previous in changed):
-            self.alerts.on_deployed(seq, e)
-
-    def _resolve_by_tag(self, e: Event) -> Event:
-        """An image given by tag runs whatever the tag pointed to at that moment."""
-        if not (e.repository and e.tag):
-            return e
-        self.flush()
-        row = self.session.execute(
-            select(Edge.src)
-            .where(
-                Edge.dst == N.tag(e.repository, e.tag),
-                Edge.kind == "tagged",
-                Edge.since <= e.time,
-                (Edge.until.is_(None)) | (Edge.until > e.time),
-            )
-            .order_by(Edge.since.desc(), Edge.id.desc())
-            .limit(1)
-        ).scalar()
-        if row is None:
-            return e
-        return e.with_changes(
-            digest=row.removeprefix("artifact:"),
-            attributes={**e.attributes, "resolved_from_tag": True},
-        )
+        self.deploy_fact(seq, e, kind="applied")
 
     def undeployed(self, seq: int, e: Event) -> None:
-        assert e.workload is not None
-        for dep in self._deployment_targets(e, create=False):
-            for edge in self._open_edges(dst=dep, kind="deployed"):
-                edge.until = e.time
+        self.deploy_fact(seq, e, kind="removed")
 
-    def _deployment_targets(self, e: Event, *, create: bool) -> list[str]:
-        """The workload containers an event speaks of. Kubernetes names cluster, namespace
-        and container; CDEvents often name only the service and an environment (whose id
-        is commonly the cluster's name), meaning every container of that workload there."""
+    def deploy_fact(self, seq: int, e: Event, *, kind: str) -> None:
+        """What a workload was given (or that it was removed) at `e.time`. An event naming
+        cluster, namespace and container speaks of that container; one naming less (CDEvents
+        often name a service and an environment) of every matching container of the
+        workload, whenever they become known: the history decides, not the arrival."""
         assert e.workload is not None
-        if e.cluster and e.namespace and e.container:
-            return [self.deployment(e)]
-        self._sync_nodes()
-        candidates = self.session.execute(
-            select(Node.id, Node.attrs).where(
-                Node.kind == "deployment", Node.id.contains(f"/{e.workload}/")
-            )
-        ).all()
-        matches = [
-            node_id
-            for node_id, attrs in candidates
-            if attrs.get("workload") == e.workload
-            and (e.cluster is None or attrs.get("cluster") == e.cluster)
-            and (e.namespace is None or attrs.get("namespace") == e.namespace)
-            and (e.container is None or attrs.get("container") == e.container)
-            and (
-                e.cluster is not None
-                or e.environment is None
-                or e.environment in (attrs.get("environment"), attrs.get("cluster"))
-            )
-        ]
-        if matches or not create:
-            return sorted(matches)
-        return [self.deployment(e)]
+        exact = bool(e.cluster and e.namespace and e.container)
+        target = self.deployment(e) if exact else None
+        tag_ref = None
+        if kind == "applied" and e.digest is None and e.repository and e.tag:
+            tag_ref = N.tag(e.repository, e.tag)  # runs what the tag held at that moment
+        if e.digest is not None and kind == "applied":
+            self.artifact(e.digest, e.time)
+        self._deploy_facts.append(
+            {
+                "workload": e.workload,
+                "target": target,
+                "source": e.source,
+                "event_id": e.id,
+                "okey": self._okey(seq, e),
+                "time": e.time,
+                "seq": seq,
+                "kind": kind,
+                "digest": e.digest if kind == "applied" else None,
+                "tag_ref": tag_ref,
+                "data": e.to_dict(),
+            }
+        )
+        self._touched.workloads.add(e.workload)
 
     # --- building blocks ------------------------------------------------------------
 
     def node(self, node_id: str, kind: str, time: datetime, **attrs: Any) -> str:
-        if node_id not in self._nodes:
+        known = self._nodes.get(node_id)
+        if known is not None and known <= time:
+            return node_id
+        self._nodes[node_id] = time
+        pending = self._new_nodes.get(node_id)
+        if pending is not None:
+            pending["first_seen"] = time
+        else:  # new, or heard of earlier than this batch knew: the upsert keeps the earliest
             self._new_nodes[node_id] = {
                 "id": node_id,
                 "kind": kind,
                 "attrs": attrs,
                 "first_seen": time,
             }
-            self._nodes.add(node_id)
         return node_id
 
     def merge_attrs(self, node_id: str, attrs: dict[str, Any]) -> None:
@@ -576,24 +609,31 @@ class Projector:
         *,
         media_type: str | None = None,
         size: int | None = None,
-        revive: bool = False,
+        life: tuple[str, bool] | None = None,
     ) -> str:
+        """`life`: (order key, deleted) of a push or a delete; the latest one decides."""
         node_id = N.artifact(digest)
-        if node_id in self._nodes and media_type is None and size is None and not revive:
+        known = self._nodes.get(node_id)
+        if known is not None and known <= time and (media_type, size, life) == (None, None, None):
             return node_id
-        key = (digest, revive)
-        row = self._artifact_rows.get(key)
+        row = self._artifact_rows.get(digest)
         if row is None:
-            self._artifact_rows[key] = {
+            row = self._artifact_rows[digest] = {
                 "digest": digest,
                 "media_type": media_type,
                 "size": size,
                 "first_seen": time,
                 "deleted": False,
+                "deleted_at": None,
+                "life_key": None,
             }
-        else:  # the latest word on media type and size wins, as it would row by row
+        else:  # one row per digest and statement; the latest word on media type and size
             row["media_type"] = media_type if media_type is not None else row["media_type"]
             row["size"] = size if size is not None else row["size"]
+            row["first_seen"] = min(row["first_seen"], time)
+        if life is not None and (row["life_key"] is None or life[0] > row["life_key"]):
+            row["life_key"], row["deleted"] = life
+            row["deleted_at"] = time if life[1] else None
         return self.node(node_id, "artifact", time, digest=digest)
 
     def actor(self, name: str, time: datetime) -> str:
@@ -620,8 +660,15 @@ class Projector:
     def edge_once(
         self, src: str, dst: str, kind: str, time: datetime, seq: int, **attrs: Any
     ) -> None:
+        """An edge that, once true, stays true; `since` is the earliest time it was said."""
         key = (src, dst, kind)
-        if key in self._edges:
+        known = self._edges.get(key)
+        if known is not None and known <= time:
+            return
+        self._edges[key] = time
+        pending = self._new_edges.get(key)
+        if pending is not None:
+            pending.update(since=time, seq=seq)
             return
         self._new_edges[key] = {
             "src": src,
@@ -632,38 +679,13 @@ class Projector:
             "seq": seq,
             "attrs": attrs,
         }
-        self._edges.add(key)
-
-    def _repoint(
-        self, dst: str, kind: str, src: str, *, time: datetime, seq: int, attrs: dict[str, Any]
-    ) -> list[Edge] | None:
-        """Make `src` the one open `kind` edge into `dst` (a tag's digest, what a workload
-        runs): close the others at `time`. Returns the edges closed, None if nothing changed."""
-        current = self._open_edges(dst=dst, kind=kind)
-        if any(edge.src == src for edge in current):
-            return None
-        for edge in current:
-            edge.until = time
-        self.session.add(
-            Edge(src=src, dst=dst, kind=kind, since=time, until=None, seq=seq, attrs=attrs)
-        )
-        self.session.flush()
-        return current
-
-    def _open_edges(
-        self, *, kind: str, src: str | None = None, dst: str | None = None
-    ) -> list[Edge]:
-        stmt = select(Edge).where(Edge.kind == kind, Edge.until.is_(None))
-        if src is not None:
-            stmt = stmt.where(Edge.src == src)
-        if dst is not None:
-            stmt = stmt.where(Edge.dst == dst)
-        return list(self.session.execute(stmt.order_by(Edge.id)).scalars())
 
     def _record(self, seq: int, e: Event) -> None:
         self._timeline.append(
             {
                 "seq": seq,
+                "ord": 2 * self._ord,
+                "derived_tag": None,
                 "event_id": e.id,
                 "type": e.type.value,
                 "time": e.time,
@@ -677,7 +699,7 @@ class Projector:
             }
         )
         if len(self._timeline) >= 500:
-            self.flush()
+            self._write_timeline()
 
 
 # What a signature/attestation node keeps about itself; verdicts live in `evidence`.
@@ -699,4 +721,4 @@ _HANDLERS: dict[EventType, Callable[[Projector, int, Event], None]] = {
     EventType.DEPLOYMENT_REMOVED: Projector.undeployed,
 }
 
-__all__ = ["Projector", "lag", "project_pending", "rebuild"]
+__all__ = ["Projector", "apply_entries", "lag", "project_pending", "rebuild"]

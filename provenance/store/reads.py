@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from provenance.store.models import Artifact, Edge, Node, Pull, TimelineEvent
@@ -107,19 +107,21 @@ def tag_history(session: Session, tag_node: str) -> list[EdgeRow]:
     return _edge_rows(session.execute(stmt).scalars())
 
 
+TimelinePosition = tuple[datetime, int, int, int]  # time, seq, ord, id: the timeline's order
+
+
 def timeline(
-    session: Session, digest: str, *, after: int = 0, limit: int = 100
+    session: Session, digest: str, *, after: TimelinePosition | None = None, limit: int = 100
 ) -> list[TimelineEvent]:
-    stmt = (
-        select(TimelineEvent)
-        .where(
-            or_(TimelineEvent.digest == digest, TimelineEvent.previous_digest == digest),
-            TimelineEvent.id > after,
-        )
-        .order_by(TimelineEvent.seq, TimelineEvent.id)
-        .limit(limit)
+    """A digest's events in event-time order (then log seq, then place in the entry)."""
+    order = (TimelineEvent.time, TimelineEvent.seq, TimelineEvent.ord, TimelineEvent.id)
+    stmt = select(TimelineEvent).where(
+        or_(TimelineEvent.digest == digest, TimelineEvent.previous_digest == digest)
     )
-    return list(session.execute(stmt).scalars())
+    if after is not None:
+        bound = (literal(v, c.type) for v, c in zip(after, order, strict=True))
+        stmt = stmt.where(tuple_(*order) > tuple_(*bound))
+    return list(session.execute(stmt.order_by(*order).limit(limit)).scalars())
 
 
 def pulls(session: Session, digests: Sequence[str]) -> list[Pull]:
@@ -149,6 +151,7 @@ def pull_summary(session: Session, digest: str) -> tuple[int, datetime | None, l
 
 __all__ = [
     "EdgeRow",
+    "TimelinePosition",
     "artifact",
     "current_tags",
     "deployed_edges",
@@ -227,7 +230,12 @@ def deleted_at(session: Session, digest: str, as_of: datetime) -> datetime | Non
             TimelineEvent.type.in_(("artifact.pushed", "artifact.deleted")),
             TimelineEvent.time <= as_of,
         )
-        .order_by(TimelineEvent.time.desc(), TimelineEvent.id.desc())
+        .order_by(
+            TimelineEvent.time.desc(),
+            TimelineEvent.seq.desc(),
+            TimelineEvent.ord.desc(),
+            TimelineEvent.id.desc(),
+        )
         .limit(1)
     ).first()
     return row.time if row is not None and row.type == "artifact.deleted" else None

@@ -11,6 +11,7 @@ from tests.factories import at, digest, event, sha
 REPO = "registry.acme.io/acme/shop"
 A, B = digest("a"), digest("b")
 C = sha("c")
+C_DIGEST = digest("c")
 PROD = {
     "workload": "deployment/shop",
     "namespace": "shop",
@@ -111,3 +112,24 @@ def test_dashboards(story: TestClient) -> None:
     activity = story.get("/v1/dashboards/activity", params={"bucket": "hour"}).json()["items"]
     assert sum(b["total"] for b in activity) >= 8
     assert activity[0]["counts"]["artifact.pushed"] >= 1
+
+
+def test_a_late_push_supersedes_an_alert_over_http(client: TestClient) -> None:
+    first = [
+        event("artifact.pushed", 0, digest=A, repository=REPO, tag="v1"),
+        event("artifact.pushed", 20, digest=C_DIGEST, repository=REPO, tag="v1"),
+    ]
+    assert client.post("/v1/events", content=orjson.dumps(first)).status_code == 202
+    late = event("artifact.pushed", 10, digest=B, repository=REPO, tag="v1")
+    assert client.post("/v1/events", content=orjson.dumps([late])).status_code == 202
+    current = client.get("/v1/alerts", params={"kind": "tag_moved"}).json()["items"]
+    assert [(a["details"]["previous_digest"], a["digest"]) for a in current] == [
+        (A, B),
+        (B, C_DIGEST),
+    ]
+    assert not any(a["superseded"] for a in current)
+    every = client.get("/v1/alerts", params={"kind": "tag_moved", "superseded": "true"}).json()
+    (gone,) = [a for a in every["items"] if a["superseded"]]
+    assert (gone["details"]["previous_digest"], gone["digest"]) == (A, C_DIGEST)
+    assert gone["superseded_at"] is not None
+    assert gone["superseded_by"] == [a["key"] for a in current if a["digest"] == C_DIGEST]

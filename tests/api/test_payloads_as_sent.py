@@ -88,6 +88,34 @@ def test_a_workload_running_an_unpinned_image_is_listed(client: TestClient) -> N
     assert [d["digest"] for e in env for d in e["deployments"]] == [pushed]
 
 
+def test_a_late_push_from_before_the_rollout_resolves_the_unpinned_image(
+    client: TestClient,
+) -> None:
+    # Event time, not arrival: the tag held this digest when the workload was created, so
+    # the workload ran it, though the push arrived after the rollout.
+    body = sample_path("vendor/kubernetes/audit-event-deployment-create-nginx.json").read_bytes()
+    _post(client, "/v1/webhooks/k8s-audit?cluster=kind", body)
+    assert client.get("/v1/deployments").json()["items"][0]["digest"] is None
+    pushed = digest("nginx-1.26")
+    early = {
+        "id": "push-nginx-early",
+        "type": "artifact.pushed",
+        "time": "2026-03-11T07:00:00Z",
+        "source": "test",
+        "digest": pushed,
+        "repository": NGINX,
+        "tag": "latest",
+    }
+    _post(client, "/v1/events", orjson.dumps([early]))
+    [running] = client.get("/v1/deployments").json()["items"]
+    assert (running["digest"], running["pinned"], running["image"]) == (
+        pushed,
+        False,
+        f"{NGINX}:latest",
+    )
+    assert running["since"].startswith("2026-03-11T08:00:00.145")
+
+
 def test_githubs_container_example_records_the_artifact(client: TestClient) -> None:
     body = sample_path("vendor/github/package-published.docker.json").read_bytes()
     response = client.post(

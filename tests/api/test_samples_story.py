@@ -1,6 +1,7 @@
-"""The shared samples' story, loaded in time order through the public routes, answers the
-incident responder's questions: where is the compromised digest running now, where was it
-running a week before, which tag moved, which alerts fired."""
+"""The shared samples' story, loaded through the public routes in time order and again in
+reverse (answers depend on event time, not arrival), answers the incident responder's
+questions: where is the compromised digest running now, where was it running a week before,
+which tag moved, which alerts fired."""
 
 from __future__ import annotations
 
@@ -69,11 +70,14 @@ def _policy(tmp_path: Path) -> Path:
     return policy
 
 
-@pytest.fixture
-def story(make_client: Callable[..., TestClient], tmp_path: Path) -> TestClient:
+@pytest.fixture(params=["in_order", "reversed"])
+def story(
+    request: pytest.FixtureRequest, make_client: Callable[..., TestClient], tmp_path: Path
+) -> TestClient:
     need(SAMPLES.is_dir(), f"samples not found at {SAMPLES}")
     client = make_client(trust_policy=str(_policy(tmp_path)))
-    for route, sample, ctype in STORY:
+    order = STORY if request.param == "in_order" else STORY[::-1]
+    for route, sample, ctype in order:
         response = client.post(
             route, content=(SAMPLES / sample).read_bytes(), headers={"content-type": ctype}
         )

@@ -60,7 +60,9 @@ def test_a_new_puller_with_the_longest_repository_and_actor_projects(db: Databas
     _nothing_set_aside(db)
     with db.read() as session:
         (key,) = session.execute(select(AlertRow.key).where(AlertRow.kind == "new_puller"))
-    assert key[0] == f"new_puller:{REPO}:{actor}"
+    # Per finding: the finding's key, then `@` and 12 hex digits of what it was derived from.
+    assert key[0].startswith(f"new_puller:{REPO}:{actor}@")
+    assert len(key[0]) == len(f"new_puller:{REPO}:{actor}@") + 12
 
 
 def test_a_signing_key_is_refused_at_the_edge_when_the_store_cannot_hold_it(

@@ -1,0 +1,588 @@
+"""Histories derived from facts in event-time order, and the alerts they imply.
+
+The projector stores facts as stated (`tag_facts`, `deploy_facts`, `artifact_deletes`,
+each puller's first pull) and hands `recompute` the keys a batch touched. For each touched
+tag and workload the whole history is derived again from its facts ordered by `okey`
+(event time, then log seq, then position in the entry): intervals (`tagged` / `deployed`
+edges with `since`/`until`), derived `tag.updated` timeline rows, and the findings. A late
+fact therefore lands where its time puts it, and only the histories it belongs to are
+rewritten. The cost is that of the touched histories, never of the graph.
+
+Entry points: `Touched`, `recompute`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from provenance import alerts as rules
+from provenance.events import Event, EventType
+from provenance.store import evidence
+from provenance.store import nodes as N
+from provenance.store.alert_models import PullerSeen
+from provenance.store.alerting import Raised, reconcile
+from provenance.store.models import (
+    OPEN,
+    ArtifactDelete,
+    DeployFact,
+    Edge,
+    Node,
+    TagFact,
+    TimelineEvent,
+    order_key,
+)
+
+_CHUNK = 500
+_PLACEMENT = ("environment", "cluster", "namespace", "workload", "container")
+
+
+@dataclass
+class Touched:
+    """What a batch of facts touched: the histories to derive again."""
+
+    tags: set[str] = field(default_factory=set)
+    workloads: set[str] = field(default_factory=set)
+    deleted: set[str] = field(default_factory=set)  # digests with a new delete
+    evidenced: set[str] = field(default_factory=set)  # digests with a new signature/attestation
+    pullers: set[tuple[str, str]] = field(default_factory=set)
+    # The earliest event time of the batch's tag facts and deletes: tag histories are
+    # derived again from there on (in time order, the tail; a late fact, from its time).
+    since: datetime | None = None
+
+    def saw(self, time: datetime) -> None:
+        self.since = time if self.since is None else min(self.since, time)
+
+    def __bool__(self) -> bool:
+        return bool(self.tags or self.workloads or self.deleted or self.evidenced or self.pullers)
+
+
+@dataclass
+class _Findings:
+    """What the derived histories imply, for the scopes derived again in this batch."""
+
+    scopes: set[str] = field(default_factory=set)
+    raised: list[Raised] = field(default_factory=list)
+
+
+def recompute(session: Session, insert_: Callable[[Any], Any], touched: Touched) -> None:
+    session.flush()
+    found = _Findings()
+    tags = touched.tags | _tags_holding(session, touched.deleted)
+    _tag_histories(session, found, tags, touched.since)
+    workloads = (
+        touched.workloads
+        | _column_in(session, DeployFact.workload, DeployFact.tag_ref, tags)
+        | _workloads_running(session, touched.evidenced)
+    )
+    digests = _workload_histories(session, insert_, found, workloads)
+    _delete_alerts(session, found, digests | touched.deleted)
+    _puller_alerts(session, found, touched.pullers)
+    # One reconciliation, in event-time order: the alerts are raised as they happened.
+    reconcile(session, insert_, found.scopes, found.raised)
+
+
+# --- tags ------------------------------------------------------------------------------
+
+
+def _tags_holding(session: Session, digests: set[str]) -> set[str]:
+    """Tags that ever pointed at one of `digests`: a delete of it may close them."""
+    return _column_in(session, TagFact.tag, TagFact.digest, digests)
+
+
+@dataclass
+class _TagWalk:
+    """One tag's facts from the batch's start time on, in order: its intervals, the
+    `tag.updated` rows derived from moves, and a `tag_moved` finding per move."""
+
+    found: _Findings
+    edges: list[dict[str, Any]] = field(default_factory=list)
+    reopened: list[dict[str, Any]] = field(default_factory=list)
+    derived: list[dict[str, Any]] = field(default_factory=list)
+
+    def tag(
+        self, tag: str, own: list[TagFact], before: Edge | None, deletes: list[ArtifactDelete]
+    ) -> None:
+        if not own and before is None:
+            return
+        repo = tag.removeprefix("tag:").rpartition(":")[0]  # a tag name holds no colon
+        current: dict[str, Any] | None = None
+        mine = {f.digest for f in own if f.digest}
+        if before is not None:
+            current = {"id": before.id, "src": before.src, "until": None, "until_okey": OPEN}
+            self.reopened.append(current)
+            mine.add(before.src.removeprefix("artifact:"))
+        closing = [d for d in deletes if d.digest in mine and d.repository in (None, repo)]
+        stream: list[tuple[str, TagFact | ArtifactDelete]] = [(f.okey, f) for f in own]
+        stream += [(d.okey, d) for d in closing]
+        stream.sort(key=lambda item: item[0])
+        for okey, fact in stream:
+            self.found.scopes.add(f"{tag}|{okey}")
+            if isinstance(fact, ArtifactDelete) or fact.kind == "delete":
+                gone = N.artifact(fact.digest) if isinstance(fact, ArtifactDelete) else None
+                if current is not None and gone in (None, current["src"]):
+                    current.update(until=fact.time, until_okey=okey)
+                    current = None
+                continue
+            current = self._point(tag, okey, fact, current)
+
+    def _point(
+        self, tag: str, okey: str, fact: TagFact, current: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        assert fact.digest is not None
+        src = N.artifact(fact.digest)
+        if current is not None and current["src"] == src:
+            return current
+        if current is not None:
+            current.update(until=fact.time, until_okey=okey)
+        data = fact.data
+        opened = {
+            "src": src,
+            "dst": tag,
+            "kind": "tagged",
+            "since": fact.time,
+            "until": None,
+            "seq": fact.seq,
+            "attrs": {"actor": data["actor"]} if data.get("actor") else {},
+            "okey": okey,
+            "until_okey": OPEN,
+        }
+        self.edges.append(opened)
+        if current is not None:
+            moved = _moved(fact, current["src"].removeprefix("artifact:"))
+            if not fact.explicit:
+                self.derived.append(_timeline_row(fact, moved, tag))
+            self.found.raised.append(Raised(f"{tag}|{okey}", rules.tag_moved(moved), (fact.seq,)))
+        return opened
+
+
+def _tag_histories(
+    session: Session, found: _Findings, tags: set[str], since: datetime | None
+) -> None:
+    """Derive the tags' histories again from `since` on: what held before stays, the
+    interval open at `since` is carried into the walk, the rest is replaced."""
+    if not tags:
+        return
+    k0 = order_key(since) if since is not None else ""
+    facts: dict[str, list[TagFact]] = defaultdict(list)
+    for f in _rows_in(session, TagFact, TagFact.tag, tags, where=TagFact.okey >= k0):
+        facts[f.tag].append(f)
+    affected = _rows_in(session, Edge, Edge.dst, tags, kind="tagged", where=Edge.until_okey >= k0)
+    carried = {e.dst: e for e in affected if (e.okey or "") < k0}
+    doomed = [e.id for e in affected if (e.okey or "") >= k0]
+    digests = {f.digest for fs in facts.values() for f in fs if f.digest}
+    digests |= {e.src.removeprefix("artifact:") for e in carried.values()}
+    deletes = _rows_in(
+        session, ArtifactDelete, ArtifactDelete.digest, digests, where=ArtifactDelete.okey >= k0
+    )
+    walk = _TagWalk(found)
+    for tag in sorted(tags):
+        walk.tag(tag, facts.get(tag, []), carried.get(tag), deletes)
+    edges, reopened, derived = walk.edges, walk.reopened, walk.derived
+    for start in range(0, len(doomed), _CHUNK):
+        session.execute(delete(Edge).where(Edge.id.in_(doomed[start : start + _CHUNK])))
+    tag_list = sorted(tags)
+    for start in range(0, len(tag_list), _CHUNK):
+        stale = delete(TimelineEvent).where(
+            TimelineEvent.derived_tag.in_(tag_list[start : start + _CHUNK])
+        )
+        if since is not None:
+            stale = stale.where(TimelineEvent.time >= since)
+        session.execute(stale)
+    if reopened:
+        session.execute(
+            update(Edge),
+            [{"id": r["id"], "until": r["until"], "until_okey": r["until_okey"]} for r in reopened],
+        )
+    if edges:
+        session.execute(insert(Edge), edges)
+    if derived:
+        session.execute(insert(TimelineEvent).execution_options(render_nulls=True), derived)
+
+
+def _moved(fact: TagFact, previous: str) -> Event:
+    e = Event.from_dict(fact.data)
+    if fact.explicit:
+        return e.with_changes(previous_digest=previous)
+    return e.with_changes(
+        id=f"{e.id}#tag.updated",
+        type=EventType.TAG_UPDATED,
+        previous_digest=previous,
+        media_type=None,
+        size=None,
+        attributes={"derived_from": e.id},
+    )
+
+
+def _timeline_row(fact: TagFact, e: Event, tag: str) -> dict[str, Any]:
+    return {
+        "seq": fact.seq,
+        "ord": 2 * fact.ord + 1,  # right after the push it is derived from
+        "derived_tag": tag,
+        "event_id": e.id,
+        "type": e.type.value,
+        "time": e.time,
+        "source": e.source,
+        "digest": e.digest,
+        "previous_digest": e.previous_digest,
+        "repository": e.repository,
+        "tag": e.tag,
+        "actor": e.actor,
+        "data": e.to_dict(),
+    }
+
+
+# --- workloads -------------------------------------------------------------------------
+
+
+def _workloads_running(session: Session, digests: set[str]) -> set[str]:
+    """Workloads that were ever given one of `digests` (its evidence decides their alerts)."""
+    found = _column_in(session, DeployFact.workload, DeployFact.digest, digests)
+    arts = {N.artifact(d) for d in digests}
+    targets = _column_in(session, Edge.dst, Edge.src, arts, kind="deployed")
+    nodes = _rows_in(session, Node, Node.id, targets)
+    return found | {str(n.attrs.get("workload")) for n in nodes if n.attrs.get("workload")}
+
+
+def _matches(selector: dict[str, Any], placement: dict[str, Any]) -> bool:
+    """Does an event that names only some of cluster/namespace/container (CDEvents often
+    name a service and an environment) speak of this container?"""
+    for name in ("cluster", "namespace", "container"):
+        if selector.get(name) is not None and placement.get(name) != selector[name]:
+            return False
+    env = selector.get("environment")
+    if selector.get("cluster") is None and env is not None:
+        return env in (placement.get("environment"), placement.get("cluster"))
+    return True
+
+
+@dataclass
+class _Derivation:
+    """Deployment intervals of workloads, derived fact by fact in event-time order."""
+
+    edges: list[dict[str, Any]] = field(default_factory=list)
+    openings: list[tuple[str, DeployFact, str]] = field(default_factory=list)
+    candidates: set[str] = field(default_factory=set)  # every container they may speak of
+    fallback_nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resolved_rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def workload(
+        self, workload: str, own: list[DeployFact], resolve: Callable[[DeployFact], str | None]
+    ) -> None:
+        exact = {
+            f.target: {k: f.data.get(k) for k in _PLACEMENT} for f in own if f.target is not None
+        }
+        self.candidates.update(exact)
+        per_target: dict[str, list[DeployFact]] = defaultdict(list)
+        for f in own:
+            for target in [f.target] if f.target is not None else self._targets(f, exact):
+                per_target[target].append(f)
+        for target in sorted(per_target):
+            self._walk(workload, target, per_target[target], resolve)
+        for f in own:
+            if f.kind == "applied" and f.digest is None:
+                digest = resolve(f)
+                e = Event.from_dict(f.data)
+                if digest is not None:
+                    e = e.with_changes(
+                        digest=digest, attributes={**e.attributes, "resolved_from_tag": True}
+                    )
+                self.resolved_rows.append(
+                    {
+                        "source": f.source,
+                        "event_id": f.event_id,
+                        "digest": digest,
+                        "data": e.to_dict(),
+                    }
+                )
+
+    def _targets(self, f: DeployFact, exact: dict[str, dict[str, Any]]) -> list[str]:
+        """The known containers a partial fact speaks of; a stand-in node while none is."""
+        selector = {k: f.data.get(k) for k in _PLACEMENT}
+        fallback = N.deployment(
+            selector["cluster"], selector["namespace"], f.workload, selector["container"] or ""
+        )
+        self.candidates.add(fallback)
+        hits = sorted(t for t, p in exact.items() if _matches(selector, p))
+        if hits:
+            return hits
+        node = self.fallback_nodes.setdefault(
+            fallback,
+            {"id": fallback, "kind": "deployment", "attrs": selector, "first_seen": f.time},
+        )
+        node["first_seen"] = min(node["first_seen"], f.time)
+        return [fallback]
+
+    def _walk(
+        self,
+        workload: str,
+        target: str,
+        facts: list[DeployFact],
+        resolve: Callable[[DeployFact], str | None],
+    ) -> None:
+        current: dict[str, Any] | None = None
+        for f in facts:
+            if f.kind == "removed":
+                if current is not None:
+                    current.update(until=f.time, until_okey=f.okey)
+                    current = None
+                continue
+            data = f.data
+            digest = resolve(f)
+            if digest is not None:
+                src = N.artifact(digest)
+            elif f.tag_ref and data.get("repository") and data.get("tag"):
+                # By a tag that pointed nowhere known at that time: it still runs there, an
+                # image known only by its reference (no downstream walk reaches it).
+                ref = f"{data['repository']}:{data['tag']}"
+                src = N.image(ref)
+                node = self.fallback_nodes.setdefault(
+                    src,
+                    {"id": src, "kind": "image", "attrs": {"reference": ref}, "first_seen": f.time},
+                )
+                node["first_seen"] = min(node["first_seen"], f.time)
+            else:
+                continue
+            if current is not None and current["src"] == src:
+                continue
+            if current is not None:
+                current.update(until=f.time, until_okey=f.okey)
+            attrs: dict[str, Any] = {"pinned": f.digest is not None}
+            if data.get("actor"):
+                attrs["actor"] = data["actor"]
+            if data.get("repository") and data.get("tag"):
+                attrs["image"] = f"{data['repository']}:{data['tag']}"
+            current = {
+                "src": src,
+                "dst": target,
+                "kind": "deployed",
+                "since": f.time,
+                "until": None,
+                "seq": f.seq,
+                "attrs": attrs,
+                "okey": f.okey,
+                "until_okey": OPEN,
+            }
+            self.edges.append(current)
+            if digest is not None:
+                self.openings.append((workload, f, digest))
+
+
+def _workload_histories(
+    session: Session, insert_: Callable[[Any], Any], found: _Findings, workloads: set[str]
+) -> set[str]:
+    """Derive what each container of `workloads` ran; return the digests whose deployments
+    may have changed (before and after)."""
+    if not workloads:
+        return set()
+    facts: dict[str, list[DeployFact]] = defaultdict(list)
+    for f in _rows_in(session, DeployFact, DeployFact.workload, workloads):
+        facts[f.workload].append(f)
+    refs = {f.tag_ref for fs in facts.values() for f in fs if f.tag_ref and not f.digest}
+    tagged: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
+    for e in _rows_in(session, Edge, Edge.dst, refs, kind="tagged"):
+        tagged[e.dst].append((e.since, e.until, e.src.removeprefix("artifact:")))
+
+    def resolve(f: DeployFact) -> str | None:
+        if f.digest or not f.tag_ref:
+            return f.digest
+        held = [
+            (s, d)
+            for s, u, d in tagged.get(f.tag_ref, ())
+            if s <= f.time and (u is None or u > f.time)
+        ]
+        return max(held)[1] if held else None
+
+    out = _Derivation()
+    for workload in sorted(workloads):
+        out.workload(workload, sorted(facts.get(workload, []), key=lambda f: f.okey), resolve)
+    edges, candidates, fallback_nodes = out.edges, out.candidates, out.fallback_nodes
+    resolved_rows, openings = out.resolved_rows, out.openings
+    raised: list[Raised] = []
+    before = _rows_in(session, Edge, Edge.dst, candidates, kind="deployed")
+    touched = {e.src.removeprefix("artifact:") for e in before if e.src.startswith("artifact:")}
+    touched |= {
+        e["src"].removeprefix("artifact:") for e in edges if e["src"].startswith("artifact:")
+    }
+    target_list = sorted(candidates)
+    for start in range(0, len(target_list), _CHUNK):
+        chunk = target_list[start : start + _CHUNK]
+        session.execute(delete(Edge).where(Edge.kind == "deployed", Edge.dst.in_(chunk)))
+    if edges:
+        session.execute(insert(Edge), edges)
+    used = {e["dst"] for e in edges}
+    if fallback_nodes:
+        stmt = insert_(Node)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={"first_seen": stmt.excluded.first_seen},
+            where=stmt.excluded.first_seen < Node.first_seen,
+        )
+        session.execute(stmt, list(fallback_nodes.values()))
+    # A container named by an exact event takes the partial events: the stand-in goes.
+    unused = sorted(candidates - used - {f.target for fs in facts.values() for f in fs if f.target})
+    for start in range(0, len(unused), _CHUNK):
+        session.execute(delete(Node).where(Node.id.in_(unused[start : start + _CHUNK])))
+    if resolved_rows:
+        _show_resolved(session, resolved_rows)
+    proof = _evidence(session, {d for _, _, d in openings})
+    for workload, f, digest in openings:
+        e = Event.from_dict(f.data).with_changes(digest=digest)
+        for finding in rules.deployed_without_evidence(e, proof[digest]):
+            raised.append(Raised(f"workload:{workload}", finding, (f.seq,)))
+    found.scopes |= {f"workload:{w}" for w in workloads}
+    found.raised += raised
+    return touched
+
+
+def _show_resolved(session: Session, resolved: list[dict[str, Any]]) -> None:
+    """A deployment by tag shows, in the timeline, the digest the tag held at that time:
+    rewrite the rows whose resolution changed."""
+    wanted = {(r["source"], r["event_id"]): r for r in resolved}
+    shown = _rows_in(
+        session,
+        TimelineEvent,
+        TimelineEvent.event_id,
+        {event_id for _, event_id in wanted},
+        where=TimelineEvent.type == EventType.DEPLOYMENT_APPLIED.value,
+    )
+    changed = [
+        {"id": t.id, "digest": r["digest"], "data": r["data"]}
+        for t in shown
+        if (r := wanted.get((t.source, t.event_id))) is not None and t.digest != r["digest"]
+    ]
+    if changed:
+        session.execute(update(TimelineEvent), changed)  # bulk UPDATE by primary key
+
+
+def _evidence(session: Session, digests: set[str]) -> dict[str, rules.Evidence]:
+    """Signatures and attestations of each digest in the set of events (a late signature
+    clears the alert it answers), and how many verified on arrival."""
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    arts = sorted(N.artifact(d) for d in digests)
+    for start in range(0, len(arts), _CHUNK):
+        rows = session.execute(
+            select(Edge.dst, Edge.kind, func.count())
+            .where(Edge.dst.in_(arts[start : start + _CHUNK]), Edge.kind.in_(("signs", "attests")))
+            .group_by(Edge.dst, Edge.kind)
+        )
+        for dst, kind, n in rows:
+            counts[str(dst).removeprefix("artifact:")][str(kind)] = int(n)
+    verdicts = evidence.verified_counts_of(session, digests)
+    out = {}
+    for d in digests:
+        verified = verdicts.get(d, {})
+        out[d] = rules.Evidence(
+            signatures=counts[d].get("signs", 0),
+            attestations=counts[d].get("attests", 0),
+            verified_signatures=verified.get("signature", 0),
+            verified_attestations=verified.get("attestation", 0),
+        )
+    return out
+
+
+# --- deletes and pullers ---------------------------------------------------------------
+
+
+def _delete_alerts(session: Session, found: _Findings, digests: set[str]) -> None:
+    """deleted_while_deployed: a delete inside a deployment interval of its digest."""
+    if not digests:
+        return
+    deletes = _rows_in(session, ArtifactDelete, ArtifactDelete.digest, digests)
+    with_deletes = {d.digest for d in deletes}
+    if not with_deletes:
+        return
+    running = _rows_in(
+        session, Edge, Edge.src, {N.artifact(d) for d in with_deletes}, kind="deployed"
+    )
+    where = {n.id: n.attrs for n in _rows_in(session, Node, Node.id, {e.dst for e in running})}
+    raised = []
+    for d in sorted(deletes, key=lambda d: d.okey):
+        art = N.artifact(d.digest)
+        hits = sorted(
+            e.dst
+            for e in running
+            if e.src == art and e.since <= d.time and (e.until is None or e.until > d.time)
+        )
+        placements = [{k: where.get(t, {}).get(k) for k in _PLACEMENT} for t in hits]
+        finding = rules.deleted_while_deployed(Event.from_dict(d.data), placements)
+        if finding is not None:
+            raised.append(Raised(f"deleted:{d.digest}", finding, (d.seq,)))
+    found.scopes |= {f"deleted:{d}" for d in with_deletes}
+    found.raised += raised
+
+
+def _puller_alerts(session: Session, found: _Findings, pullers: set[tuple[str, str]]) -> None:
+    """new_puller: the first pull of a repository by an actor, by event time."""
+    if not pullers:
+        return
+    raised = []
+    keys = sorted(pullers)
+    first: dict[tuple[str, str], PullerSeen] = {}
+    for start in range(0, len(keys), _CHUNK):
+        stmt = select(
+            PullerSeen
+        ).where(  # exact terms: one index seek each
+            or_(
+                *(
+                    and_(PullerSeen.repository == r, PullerSeen.actor == a)
+                    for r, a in keys[start : start + 200]
+                )
+            )
+        )
+        first.update(((r.repository, r.actor), r) for r in session.execute(stmt).scalars())
+    for repository, actor in keys:
+        row = first.get((repository, actor))
+        if row is None:
+            continue
+        finding = rules.new_puller(Event.from_dict(row.data), seen_before=False)
+        if finding is not None:
+            raised.append(Raised(f"puller:{repository}|{actor}", finding, (row.seq,)))
+    found.scopes |= {f"puller:{r}|{a}" for r, a in pullers}
+    found.raised += raised
+
+
+# --- lookups ---------------------------------------------------------------------------
+
+
+def _rows_in(
+    session: Session,
+    model: Any,
+    column: Any,
+    values: Iterable[str],
+    *,
+    kind: str | None = None,
+    where: Any = None,
+) -> list[Any]:
+    ids = sorted(values)
+    out: list[Any] = []
+    for start in range(0, len(ids), _CHUNK):
+        stmt = select(model).where(column.in_(ids[start : start + _CHUNK]))
+        if kind is not None:
+            stmt = stmt.where(Edge.kind == kind)
+        if where is not None:
+            stmt = stmt.where(where)
+        out.extend(session.execute(stmt).scalars())
+    return out
+
+
+def _column_in(
+    session: Session, wanted: Any, column: Any, values: Iterable[str], *, kind: str | None = None
+) -> set[str]:
+    ids = sorted(values)
+    out: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        stmt = select(wanted).where(column.in_(ids[start : start + _CHUNK])).distinct()
+        if kind is not None:
+            stmt = stmt.where(Edge.kind == kind)
+        out.update(str(v) for v in session.execute(stmt).scalars() if v is not None)
+    return out
+
+
+__all__ = ["Touched", "recompute"]
