@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from provenance.errors import InvalidPayload, Unparseable, UnsupportedMedia
 from provenance.events import EventType
@@ -303,30 +300,3 @@ def test_bad_fields_are_422(sample_json, make_delivery, changes):
     body = {"events": [_one_event(sample_json, **changes)]}
     with pytest.raises(InvalidPayload):
         normalize(make_delivery("distribution", body, content_type=V1), SECRETS)
-
-
-# --- properties -------------------------------------------------------------------------
-
-
-@settings(max_examples=200, deadline=None)
-@given(data=st.data())
-def test_arbitrary_json_is_events_or_rejected(data, json_values, make_delivery, check_total):
-    body = json.dumps(data.draw(json_values)).encode()
-    check_total(normalize, make_delivery("distribution", body, content_type=V1))
-
-
-@settings(max_examples=200, deadline=None)
-@given(body=st.binary(max_size=200))
-def test_arbitrary_bytes_are_events_or_rejected(body, make_delivery, check_total):
-    check_total(normalize, make_delivery("distribution", body, content_type=V1))
-
-
-@settings(max_examples=200, deadline=None)
-@given(data=st.data())
-def test_mutated_samples_are_events_or_rejected(
-    data, sample_json, mutate, make_delivery, check_total
-):
-    name = data.draw(st.sampled_from(ALL_SAMPLES))
-    doc = mutate(data, sample_json(f"distribution/{name}"))
-    params = data.draw(st.sampled_from([{}, {"registry": "registry.acme.io"}]))
-    check_total(normalize, make_delivery("distribution", doc, content_type=V1, params=params))
