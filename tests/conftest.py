@@ -4,6 +4,12 @@ PostgreSQL is the one on 127.0.0.1:5432 (trust auth). Each test session creates 
 throwaway database and drops it at the end. Locally a missing server skips those
 tests with a reason; under CI=true it is a failure.
 
+Migrating is the slow part of a fresh database, so each backend migrates once per session:
+a SQLite test gets a copy of a migrated file, a PostgreSQL test the session's database
+emptied back to what the migrations left (`_MigratedPostgres`). Not a savepoint per test:
+the tests run the API, the projection thread and the CLI on connections of their own and
+check what they commit, which one rolled-back outer transaction would hide.
+
 The golden payloads live in tests/samples (a copy of the shared samples, so a plain clone
 runs every test). Under CI=true any skipped test makes the run fail (`pytest_sessionfinish`),
 so a requirement that quietly went missing cannot pass for green.
@@ -12,6 +18,7 @@ so a requirement that quietly went missing cannot pass for green.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,20 +117,125 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+class _MigratedPostgres:
+    """The session's PostgreSQL database at head, emptied back to its migrated state.
+
+    After migrating, it notes every table's rows (the migrations seed some) and sequence.
+    Emptying deletes every row with foreign keys off, puts the seeds back and restarts the
+    sequences: milliseconds, where DROP SCHEMA and a migration take a second. A test that
+    left the schema changed (a table renamed, a trigger added) gets it rebuilt."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        from sqlalchemy import create_engine, text
+
+        _reset_postgres(self.url)
+        database = Database(self.url)
+        database.upgrade()
+        database.dispose()
+        engine = create_engine(self.url)
+        with engine.connect() as conn:
+            self.tables = sorted(self._tables(conn))
+            self.shape = self._shape(conn)
+            self.seeds = {
+                t: [dict(r._mapping) for r in conn.execute(text(f'SELECT * FROM "{t}"'))]
+                for t in self.tables
+            }
+            self.sequences = [
+                r[0]
+                for r in conn.execute(
+                    text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")
+                )
+            ]
+        engine.dispose()
+
+    @staticmethod
+    def _tables(conn: object) -> set[str]:
+        from sqlalchemy import text
+
+        rows = conn.execute(  # type: ignore[attr-defined]
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        )
+        return {r[0] for r in rows}
+
+    @staticmethod
+    def _shape(conn: object) -> list[tuple[str, ...]]:
+        """Tables, columns, indexes, triggers and functions: what a test may have left."""
+        from sqlalchemy import text
+
+        query = text(
+            """
+            SELECT 'column', table_name, column_name, data_type FROM information_schema.columns
+                WHERE table_schema = 'public'
+            UNION ALL SELECT 'index', tablename, indexname, '' FROM pg_indexes
+                WHERE schemaname = 'public'
+            UNION ALL SELECT 'trigger', tgrelid::regclass::text, tgname, '' FROM pg_trigger
+                WHERE NOT tgisinternal
+            UNION ALL SELECT 'function', proname, '', '' FROM pg_proc
+                WHERE pronamespace = 'public'::regnamespace
+            """
+        )
+        return sorted(tuple(r) for r in conn.execute(query))  # type: ignore[attr-defined]
+
+    def empty(self) -> str:
+        from sqlalchemy import column as col
+        from sqlalchemy import create_engine, insert, table, text
+
+        engine = create_engine(self.url)
+        try:
+            with engine.connect() as conn:
+                changed = self._shape(conn) != self.shape
+            if changed:
+                engine.dispose()
+                self._rebuild()
+                return self.url
+            with engine.begin() as conn:
+                # replica role: no foreign key triggers, so any order deletes
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+                for t in self.tables:
+                    conn.execute(text(f'DELETE FROM "{t}"'))
+                    if self.seeds[t]:
+                        columns = [col(c) for c in self.seeds[t][0]]
+                        conn.execute(insert(table(t, *columns)), self.seeds[t])
+                for seq in self.sequences:
+                    conn.execute(text(f'ALTER SEQUENCE "{seq}" RESTART'))
+        finally:
+            engine.dispose()
+        return self.url
+
+
+@pytest.fixture(scope="session")
+def pg_migrated(pg_server: str) -> _MigratedPostgres:
+    return _MigratedPostgres(pg_server)
+
+
+@pytest.fixture(scope="session")
+def sqlite_migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("migrated") / "provenance.db"
+    database = Database(f"sqlite:///{path}")
+    database.upgrade()
+    database.dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL of an empty database, once per backend."""
+    """A URL of a database fresh from the migrations, once per backend."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'provenance.db'}"
-    url: str = request.getfixturevalue("pg_server")
-    _reset_postgres(url)
-    return url
+        path = tmp_path / "provenance.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_migrated"), path)
+        return f"sqlite:///{path}"
+    migrated: _MigratedPostgres = request.getfixturevalue("pg_migrated")
+    return migrated.empty()
 
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     """A migrated database, on each backend."""
     database = Database(database_url)
-    database.upgrade()
+    database.upgrade()  # at head already: proves it, in milliseconds
     yield database
     database.dispose()

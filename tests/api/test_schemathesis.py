@@ -131,6 +131,9 @@ def counted(case: Case) -> None:
 # (test, operation) -> why it may still fail; empty: every operation must pass.
 KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
+# Seconds per request: schemathesis's 10 s default is shorter than a cold first request
+# on a loaded 2-CPU machine; a timeout here says nothing about the service.
+TIMEOUT = 60
 BOUNDED = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 REFUSALS = settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -139,14 +142,14 @@ REFUSALS = settings(max_examples=10, deadline=None, suppress_health_check=list(H
 @BOUNDED
 def test_every_route_with_the_admin_token(case: Case, app: FastAPI) -> None:
     counted(case)
-    case.call_and_validate(excluded_checks=_unsayable(case))
+    case.call_and_validate(excluded_checks=_unsayable(case), timeout=TIMEOUT)
 
 
 @no_token.include(path_regex=INGEST_PATHS).parametrize()
 @REFUSALS
 def test_ingest_without_a_valid_token_is_401(case: Case, app: FastAPI) -> None:
     counted(case)
-    response = case.call_and_validate(excluded_checks=_unsayable(case))
+    response = case.call_and_validate(excluded_checks=_unsayable(case), timeout=TIMEOUT)
     # 405: the coverage phase also tries methods the route does not have.
     assert response.status_code in (401, 405), response.text
 
@@ -155,7 +158,7 @@ def test_ingest_without_a_valid_token_is_401(case: Case, app: FastAPI) -> None:
 @REFUSALS
 def test_ingest_with_the_read_token_is_403(case: Case, app: FastAPI) -> None:
     counted(case)
-    response = case.call_and_validate(excluded_checks=_unsayable(case))
+    response = case.call_and_validate(excluded_checks=_unsayable(case), timeout=TIMEOUT)
     sent = response.request.headers.get("Authorization")
     expected = 403 if sent == f"Bearer {READ}" else 401  # schemathesis also drops the token
     assert response.status_code in (expected, 405), response.text
