@@ -23,6 +23,7 @@ from datetime import datetime
 import orjson
 from sqlalchemy.orm import Session
 
+from provenance import references
 from provenance.errors import Ambiguous, InvalidQuery, NotFound
 from provenance.events import is_digest
 from provenance.store import catalog as sql
@@ -59,14 +60,16 @@ def _digest_prefix(text: str) -> str | None:
 
 
 def _split_reference(text: str) -> tuple[str, str, str] | None:
-    """`repo@sha256:...` -> (repo, '@', digest); `repo:tag` -> (repo, ':', tag)."""
-    if "@" in text:
-        repo, _, digest = text.rpartition("@")
-        return (repo, "@", digest) if repo else None
-    slash = text.rfind("/")
-    colon = text.rfind(":")
-    if colon > slash and colon > 0 and colon < len(text) - 1:
-        return text[:colon], ":", text[colon + 1 :]
+    """`repo@sha256:...` -> (`repo`, '@', digest); `repo:tag` -> (repo, ':', tag): the
+    reference as written (`provenance.references.split`), not normalized, since the graph
+    names a tag as its source wrote it."""
+    ref = references.split(text)
+    if not ref.name:
+        return None
+    if ref.digest is not None:
+        return ref.named, "@", ref.digest
+    if ref.tag is not None:
+        return ref.name, ":", ref.tag
     return None
 
 

@@ -710,10 +710,17 @@ def reconcile(
     from provenance.registry_client import RegistryClient  # noqa: PLC0415
     from provenance.service import ProjectionRunner  # noqa: PLC0415
 
+    settings = _settings(database_url)
     with (
-        _database(_settings(database_url)) as db,
+        _database(settings) as db,
         RegistryClient(
-            registry, username=username, password=password, token=token, verify=not insecure
+            registry,
+            username=username,
+            password=password,
+            token=token,
+            verify=not insecure,
+            retry_attempts=settings.registry_retry_attempts,
+            retry_after_max=settings.registry_retry_after_max,
         ) as client,
         err.status(f"walking {registry}", spinner="dots") if err.is_terminal else _quiet(),
     ):

@@ -35,7 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+
+from packageurl import PackageURL
 
 from provenance.errors import RejectedInput
 from provenance.service import ProjectionRunner, ingest
@@ -507,8 +508,8 @@ def _harbor_pull_by_digest(when: datetime, image: Image, operator: str) -> Deliv
 
 
 def _purl(image: Image) -> str:
-    version = quote(image.digest, safe="")
-    return f"pkg:oci/shop-api@{version}?repository_url={quote(REPOSITORY, safe='/')}&tag={TAG}"
+    qualifiers = {"repository_url": REPOSITORY, "tag": TAG}
+    return str(PackageURL("oci", None, "shop-api", image.digest, qualifiers).to_string())
 
 
 def _cdevent(

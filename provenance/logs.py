@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 # Record attributes that are not context: the standard ones, and uvicorn's ANSI-coloured copy.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
@@ -101,18 +102,29 @@ def _utc(record: logging.LogRecord) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
-            "time": _utc(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        doc.update(_extras(record))
-        if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(doc, default=str).decode()
+class JsonFormatter(OrjsonFormatter):
+    """python-json-logger's orjson formatter with this service's field names: `time`
+    (`_utc`), `level` (lower case), `logger`, `message`, the extras, `exception`."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ["asctime", "levelname", "name", "message"],
+            rename_fields={
+                "asctime": "time",
+                "levelname": "level",
+                "name": "logger",
+                "exc_info": "exception",
+            },
+            reserved_attrs=sorted(_STANDARD),
+            json_default=str,
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _utc(record)
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        log_data["level"] = str(log_data["level"]).lower()
+        return log_data
 
 
 class ConsoleFormatter(logging.Formatter):

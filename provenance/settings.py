@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     environments: dict[str, str] = Field(default_factory=dict)
     alert_webhook_url: str | None = None
+    # `provenance reconcile`'s registry calls: tries per call on 429, 5xx and transport
+    # errors, and the longest `Retry-After` honoured (seconds; a longer one is cut to this).
+    registry_retry_attempts: int = Field(default=5, gt=0)
+    registry_retry_after_max: float = Field(default=30.0, ge=0)
     log_format: str = "auto"  # json | console | auto (json when stdout is not a terminal)
     log_level: str = "INFO"
     # Distributed mode (`provenance api` / `provenance worker`, faust-streaming on Kafka).

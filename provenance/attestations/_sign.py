@@ -123,15 +123,9 @@ class ServiceSigner:
 
     def envelope(self, payload_type: str, payload: bytes) -> dict[str, Any]:
         """A DSSE envelope (JSON form) over `payload`, signed over its PAE."""
-        pae = dsse.Envelope(payload, payload_type, {}).pae()
-        sig = self._signer.sign(pae)
-        return {
-            "payloadType": payload_type,
-            "payload": base64.b64encode(payload).decode(),
-            "signatures": [
-                {"keyid": sig.keyid, "sig": base64.b64encode(bytes.fromhex(sig.signature)).decode()}
-            ],
-        }
+        envelope = dsse.Envelope(payload, payload_type, {})
+        envelope.sign(self._signer)
+        return dict(envelope.to_dict())
 
 
 def open_envelope(envelope: Mapping[str, Any], public_pem: str | bytes) -> bytes:

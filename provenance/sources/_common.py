@@ -13,6 +13,7 @@ import orjson
 
 from provenance.errors import InvalidPayload, RejectedInput, Unparseable, UnsupportedMedia
 from provenance.events import is_digest
+from provenance.references import strip_scheme
 from provenance.timeutil import parse_time
 
 REVISION_KEYS = ("org.opencontainers.image.revision", "org.label-schema.vcs-ref")
@@ -118,14 +119,6 @@ def normalize_vcs_url(url: str | None) -> str | None:
     return text.rstrip("/")
 
 
-def strip_scheme(url: str) -> str:
-    """`https://host/path` -> `host/path`: repositories are named as in image references."""
-    for prefix in ("https://", "http://", "oci://", "docker://"):
-        if url.startswith(prefix):
-            return url[len(prefix) :]
-    return url
-
-
 # --- added for the registry/CD adapters --------------------------------------------------
 
 #: Every InvalidPayload raised by `guarded` starts with this: a payload whose shape the
@@ -223,21 +216,6 @@ def client_ip(addr: str | None) -> str | None:
     if addr.count(":") == 1:
         return addr.partition(":")[0] or None
     return addr or None
-
-
-def split_image_ref(ref: str) -> tuple[str, str | None, str | None]:
-    """`host/path:tag@sha256:...` -> (`host/path`, tag, digest); tag and digest may be None.
-
-    A `:` counts as a tag separator only in the last path segment, so `host:5000/a/b` keeps
-    its port.
-    """
-    ref = strip_scheme(ref.strip())
-    name, at, digest = ref.partition("@")
-    head, slash, last = name.rpartition("/")
-    tag: str | None = None
-    if ":" in last:
-        last, _, tag = last.partition(":")
-    return head + slash + last, tag or None, (digest or None) if at else None
 
 
 def registry_param(params: Mapping[str, str]) -> str | None:

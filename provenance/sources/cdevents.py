@@ -52,8 +52,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote
 
+from packageurl import PackageURL
+
+from provenance import references
 from provenance.errors import InvalidPayload, Unparseable
 from provenance.events import COMMIT_RE, Event, EventType, is_digest
 from provenance.sources import Delivery, Normalized, SourceSecrets, each, strict
@@ -68,8 +70,6 @@ from provenance.sources._common import (
     req_str,
     require_content_type,
     require_object,
-    split_image_ref,
-    strip_scheme,
     sub_object,
 )
 
@@ -223,29 +223,12 @@ class ImageRef:
     tag: str | None = None
 
 
-def parse_purl(value: str) -> tuple[str, str | None, str, str | None, dict[str, str]] | None:
-    """`pkg:type/namespace/name@version?qualifiers#subpath` -> its decoded parts, or None."""
-    if not value.startswith("pkg:"):
+def _purl(value: str) -> PackageURL | None:
+    """A purl's decoded parts (packageurl-python), or None when `value` is not one."""
+    try:
+        return PackageURL.from_string(value)
+    except ValueError:
         return None
-    rest = value[4:].lstrip("/").partition("#")[0]
-    rest, _, query = rest.partition("?")
-    ptype, slash, path = rest.partition("/")
-    if not slash or not ptype or not path:
-        return None
-    version: str | None = None
-    if "@" in path:
-        path, _, raw_version = path.rpartition("@")
-        version = unquote(raw_version) or None
-    segments = [unquote(s) for s in path.strip("/").split("/") if s]
-    if not segments:
-        return None
-    qualifiers: dict[str, str] = {}
-    for pair in query.split("&"):
-        key, eq, val = pair.partition("=")
-        if eq and key:
-            qualifiers[key.lower()] = unquote(val)
-    namespace = "/".join(segments[:-1]) or None
-    return ptype.lower(), namespace, segments[-1], version, qualifiers
 
 
 def image_ref(value: object) -> ImageRef:
@@ -255,39 +238,30 @@ def image_ref(value: object) -> ImageRef:
     """
     if not isinstance(value, str):
         return ImageRef()
-    parts = parse_purl(value.strip())
-    if parts is None or parts[0] not in ("oci", "docker"):
+    purl = _purl(value.strip())
+    if purl is None or purl.type not in ("oci", "docker"):
         return ImageRef()
-    ptype, namespace, name, version, qualifiers = parts
+    qualifiers = purl.qualifiers if isinstance(purl.qualifiers, dict) else {}
+    version = purl.version or None
     digest: str | None = None
     tag = qualifiers.get("tag") or None
     if version is not None and version.lower().startswith("sha256:"):
         digest = req_digest(version, "purl version")
-    elif version is not None and ptype == "docker" and tag is None:
+    elif version is not None and purl.type == "docker" and tag is None:
         tag = version
-    path = f"{namespace}/{name}" if namespace else name
-    repository_url = qualifiers.get("repository_url")
+    repository_url = qualifiers.get("repository_url") or None
+    registry = references.strip_scheme(repository_url).strip("/") if repository_url else None
     repository: str | None
-    if ptype == "oci":
+    if purl.type == "oci":
         # "oci purls must be registry agnostic by default" (purl spec): without
         # repository_url the purl names content, not a place, so there is no repository.
-        repository = strip_scheme(repository_url).strip("/") if repository_url else None
+        repository = registry
     else:
-        host = strip_scheme(repository_url).strip("/") if repository_url else "docker.io"
-        first, slash, rest = path.partition("/")
-        if not repository_url and slash and _is_registry_host(first):
-            host, path = first.lower(), rest  # pkg:docker/ghcr.io/acme/api: a registry
-        if host in ("docker.io", "hub.docker.com", "registry.hub.docker.com"):
-            host = "docker.io"
-            path = path if "/" in path else f"library/{path}"
-        repository = f"{host}/{path}"
+        path = f"{purl.namespace}/{purl.name}" if purl.namespace else purl.name
+        # docker.io by default, unless the namespace starts with a registry, as in image
+        # references (pkg:docker/ghcr.io/acme/api)
+        repository = "/".join(references.docker_name(path, registry))
     return ImageRef(digest=digest, repository=repository or None, tag=tag)
-
-
-def _is_registry_host(segment: str) -> bool:
-    """The first part of a docker name is a registry when it looks like a host, as in
-    image references (`ghcr.io/...`, `registry:5000/...`, `localhost/...`)."""
-    return "." in segment or ":" in segment or segment == "localhost"
 
 
 def _image_from_reference(value: str | None) -> ImageRef:
@@ -295,9 +269,11 @@ def _image_from_reference(value: str | None) -> ImageRef:
     invalid digest is dropped rather than rejected."""
     if value is None:
         return ImageRef()
-    repository, tag, digest = split_image_ref(value)
+    ref = references.split(value)
     return ImageRef(
-        digest=digest if is_digest(digest) else None, repository=repository or None, tag=tag
+        digest=ref.digest if is_digest(ref.digest) else None,
+        repository=ref.name or None,
+        tag=ref.tag,
     )
 
 

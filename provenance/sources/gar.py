@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from provenance import references
 from provenance.errors import InvalidPayload
 from provenance.events import Event, EventType
 from provenance.sources import Delivery, SourceSecrets
@@ -47,7 +48,6 @@ from provenance.sources._common import (
     req_digest,
     require_content_type,
     require_object,
-    split_image_ref,
 )
 
 SOURCE = "gar"
@@ -145,7 +145,8 @@ def _change(data: Mapping[str, Any]) -> _Change:
         digest = req_digest(raw_digest, "data.digest")
         repository = image_path(path, "data.digest")
     if tag_ref is not None:
-        path, tag, _ = split_image_ref(tag_ref.partition("@")[0])
+        tag_name = references.split(tag_ref)
+        path, tag = tag_name.name, tag_name.tag
         if tag is None:
             raise InvalidPayload(f"data.tag {tag_ref!r} names no :tag")
         tag_repository = image_path(path, "data.tag")

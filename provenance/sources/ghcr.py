@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
+from provenance import references
 from provenance.errors import InvalidPayload, Unparseable
 from provenance.events import Event, EventType, content_id, is_digest
 from provenance.sources import Delivery, SourceSecrets
@@ -49,7 +50,6 @@ from provenance.sources._common import (
     req_str,
     require_content_type,
     require_object,
-    split_image_ref,
     sub_object,
 )
 
@@ -215,7 +215,7 @@ def _container(
 def _repository(package: Mapping[str, Any], version: Mapping[str, Any], key: str) -> str:
     package_url = opt_str(version, "package_url", "package_version")
     if package_url is not None:
-        path = split_image_ref(package_url)[0].lower()
+        path = references.split(package_url).name.lower()
         if path.startswith("ghcr.io/") and len(path) > len("ghcr.io/"):
             return path
     name = req_str(package, "name", key)

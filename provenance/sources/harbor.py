@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from provenance import references
 from provenance.errors import InvalidPayload
 from provenance.events import Event, EventType, content_id, is_digest
 from provenance.sources import Delivery, SourceSecrets
@@ -55,7 +56,6 @@ from provenance.sources._common import (
     req_str,
     require_content_type,
     require_object,
-    split_image_ref,
     sub_object,
 )
 
@@ -180,7 +180,7 @@ def _resources(env: _Envelope) -> list[Mapping[str, Any]]:
 def _repository(env: _Envelope, resource: Mapping[str, Any]) -> str | None:
     url = opt_str(resource, "resource_url", "resource")
     if url is not None:
-        return split_image_ref(url)[0]
+        return references.split(url).name
     full_name = opt_str(sub_object(env.data, "repository", "event_data"), "repo_full_name", "")
     if full_name is None:
         return None
@@ -387,8 +387,9 @@ def _retention_events(env: _Envelope) -> list[Event]:
         name_tag = opt_str(item, "name_tag", "deleted_artifact")
         if name_tag is None or (status or "").upper() != "SUCCESS":
             continue
-        path, tag, digest = split_image_ref(name_tag)
-        digest = opt_digest(digest, "deleted_artifact.name_tag digest")
+        ref = references.split(name_tag)
+        path, tag = ref.name, ref.tag
+        digest = opt_digest(ref.digest, "deleted_artifact.name_tag digest")
         if digest is None and tag is None:
             continue
         events.append(

@@ -27,7 +27,8 @@ itself), user_agent, time = `stageTimestamp` (else `requestReceivedTimestamp`). 
 `<auditID>:<container>` so each container is its own event and a redelivery dedupes; a
 delete's id is `<auditID>`.
 
-Images (`parse_image_reference`): `repo:tag`, `repo@sha256:...`, `repo:tag@sha256:...`;
+Images (`parse_image_reference`, Docker's rules from `provenance.references.parse`):
+`repo:tag`, `repo@sha256:...`, `repo:tag@sha256:...`;
 a first path component with a `.` or `:` or equal to `localhost` is a registry host (so
 `host:5000/x:tag` keeps its port), otherwise the host is `docker.io` and a single-component
 path is under `library/` (`nginx` -> `docker.io/library/nginx`). A reference with neither
@@ -49,6 +50,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from provenance import references
 from provenance.errors import InvalidPayload
 from provenance.events import Event, EventType
 from provenance.sources import Delivery, Normalized, SourceSecrets, each, strict
@@ -61,7 +63,6 @@ from provenance.sources._common import (
     opt_list,
     opt_str,
     parse_when,
-    req_digest,
     req_str,
     require_content_type,
     require_object,
@@ -72,11 +73,6 @@ SOURCE = "k8s-audit"
 NDJSON = ("application/x-ndjson", "application/jsonl", "application/json-seq")
 CONTENT_TYPES = ("application/json", *NDJSON)
 API_GROUP = "audit.k8s.io/"
-
-DOCKER_HUB = "docker.io"
-_DOCKER_HUB_ALIASES = frozenset(
-    {"index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
-)
 
 # resource -> (kind, path from the object to its pod spec)
 _WORKLOADS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -355,6 +351,8 @@ def _containers(spec: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], bo
 
 @dataclass(frozen=True, slots=True)
 class ImageReference:
+    """A container's image as the event carries it: `repository` with its registry."""
+
     repository: str
     tag: str | None
     digest: str | None
@@ -362,33 +360,13 @@ class ImageReference:
 
 
 def parse_image_reference(image: str) -> ImageReference:
-    """A container image reference as the kubelet reads it, with Docker's defaults:
-    `nginx` -> (`docker.io/library/nginx`, `latest`, None, implied)."""
-    text = image.strip()
-    if not text or any(c.isspace() for c in text):
-        raise InvalidPayload(f"image {image!r} is not an image reference")
-    name, at, raw_digest = text.partition("@")
-    digest = req_digest(raw_digest, f"image {image!r} digest") if at else None
-    head, slash, last = name.rpartition("/")
-    last, colon, tag = last.partition(":")
-    if colon and not tag:
-        raise InvalidPayload(f"image {image!r} has an empty tag")
-    path = head + slash + last
-    first, slash, rest = path.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        host, remainder = first.lower(), rest
-    else:
-        host, remainder = DOCKER_HUB, path
-    if host in _DOCKER_HUB_ALIASES:
-        host = DOCKER_HUB
-    if host == DOCKER_HUB and "/" not in remainder:
-        remainder = f"library/{remainder}"
-    if not remainder or any(not part for part in remainder.split("/")):
-        raise InvalidPayload(f"image {image!r} names no repository")
-    implied = not colon and digest is None
+    """A container image reference as the kubelet reads it (`provenance.references.parse`),
+    with its default tag: `nginx` -> (`docker.io/library/nginx`, `latest`, None, implied)."""
+    ref = references.parse(image)
+    implied = ref.tag is None and ref.digest is None
     return ImageReference(
-        repository=f"{host}/{remainder}",
-        tag=tag or ("latest" if implied else None),
-        digest=digest,
+        repository=ref.name,
+        tag="latest" if implied else ref.tag,
+        digest=ref.digest,
         tag_implied=implied,
     )

@@ -46,6 +46,7 @@ from typing import Any
 
 from provenance.errors import InvalidPayload
 from provenance.events import COMMIT_RE, Event, EventType, content_id
+from provenance.references import strip_scheme
 from provenance.sources import Delivery, SourceSecrets
 from provenance.sources._common import (
     compact,
@@ -59,7 +60,6 @@ from provenance.sources._common import (
     req_str,
     require_content_type,
     require_object,
-    strip_scheme,
     sub_object,
 )
 

@@ -1,20 +1,28 @@
 """The registry client's two authentication schemes, against registries played by
 `httpx.MockTransport`: basic credentials, and the bearer-token challenge of the Docker
-token specification (Distribution, Docker Hub, Harbor, GHCR)."""
+token specification (Distribution, Docker Hub, Harbor, GHCR); then its retries of rate
+limits (429 + `Retry-After`), server errors and transport errors, against a real HTTP
+server on loopback."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+import stamina
 
 from provenance.errors import Unavailable
-from provenance.registry_client import RegistryClient
+from provenance.registry_client import RegistryClient, retry_after
 
 REGISTRY = "https://registry.example"
 REALM = "https://auth.example/token"
@@ -99,6 +107,13 @@ class TokenRegistry:
             return "registry:catalog:*"
         repository = path.removeprefix("/v2/").split("/tags/")[0].split("/manifests/")[0]
         return f"repository:{repository}:pull"
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff_waits() -> Iterator[None]:
+    """Retries without their waits; each client's own number of attempts still holds."""
+    with stamina.set_testing(True, attempts=1000, cap=True):
+        yield
 
 
 def _client(handler: Callable[[httpx.Request], httpx.Response], **kwargs: object) -> RegistryClient:
@@ -214,3 +229,197 @@ def test_tags_follow_the_link_header() -> None:
 
     with _client(handler) as client:
         assert client.tags("acme/api", page=2) == ["v1", "v2", "v3"]
+
+
+# --- retries (a real HTTP server on loopback) ----------------------------------------
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    authorization: str | None
+    at: float  # time.monotonic() when the server read it
+
+
+@dataclass
+class ScriptedRegistry:
+    """Answers each path from its script in turn, the last answer over and over."""
+
+    script: dict[str, list[Answer]]
+    seen: list[Seen] = field(default_factory=list)
+    url: str = ""
+
+    def answer(self, method: str, target: str, authorization: str | None) -> Answer:
+        path = urlsplit(target).path
+        self.seen.append(Seen(method, target, authorization, time.monotonic()))
+        answers = self.script.get(path) or [(404, {}, b'{"errors":[]}')]
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    def paths(self) -> list[str]:
+        return [s.path for s in self.seen]
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[dict[str, list[Answer]]], ScriptedRegistry]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(script: dict[str, list[Answer]]) -> ScriptedRegistry:
+        registry = ScriptedRegistry(script)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._reply(with_body=True)
+
+            def do_HEAD(self) -> None:
+                self._reply(with_body=False)
+
+            def _reply(self, *, with_body: bool) -> None:
+                status, headers, body = registry.answer(
+                    self.command, self.path, self.headers.get("authorization")
+                )
+                self.send_response(status)
+                for key, value in {"content-type": "application/json", **headers}.items():
+                    self.send_header(key, value.replace("{url}", registry.url))
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                if with_body:
+                    self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        registry.url = f"http://127.0.0.1:{server.server_address[1]}"
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return registry
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+TAGS = (200, {}, b'{"name":"acme/api","tags":["v1","v2"]}')
+
+
+def _limited(seconds: str) -> Answer:
+    return 429, {"retry-after": seconds}, b'{"errors":[{"code":"TOOMANYREQUESTS"}]}'
+
+
+def test_a_rate_limit_waits_what_retry_after_asks(serve) -> None:
+    registry = serve({"/v2/acme/api/tags/list": [_limited("2"), TAGS]})
+    with stamina.set_testing(False), RegistryClient(registry.url) as client:
+        assert client.tags("acme/api") == ["v1", "v2"]
+    first, second = registry.seen
+    assert second.at - first.at >= 2.0  # stamina's own first backoff is at most 1.1 s
+
+
+def test_a_long_retry_after_is_cut_to_the_cap(serve) -> None:
+    registry = serve({"/v2/acme/api/tags/list": [_limited("3600"), TAGS]})
+    with stamina.set_testing(False), RegistryClient(registry.url, retry_after_max=0.2) as c:
+        assert c.tags("acme/api") == ["v1", "v2"]
+    first, second = registry.seen
+    assert 0.2 <= second.at - first.at < 30
+
+
+def test_retry_after_as_an_http_date(serve) -> None:
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
+    registry = serve({"/v2/acme/api/tags/list": [_limited(soon), TAGS]})
+    with stamina.set_testing(False), RegistryClient(registry.url) as client:
+        assert client.tags("acme/api") == ["v1", "v2"]
+    first, second = registry.seen
+    assert second.at - first.at >= 1.5  # whole seconds: 2 to 3 s away, over the backoff
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        ("0", 0.0),
+        ("Tue, 01 Dec 2026 12:00:30 GMT", 30.0),
+        ("Tue, 01 Dec 2026 11:59:00 GMT", 0.0),  # already past: no wait
+        ("soon", None),
+        ("-5", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_values(value: str | None, seconds: float | None) -> None:
+    assert retry_after(value, now=datetime(2026, 12, 1, 12, 0, 0, tzinfo=UTC)) == seconds
+
+
+def test_server_errors_are_retried_then_succeed(serve) -> None:
+    bad_gateway = (502, {}, b"bad gateway")
+    unavailable = (503, {}, b'{"errors":[{"code":"UNAVAILABLE"}]}')
+    registry = serve({"/v2/acme/api/tags/list": [bad_gateway, unavailable, TAGS]})
+    with RegistryClient(registry.url) as client:
+        assert client.tags("acme/api") == ["v1", "v2"]
+    assert len(registry.seen) == 3
+
+
+def test_retries_are_bounded_and_a_404_is_not_retried(serve) -> None:
+    registry = serve(
+        {"/v2/acme/api/tags/list": [(503, {}, b"{}")], "/v2/acme/api/manifests/v1": [_limited("0")]}
+    )
+    with RegistryClient(registry.url, retry_attempts=3) as client:
+        with pytest.raises(Unavailable, match="503"):
+            client.tags("acme/api")
+        assert len(registry.seen) == 3
+        with pytest.raises(Unavailable, match="429"):
+            client.manifest_digest("acme/api", "v1")
+        assert len(registry.seen) == 6
+        assert client.tags("acme/gone") == []
+        assert client.manifest_digest("acme/api", "gone") is None
+    assert registry.paths()[6:] == ["/v2/acme/gone/tags/list?n=100", "/v2/acme/api/manifests/gone"]
+
+
+def test_transport_errors_are_retried() -> None:
+    calls: list[str] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) < 3:
+            raise httpx.ReadTimeout("timed out", request=request)
+        return _tags(request)
+
+    with _client(flaky) as client:
+        assert client.tags("acme/api") == ["v1", "v2"]
+    assert len(calls) == 3
+
+    def down(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        raise httpx.ConnectError("connection refused", request=request)
+
+    calls.clear()
+    with _client(down, retry_attempts=2) as client, pytest.raises(Unavailable, match="unreachable"):
+        client.tags("acme/api")
+    assert len(calls) == 2
+
+
+def test_a_catalog_walk_over_http_with_a_token_pages_and_a_rate_limit(serve) -> None:
+    """Distribution behind a token service, as Docker Hub is: the challenge, then the
+    token reused for every page, a 429 in the middle of the walk, `Link` to the next page."""
+    token = "tok-catalog"
+    challenge = 'Bearer realm="{url}/token",service="registry.local",scope="registry:catalog:*"'
+    unauthorized = (401, {"www-authenticate": challenge}, b'{"errors":[]}')
+    page1 = (200, {"link": '</v2/_catalog?n=2&last=b>; rel="next"'}, b'{"repositories":["a","b"]}')
+    page2 = (200, {}, b'{"repositories":["c"]}')
+    registry = serve(
+        {
+            "/v2/_catalog": [unauthorized, page1, _limited("0"), page2],
+            "/token": [(200, {}, b'{"token":"' + token.encode() + b'"}')],
+        }
+    )
+    with RegistryClient(registry.url) as client:
+        assert list(client.catalog(page=2)) == ["a", "b", "c"]
+    assert [(s.path, s.authorization) for s in registry.seen] == [
+        ("/v2/_catalog?n=2", None),
+        ("/token?service=registry.local&scope=registry%3Acatalog%3A%2A", None),
+        ("/v2/_catalog?n=2", f"Bearer {token}"),
+        ("/v2/_catalog?n=2&last=b", f"Bearer {token}"),
+        ("/v2/_catalog?n=2&last=b", f"Bearer {token}"),
+    ]
