@@ -21,10 +21,15 @@ Agents, timers and pages:
                         projection for the partitions the batch came from
     (projection)        a child process runs a `LaneProjector`: it projects the entries of
                         the partitions this worker owns, one cursor per partition
-                        (`graph:<topic>:<partition>`), so workers project side by side;
-                        every second it catches up all its partitions (a new owner takes
-                        what the previous one left) and sweeps the global cursor over
-                        what every lane projected (and takes entries with no lane)
+                        (`graph:<topic>:<partition>`, locked while it moves, so a lane
+                        has one projector at a time across a rebalance); every second it
+                        catches up all its partitions (a new owner takes what the
+                        previous one left) and sweeps the global cursor over what every
+                        lane projected (taking entries with no lane, the CLI's). Reading,
+                        cursors and commits run side by side; applying a batch to the
+                        graph is serialized across workers by one advisory lock (see
+                        `provenance.store.projection`), so the graph catches up at one
+                        projector's rate however many workers there are
     owned_partitions    every second: tell the projection which partitions this worker
                         owns now (after a rebalance they move with the deliveries)
     publish_events      leader only: log entries after the outbox cursor -> events topic
