@@ -115,3 +115,6 @@ def test_a_worker_killed_mid_stream_leaves_no_entry_unprojected_and_none_twice(
     with stack.db.read() as s:
         assert projection.lag(s) == 0
         assert projection.oldest_pending(s) is None
+    ready = httpx.get(second.base_url + "/readyz", trust_env=False).json()["checks"]
+    assert ready["database"]["projection_lag"] == 0
+    assert ready["database"]["log_entries"] == 600
