@@ -100,10 +100,10 @@ def metrics(svc: Svc) -> Response:
             svc.metrics.log_entries.set(seq)
             svc.metrics.projection_lag.set(lag)
             svc.metrics.projection_set_aside.set(projection.set_aside(session))
-            # The oldest entry the graph has not taken yet: the projection cursor is at
-            # seq - lag, so it is the next one.
-            oldest = log.entries(session, after=seq - lag, limit=1) if lag > 0 else []
-            age = (utcnow() - _aware(oldest[0].received_at)).total_seconds() if oldest else 0.0
+            # The oldest entry the graph has not taken yet (in distributed mode each
+            # partition's cursor moves on its own: not simply the one after the cursor).
+            oldest = projection.oldest_pending(session) if lag > 0 else None
+            age = (utcnow() - _aware(oldest.received_at)).total_seconds() if oldest else 0.0
             svc.metrics.projection_lag_seconds.set(max(age, 0.0))
     except Unavailable:
         pass  # readiness reports it; metrics still expose the counters

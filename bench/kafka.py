@@ -15,10 +15,14 @@ and by digest, `--batch` events per POST, `--concurrency` clients):
 
 For 2 and 3: "logged" is when every event is in the hash-chained log (durable, applied
 exactly once), "projected" when the graph has caught up too (queryable), both from the
-first POST. The worker's figure to compare with the floor is the drain's logged rate.
+first POST. "catch-up" is the graph's own rate once everything is logged: the events
+still unprojected at that moment over the time the graph took to take them, the figure
+that shows whether more workers project more. "worker CPU ms/ev" is the CPU of the
+worker processes and their projection children (not PostgreSQL's) per event. The
+worker's figure to compare with the floor is the drain's logged rate.
 
     .venv/bin/python bench/kafka.py [--events 20000] [--batch 100] [--concurrency 4]
-        [--partitions 8] [--skip-embedded] [--json FILE]
+        [--partitions 8] [--skip-embedded] [--skip-drain] [--skip-floor] [--json FILE]
 """
 
 from __future__ import annotations
@@ -61,8 +65,9 @@ from ingest import (  # the sibling benchmark: same stream, same embedded figure
 )
 
 from provenance import wire
+from provenance.attestations import ServiceSigner
 from provenance.store import Database, projection
-from provenance.store.models import EventKey
+from provenance.store.models import EventKey, LogEntry
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = Path(sys.prefix) / "bin" / "provenance"
@@ -131,7 +136,11 @@ class Proc:
 
 def service_env(database_url: str, servers: str, prefix: str, partitions: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVENANCE_")}
+    # On PostgreSQL `/readyz` needs a key to sign checkpoints with, as compose provisions.
+    key = Path(tempfile.gettempdir()) / "prov-bench-kafka-signing-key.pem"
+    ServiceSigner.load_or_create(key)
     return env | {
+        "PROVENANCE_SIGNING_KEY": str(key),
         "PROVENANCE_DATABASE_URL": database_url,
         "PROVENANCE_KAFKA_URL": f"kafka://{servers}",
         "PROVENANCE_KAFKA_TOPIC_PREFIX": prefix,
@@ -180,6 +189,26 @@ def db_state(db: Database) -> tuple[int, int]:
         return int(logged), projection.lag(session)
 
 
+def log_entries(db: Database) -> int:
+    with db.read() as session:
+        return int(session.execute(select(func.count()).select_from(LogEntry)).scalar_one())
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its live children (the projection process)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    for p in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 # --- measurements ------------------------------------------------------------------------
 
 
@@ -194,6 +223,20 @@ class KafkaResult:
     logged_seconds: float  # first POST (or first event, for a drain) -> all in the log
     projected_seconds: float  # -> the graph caught up
     messages: int  # Kafka messages the deliveries took
+    lag_at_logged: int = 0  # log entries not yet projected when the last event was logged
+    entries: int = 0  # log entries the run appended
+    worker_cpu_seconds: float = 0.0  # workers and their projection processes
+
+    @property
+    def catch_up_rate(self) -> float:
+        """Events/s the graph took once everything was logged (the projection's own rate)."""
+        behind = self.accepted * self.lag_at_logged / self.entries if self.entries else 0.0
+        seconds = self.projected_seconds - self.logged_seconds
+        return behind / seconds if seconds > 0.05 and behind else 0.0
+
+    @property
+    def cpu_ms_per_event(self) -> float:
+        return 1000 * self.worker_cpu_seconds / self.accepted if self.accepted else 0.0
 
     @property
     def logged_rate(self) -> float:
@@ -204,16 +247,18 @@ class KafkaResult:
         return self.accepted / self.projected_seconds if self.projected_seconds else 0.0
 
 
-def watch(db: Database, target: int, start: float) -> tuple[float, float]:
-    """Poll until `target` events are logged, then until projected; seconds from `start`."""
+def watch(db: Database, target: int, start: float) -> tuple[float, float, int]:
+    """Poll until `target` events are logged, then until projected; seconds from `start`,
+    and the projection lag (log entries) at the moment everything was logged."""
     logged_at = 0.0
+    lag_at_logged = 0
     while True:
         count, lag = db_state(db)
         now = time.perf_counter()
         if count >= target and not logged_at:
-            logged_at = now
+            logged_at, lag_at_logged = now, lag
         if logged_at and lag == 0:
-            return logged_at - start, now - start
+            return logged_at - start, now - start, lag_at_logged
         time.sleep(0.02)
 
 
@@ -239,8 +284,10 @@ def run_kafka(
             start, last_ok, _lat, accepted, _dupes, errors = asyncio.run(
                 _post_all(f"http://127.0.0.1:{api_port}", bodies, args.concurrency)
             )
-            logged_s, projected_s = watch(db, accepted, start)
+            logged_s, projected_s, lag_at_logged = watch(db, accepted, start)
             say(f"{name}: logged in {logged_s:.1f}s, projected in {projected_s:.1f}s")
+            cpu = sum(tree_cpu_seconds(w.proc.pid) for w in procs[:workers])
+            entries = log_entries(db)
             messages = sum(
                 w.wait_http(f"http://127.0.0.1:{w.port}/readyz")["checks"]["processed"]["messages"]  # type: ignore[attr-defined]
                 for w in procs[:workers]
@@ -251,7 +298,18 @@ def run_kafka(
             db.dispose()
     accept_s = last_ok - start
     return KafkaResult(
-        name, workers, args.events, accepted, errors, accept_s, logged_s, projected_s, messages
+        name,
+        workers,
+        args.events,
+        accepted,
+        errors,
+        accept_s,
+        logged_s,
+        projected_s,
+        messages,
+        lag_at_logged,
+        entries,
+        cpu,
     )
 
 
@@ -268,7 +326,9 @@ def run_drain(servers: str, args: argparse.Namespace, prefix: str, accepted: int
             # from the moment it owns the partitions: the topic is already full
             while not worker.wait_http(readyz)["checks"]["kafka"]["assigned"]:
                 time.sleep(0.02)
-            logged_s, projected_s = watch(db, accepted, time.perf_counter())
+            logged_s, projected_s, lag_at_logged = watch(db, accepted, time.perf_counter())
+            cpu = tree_cpu_seconds(worker.proc.pid)
+            entries = log_entries(db)
             ready = worker.wait_http(readyz)
         finally:
             worker.stop()
@@ -277,7 +337,18 @@ def run_drain(servers: str, args: argparse.Namespace, prefix: str, accepted: int
     processed = ready["checks"]["processed"]
     messages = processed["messages"]
     return KafkaResult(
-        "worker drain", 1, args.events, accepted, 0, 0.0, logged_s, projected_s, messages
+        "worker drain",
+        1,
+        args.events,
+        accepted,
+        0,
+        0.0,
+        logged_s,
+        projected_s,
+        messages,
+        lag_at_logged,
+        entries,
+        cpu,
     )
 
 
@@ -348,6 +419,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN)
     p.add_argument("--seed", type=int, default=20260301)
     p.add_argument("--skip-embedded", action="store_true")
+    p.add_argument("--skip-drain", action="store_true")
+    p.add_argument("--skip-floor", action="store_true")
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     return p.parse_args(argv)
 
@@ -371,9 +444,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             say(f"Tansu broker at {servers}")
             results.append(run_kafka("kafka x1", 1, bodies, servers, args, "bench1"))
             results.append(run_kafka("kafka x2", 2, bodies, servers, args, "bench2"))
-            results.append(run_drain(servers, args, "bench2", results[-1].accepted))
-            say("faust floor: a bare agent counting one message per event")
-            floor = run_floor(events, servers, args)
+            if not args.skip_drain:
+                results.append(run_drain(servers, args, "bench2", results[-1].accepted))
+            floor = FloorResult(0, 0.0)
+            if not args.skip_floor:
+                say("faust floor: a bare agent counting one message per event")
+                floor = run_floor(events, servers, args)
     print(report(args, embedded, results, floor))
     if args.json:
         args.json.write_text(
@@ -382,7 +458,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "embedded": asdict(embedded) if embedded else None,
                     "kafka": [
                         asdict(r)
-                        | {"logged_rate": r.logged_rate, "projected_rate": r.projected_rate}
+                        | {
+                            "logged_rate": r.logged_rate,
+                            "projected_rate": r.projected_rate,
+                            "catch_up_rate": r.catch_up_rate,
+                            "cpu_ms_per_event": r.cpu_ms_per_event,
+                        }
                         for r in results
                     ],
                     "floor": asdict(floor) | {"rate": floor.rate},
@@ -408,6 +489,8 @@ def report(
                 embedded.project_rate,
                 "-",
                 "-",
+                "-",
+                "-",
             ]
         )
     for r in results:
@@ -419,12 +502,15 @@ def report(
                 r.accept_seconds or "-",
                 r.logged_rate,
                 r.projected_rate,
+                r.catch_up_rate or "-",
+                r.cpu_ms_per_event,
                 r.messages,
                 f"{100 * r.logged_rate / floor.rate:.0f}%" if floor.rate else "-",
             ]
         )
-    floor_row = ["bare faust agent", 1, floor.messages, "-", floor.rate, "-", floor.messages]
-    rows.append([*floor_row, "100%"])
+    if floor.messages:
+        floor_row = ["bare faust agent", 1, floor.messages, "-", floor.rate, "-", "-", "-"]
+        rows.append([*floor_row, floor.messages, "100%"])
     title = (
         f"{args.events:,} Distribution events, {-(-args.events // args.batch)} "
         f"POSTs of {args.batch}, {args.concurrency} clients, {args.partitions} partitions, Tansu"
@@ -436,13 +522,15 @@ def report(
         "to last 202 s",
         "logged ev/s",
         "projected ev/s",
+        "catch-up ev/s",
+        "worker CPU ms/ev",
         "kafka msgs",
         "of floor",
     ]
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     notes = (
         "logged: every event durably in the hash-chained log, applied once (embedded: 202'd);"
-        " projected: the graph caught up.\n"
+        " projected: the graph caught up; catch-up: the graph's rate once all was logged.\n"
         f"{os.cpu_count()} CPUs; load average at the end: {load}"
     )
     return table(title, headers, rows) + "\n" + notes

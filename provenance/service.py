@@ -2,6 +2,7 @@
 
     ingest(db, delivery, secrets)   normalize -> quarantine or append to the log (committed)
     ProjectionRunner                keeps the graph caught up with the log, in-process
+    LaneProjector                   distributed: projects the partitions a worker owns
 
 Distributed mode (`provenance api` in front of Kafka, `provenance worker` behind it):
 
@@ -22,9 +23,12 @@ loses nothing: the runner catches up from the projection cursor when it starts.
 from __future__ import annotations
 
 import logging
+import random
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from provenance import wire
@@ -145,6 +149,66 @@ class ProjectionRunner:
             self._wake.clear()
 
 
+class LaneProjector:
+    """Distributed mode: projects the lanes (partitions) this worker owns, one cursor
+    each, so that workers project side by side; and sweeps the global cursor over what
+    the lanes projected, taking the entries that have no lane (the CLI's). A conflict
+    with another worker's transaction (a deadlock, a serialization failure) is retried
+    here, never raised to crash the worker; the database being down is raised."""
+
+    def __init__(self, db: Database, *, batch: int = 20, retries: int = 20) -> None:
+        self._db = db
+        self._batch = batch
+        self._retries = retries
+
+    @property
+    def batch(self) -> int:
+        return self._batch
+
+    def catch_up(self, lanes: Iterable[str], *, rounds: int | None = None) -> int:
+        """Project what is pending in `lanes` (at most `rounds` transactions per lane);
+        returns the number of entries projected."""
+        total = 0
+        for lane in sorted(set(lanes)):
+            step = partial(projection.project_lane, lane=lane, limit=self._batch)
+            left = rounds
+            while (left is None or left > 0) and (done := self._retrying(step)):
+                total += done
+                left = None if left is None else left - 1
+        return total
+
+    def sweep(self) -> int:
+        """Move the global cursor over what the lanes projected; returns entries passed."""
+        total = 0
+        step = partial(projection.project_pending, limit=500, lanes=False)
+        while done := self._retrying(step):
+            total += done
+        return total
+
+    def _retrying(self, step: Callable[[Any], int]) -> int:
+        for attempt in range(self._retries):
+            try:
+                with self._db.write() as session:
+                    return step(session)
+            except Exception as exc:
+                if not _conflict(exc) or attempt == self._retries - 1:
+                    raise
+                logger.info("projection conflicted with another worker; retrying")
+                time.sleep(min(0.01 * 2**attempt, 1.0) * random.random())  # noqa: S311
+        return 0
+
+
+def _conflict(exc: BaseException) -> bool:
+    """A transaction that lost against a concurrent one: retrying it will succeed."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        code = getattr(getattr(seen, "orig", seen), "sqlstate", None)
+        if code in ("40001", "40P01"):  # serialization failure, deadlock detected
+            return True
+        seen = seen.__cause__
+    return False
+
+
 # --- distributed mode -------------------------------------------------------------------
 
 
@@ -230,15 +294,19 @@ class BatchOutcome:
 
 
 def ingest_batch(
-    db: Database, deliveries: Sequence[Delivery], secrets: SourceSecrets
+    db: Database,
+    deliveries: Sequence[Delivery],
+    secrets: SourceSecrets,
+    *,
+    lanes: Sequence[str | None] | None = None,
 ) -> BatchOutcome:
     """Distributed mode, worker side: normalize every delivery, then in ONE transaction
     quarantine the refused ones and append the rest to the hash-chained log.
 
     Returns once committed; only then may the caller acknowledge the Kafka offsets.
     Redelivery is harmless: `log.append` drops events already in the log, keyed by
-    (source, event id). The projection follows the log through its cursor
-    (`ProjectionRunner`), exactly as in embedded mode.
+    (source, event id). `lanes` (one per delivery: the partition it came from) is kept
+    with each entry, so that the worker owning the partition projects it (`LaneProjector`).
 
     The database being unreachable propagates: nothing is committed and the caller must
     not acknowledge (Kafka delivers again). Any other failure of the batch's transaction
@@ -246,15 +314,17 @@ def ingest_batch(
     transaction, and the one that still fails is refused like bad content (quarantined,
     dead-lettered) so that the worker never crash-loops on it."""
     normalized: list[tuple[Delivery, list[Event]]] = []
+    kept_lanes: list[str | None] = []
     rejected: list[Rejected] = []
-    for delivery in deliveries:
+    for index, delivery in enumerate(deliveries):
         try:
             # Events refused one by one were quarantined by the API that published them.
             normalized.append((delivery, normalize_delivery(delivery, secrets).events))
+            kept_lanes.append(lanes[index] if lanes is not None else None)
         except (RejectedInput, UnknownSource) as exc:
             rejected.append(Rejected(delivery, type(exc).__name__, exc.detail))
     try:
-        results = _store_batch(db, normalized, rejected)
+        results = _store_batch(db, normalized, rejected, kept_lanes)
     except Exception as exc:
         if _transient(exc):
             raise
@@ -264,16 +334,16 @@ def ingest_batch(
         )
         results = []
         refused_now: list[Rejected] = []
-        for item in normalized:
+        for item, lane in zip(normalized, kept_lanes, strict=True):
             try:
-                results.extend(_store_batch(db, [item], []))
+                results.extend(_store_batch(db, [item], [], [lane]))
             except Exception as one:
                 if _transient(one):
                     raise
                 reason = f"the store refused it: {type(one).__name__}: {one}"[:2000]
                 refused_now.append(Rejected(item[0], "StoreError", reason))
         rejected.extend(refused_now)
-        _store_batch(db, [], rejected)
+        _store_batch(db, [], rejected, [])
     entries = accepted = duplicates = 0
     last_seq: int | None = None
     for result in results:
@@ -295,12 +365,15 @@ def ingest_batch(
 
 
 def _store_batch(
-    db: Database, items: Sequence[tuple[Delivery, list[Event]]], rejected: Sequence[Rejected]
+    db: Database,
+    items: Sequence[tuple[Delivery, list[Event]]],
+    rejected: Sequence[Rejected],
+    lanes: Sequence[str | None],
 ) -> list[log.AppendResult]:
     with db.write() as session:
         for item in rejected:
             quarantine.put(session, item.delivery, error=item.error, reason=item.reason)
-        return log.append_many(session, items)
+        return log.append_many(session, items, lanes=lanes)
 
 
 def _transient(exc: BaseException) -> bool:
@@ -342,6 +415,7 @@ def _quarantine(db: Database, delivery: Delivery, exc: RejectedInput | UnknownSo
 __all__ = [
     "BatchOutcome",
     "IngestOutcome",
+    "LaneProjector",
     "Prepared",
     "ProjectionRunner",
     "Publisher",

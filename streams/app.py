@@ -16,9 +16,22 @@ from PROVENANCE_KAFKA_PARTITIONS / _REPLICATION):
 Agents, timers and pages:
 
     apply_deliveries    take a batch of messages -> `ingest_batch` in a thread: ONE
-                        transaction, committed -> dead-letter the refusals -> ack offsets
-    (projection)        a child process runs the embedded `ProjectionRunner`: the graph
-                        follows the log through its cursor, woken after each batch
+                        transaction, committed, each entry marked with its partition (its
+                        lane) -> dead-letter the refusals -> ack offsets -> wake the
+                        projection for the partitions the batch came from
+    (projection)        a child process runs a `LaneProjector`: it projects the entries of
+                        the partitions this worker owns, one cursor per partition
+                        (`graph:<topic>:<partition>`, locked while it moves, so a lane
+                        has one projector at a time across a rebalance); every second it
+                        catches up all its partitions (a new owner takes what the
+                        previous one left) and sweeps the global cursor over what every
+                        lane projected (taking entries with no lane, the CLI's). Reading,
+                        cursors and commits run side by side; applying a batch to the
+                        graph is serialized across workers by one advisory lock (see
+                        `provenance.store.projection`), so the graph catches up at one
+                        projector's rate however many workers there are
+    owned_partitions    every second: tell the projection which partitions this worker
+                        owns now (after a rebalance they move with the deliveries)
     publish_events      leader only: log entries after the outbox cursor -> events topic
     publish_alerts      leader only: alerts after their cursor -> alerts topic (and, with
                         PROVENANCE_ALERT_WEBHOOK_URL, the leader's notifier POSTs them)
@@ -43,9 +56,11 @@ import logging
 import multiprocessing
 import os
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import faust
@@ -55,7 +70,6 @@ from mode import CrashingSupervisor
 from provenance import notify, service, wire
 from provenance.errors import Unavailable, Unparseable
 from provenance.logs import configure_logging
-from provenance.service import ProjectionRunner
 from provenance.settings import Settings
 from provenance.sources import Delivery, SourceSecrets
 from provenance.store import Database, log, projection
@@ -115,6 +129,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> faust.App: 
         )
 
     deliveries = topic(names.deliveries)
+    deliveries_name = names.deliveries
     events = topic(names.events)
     dead_letters = topic(names.dead_letters)
     alerts = topic(names.alerts)
@@ -136,7 +151,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> faust.App: 
             await _send_all(dead_letters, [r.message() for r in refused])
             for event in batch:  # only now: committed, and every dead letter acknowledged
                 await stream.ack(event)
-            projector.wake()
+            projector.touched({lane(e.message.topic, e.message.partition) for e in batch})
             processed.add(len(batch), outcome, len(refused))
             metrics.applied(
                 len(batch),
@@ -144,6 +159,14 @@ def create_app(settings: Settings, *, db: Database | None = None) -> faust.App: 
                 outcome.duplicates if outcome else 0,
                 (r.error for r in refused),
             )
+
+    @app.timer(1.0)  # type: ignore[untyped-decorator]  # likewise
+    async def owned_partitions() -> None:
+        try:
+            tps = app.consumer.assignment()
+        except Exception:  # before the first assignment faust raises a variety of errors
+            return
+        projector.owned({lane(tp.topic, tp.partition) for tp in tps if tp.topic == deliveries_name})
 
     @app.timer(0.25, on_leader=True)  # type: ignore[untyped-decorator]  # likewise
     async def publish_events() -> None:
@@ -255,6 +278,7 @@ def _apply(
     """Decode and store one batch of messages (in a worker thread: blocking is fine here).
     Returns what was refused, for the dead-letter topic; raises on anything else."""
     deliveries: list[Delivery] = []
+    lanes: list[str | None] = []
     origins: dict[int, str] = {}
     refused: list[_Refused] = []
     for event in batch:
@@ -268,9 +292,10 @@ def _apply(
         for delivery in decoded:
             origins[id(delivery)] = origin
         deliveries.extend(decoded)
+        lanes.extend([lane(message.topic, message.partition)] * len(decoded))
     outcome = None
     if deliveries:
-        outcome = service.ingest_batch(db, deliveries, secrets)
+        outcome = service.ingest_batch(db, deliveries, secrets, lanes=lanes)
         refused.extend(
             _Refused(
                 wire.encode([r.delivery]),  # replayable onto the deliveries topic as is
@@ -333,48 +358,93 @@ async def _send_all(
 # --- the projection ----------------------------------------------------------------------
 
 
+def lane(topic: str, partition: int) -> str:
+    """The lane of a partition's entries: what its cursor is named after."""
+    return f"{topic}:{partition}"
+
+
 class _Projector:
-    """The graph follows the log in a child process: the same `ProjectionRunner` as
-    embedded mode, but with its own interpreter lock and a lower CPU priority, so the
-    agent's loop (consume, append, acknowledge) never waits behind it. The log is the
+    """The graph follows the log in a child process, with its own interpreter lock and a
+    lower CPU priority, so the agent's loop (consume, append, acknowledge) never waits
+    behind it. The parent tells it which partitions it owns and which ones a batch just
+    appended to; it projects those partitions' entries (`LaneProjector`). The log is the
     commitment; the graph catches up as capacity allows (`/readyz` shows the lag)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._context = multiprocessing.get_context("spawn")
-        self._wake = self._context.Event()
+        self._queue: Any = self._context.Queue()
+        self._owned: frozenset[str] = frozenset()
         self._process: Any = None
 
     def start(self) -> None:
         s = self._settings
         self._process = self._context.Process(
             target=_project_forever,
-            args=(s.database_url, self._wake, os.getpid(), s.log_level, s.log_format),
+            args=(s.database_url, self._queue, os.getpid(), s.log_level, s.log_format),
             name="provenance-projection",
             daemon=True,  # stopped with the worker
         )
         self._process.start()
 
-    def wake(self) -> None:
-        self._wake.set()
+    def touched(self, lanes: set[str]) -> None:
+        self._queue.put(("touched", sorted(lanes)))
+
+    def owned(self, lanes: set[str]) -> None:
+        if lanes != self._owned:
+            self._owned = frozenset(lanes)
+            logger.info("projecting partitions", extra={"lanes": sorted(lanes)})
+        self._queue.put(("owned", sorted(lanes)))
 
 
-def _project_forever(database_url: str, wake: Any, parent: int, level: str, fmt: str) -> None:
-    """The child process: project whenever woken (or every second); end with the parent."""
+_ROUND = 10  # batches of one lane before the next lane's turn: no partition starves
+
+
+def _project_forever(database_url: str, queue: Any, parent: int, level: str, fmt: str) -> None:
+    """The child process: project the owned lanes whenever told (or every second); sweep
+    the global cursor every second; end with the parent."""
     configure_logging(level, fmt)
     with contextlib.suppress(OSError):
         os.nice(10)  # the log first: the graph takes what CPU is left
     db = Database(database_url)
-    runner = ProjectionRunner(db, batch=20)  # short transactions: 20 log entries each
-    runner.start()
+    runner = service.LaneProjector(db, batch=20)  # short transactions: 20 log entries each
+    owned: set[str] = set()
+    pending: set[str] = set()
+    last_round = 0.0
     try:
         while os.getppid() == parent:
-            if wake.wait(1.0):
-                wake.clear()
-                runner.wake()
+            messages = _drain(queue, wait=0.05 if pending else 1.0)
+            for kind, lanes in messages:
+                if kind == "owned":
+                    owned = set(lanes)  # a lane given up is its new owner's to project
+                else:
+                    pending |= set(lanes)
+            now = time.monotonic()
+            full_round = now - last_round >= 1.0
+            if full_round:
+                pending |= owned
+                last_round = now
+            try:
+                for name in sorted(pending):
+                    if runner.catch_up([name], rounds=_ROUND) < _ROUND * runner.batch:
+                        pending.discard(name)  # caught up (else: its turn comes again)
+                if full_round:
+                    runner.sweep()
+            except Exception:  # the database is down: wait, keep what is pending
+                logger.exception("projection failed; retrying")
+                time.sleep(1.0)
     finally:
-        runner.stop()
         db.dispose()
+
+
+def _drain(queue: Any, *, wait: float) -> list[tuple[str, list[str]]]:
+    """What the parent said since last time (waiting up to `wait` for a first word)."""
+    out: list[tuple[str, list[str]]] = []
+    with contextlib.suppress(Empty):
+        out.append(queue.get(timeout=wait))
+        while True:
+            out.append(queue.get_nowait())
+    return out
 
 
 # --- readiness -------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ Entry points:
     log.append_many              a batch of deliveries, one lock of the head
     cursors                      named positions in the log (the events topic's outbox)
     quarantine.put / .items      refused deliveries with their reason
-    projection.project_pending   log -> graph tables, exactly once per entry
+    projection.project_pending   log -> graph tables, exactly once per entry (global cursor)
+    projection.project_lane      the same for one partition's entries (distributed mode)
     projection.rebuild           drop the projection so it replays from the log
     reads                        lookups the query layer builds answers from
 

@@ -53,16 +53,20 @@ def append(session: Session, delivery: Delivery, events: Sequence[Event]) -> App
 
 
 def append_many(
-    session: Session, items: Sequence[tuple[Delivery, Sequence[Event]]]
+    session: Session,
+    items: Sequence[tuple[Delivery, Sequence[Event]]],
+    *,
+    lanes: Sequence[str | None] | None = None,
 ) -> list[AppendResult]:
     """Append deliveries in order, exactly as `append` would one after the other, with one
     lock of the head and one write of the entries: a batch costs one round trip per
-    delivery (claiming its event keys), not five."""
+    delivery (claiming its event keys), not five. `lanes` (one per item; distributed
+    mode) records the partition each delivery came from, outside the hash."""
     head = session.execute(select(LogHead).where(LogHead.id == 1).with_for_update()).scalar_one()
     seq, prev = head.seq, head.hash
     rows: list[dict[str, Any]] = []
     results: list[AppendResult] = []
-    for delivery, events in items:
+    for index, (delivery, events) in enumerate(items):
         fresh, dupes = _claim(session, events, seq + 1)
         if events and not fresh:
             results.append(AppendResult(seq=None, accepted=[], duplicates=dupes))
@@ -91,6 +95,7 @@ def append_many(
                 "events": list(content.events),
                 "prev_hash": prev,
                 "hash": digest,
+                "lane": lanes[index] if lanes is not None else None,
             }
         )
         prev = digest

@@ -74,6 +74,7 @@ class LogEntry(Base):
     """One accepted delivery: exactly the bytes received, and the events taken from them."""
 
     __tablename__ = "log_entries"
+    __table_args__ = (Index("ix_log_entries_lane_seq", "lane", "seq"),)
 
     seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     received_at: Mapped[datetime]
@@ -85,6 +86,10 @@ class LogEntry(Base):
     events: Mapped[list[Any]]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Distributed mode: the partition whose deliveries made this entry (`<topic>:<n>`), so
+    # its worker projects it behind that partition's cursor (migration 0008p). Routing, not
+    # content: outside the hash. None for entries of `provenance serve` and the CLI.
+    lane: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class LogHead(Base):

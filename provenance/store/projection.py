@@ -1,9 +1,13 @@
 """The provenance graph as a projection of the log.
 
-`project_pending` reads log entries after the projection cursor, projects them with
+`project_pending` reads log entries after the global cursor (`graph`), projects them with
 `apply_entries` and moves the cursor, all in the caller's transaction: an entry is
-projected exactly once however often the process dies. `rebuild` drops the projection and
-replays the whole log, which must give the same graph.
+projected exactly once however often the process dies. In distributed mode each entry
+also has a lane (the Kafka partition it came from) and each worker projects its own
+partitions' lanes with `project_lane`, behind one cursor per lane (`graph:<lane>`); an
+entry is projected when the global cursor or its lane's cursor covers it, and `lag`
+counts the others. `rebuild` drops the projection and replays the whole log, which must
+give the same graph.
 
 Every answer is a function of the set of events ordered by event time (then log seq), not
 of their arrival: nodes and once-only edges keep the earliest time anything said about
@@ -14,7 +18,8 @@ by `provenance.store.history` for just the tags and workloads a batch touched.
 Edges point downstream (commit -> build -> artifact -> tag / deployment) and carry
 `since`/`until`, so the past stays queryable.
 
-Entry points: `apply_entries`, `project_pending`, `rebuild`, `lag`, `Projector`.
+Entry points: `apply_entries`, `project_pending`, `project_lane`, `rebuild`, `lag`,
+`oldest_pending`, `Projector`.
 """
 
 from __future__ import annotations
@@ -25,17 +30,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from provenance.errors import ProvenanceError
 from provenance.events import BLOB_TYPES, Event, EventType, is_digest
-from provenance.store import evidence, history, quarantine
+from provenance.store import cursors, evidence, history, quarantine
 from provenance.store import nodes as N
 from provenance.store.alert_models import ALERT_PROJECTION_TABLES, PullerSeen
 from provenance.store.db import blames_the_input
-from provenance.store.log import entries
 from provenance.store.models import (
     PROJECTION_TABLES,
     Artifact,
@@ -55,26 +59,112 @@ from provenance.timeutil import format_time
 
 logger = logging.getLogger(__name__)
 
-CURSOR = "graph"
+CURSOR = "graph"  # the global cursor: every entry up to it is projected
+LANE_CURSOR = "graph:"  # + lane: every entry of that lane up to it is projected
+
+# Concurrent projectors (one per worker, each on its own partitions) apply their batches
+# one at a time: the Projector's writes (node and edge upserts, read-modify-write of
+# attributes, history recomputation from facts other transactions may not have committed
+# yet) are only correct between transactions that see each other. One transaction-level
+# advisory lock around the application is the simplest thing that is correct whatever
+# the Projector does; facts commute, so the order in which lanes take it does not matter.
+# Reading the log, the cursors and the commit stay concurrent.
+_APPLY_LOCK = 0x70726F6A  # "proj"
 
 
-def project_pending(session: Session, *, limit: int = 500) -> int:
-    """Project up to `limit` unprojected log entries; return how many were passed.
+def lane_cursor(lane: str) -> str:
+    """The cursor of one lane (distributed mode: `<topic>:<partition>`)."""
+    return f"{LANE_CURSOR}{lane}"
+
+
+def project_pending(session: Session, *, limit: int = 500, lanes: bool = True) -> int:
+    """Move the global cursor over up to `limit` log entries; return how many it passed.
+
+    Entries a lane's cursor already covers are passed without applying them again. With
+    `lanes` (embedded mode, the CLI, a rebuild) an entry of a lane not projected yet is
+    applied here, under that lane's cursor lock, and the lane's cursor moves with it;
+    without (a worker's sweep) the cursor stops before it: its partition's owner takes it.
+    A sweep never waits: when another process holds the global cursor it passes nothing.
 
     The batch is applied in a savepoint. Should it fail for anything but the database
     being unreachable, it is applied again entry by entry, and an entry that still fails
     is set aside (quarantine, kind `projection`, with the reason) while the cursor moves
     past it: one entry the projection cannot take must never stop the graph."""
-    cursor = session.execute(
-        select(ProjectionCursor).where(ProjectionCursor.name == CURSOR).with_for_update()
-    ).scalar_one_or_none()
-    if cursor is None:
-        cursor = ProjectionCursor(name=CURSOR, seq=0)
-        session.add(cursor)
-        session.flush()
-    rows = entries(session, after=cursor.seq, limit=limit)
+    locked = cursors.lock(session, [CURSOR], skip_locked=not lanes)
+    if CURSOR not in locked:
+        return 0
+    cursor = locked[CURSOR]
+    heads = session.execute(
+        select(LogEntry.seq, LogEntry.lane)
+        .where(LogEntry.seq > cursor.seq)
+        .order_by(LogEntry.seq)
+        .limit(limit)
+    ).all()
+    if not heads:
+        return 0
+    names = sorted({lane_cursor(lane) for _, lane in heads if lane is not None})
+    lane_rows: dict[str, ProjectionCursor] = {}
+    if lanes:  # locked: a lane's projector may be applying its entries right now
+        lane_rows = cursors.lock(session, names)
+        covered = {name: row.seq for name, row in lane_rows.items()}
+    else:  # read only: a sweep applies no lane's entries, it only passes projected ones
+        covered = cursors.get_many(session, names)
+    todo: list[int] = []
+    upto = cursor.seq
+    for seq, lane in heads:
+        if lane is not None and seq <= covered.get(lane_cursor(lane), 0):
+            upto = seq  # its lane projected it
+            continue
+        if lane is not None and not lanes:
+            break
+        todo.append(seq)
+        upto = seq
+    if todo:
+        rows = list(
+            session.execute(select(LogEntry).where(LogEntry.seq.in_(todo)).order_by(LogEntry.seq))
+            .scalars()
+            .all()
+        )
+        _apply_or_set_aside(session, rows)
+    for row in lane_rows.values():
+        row.seq = max(row.seq, upto)  # every entry up to `upto` is projected now
+    passed = sum(1 for seq, _ in heads if seq <= upto)
+    cursor.seq = upto
+    session.flush()
+    return passed
+
+
+def project_lane(session: Session, lane: str, *, limit: int = 500) -> int:
+    """Project up to `limit` entries of one lane after its cursor; return how many.
+
+    The lane's cursor row is locked first (FOR UPDATE), so a lane is projected by one
+    transaction at a time, whichever worker owns the partition now or owned it before a
+    rebalance; the entries and the cursor move commit together. Entries up to the global
+    cursor are projected already (a rebuild, the CLI)."""
+    name = lane_cursor(lane)
+    cursor = cursors.lock(session, [name])[name]
+    after = max(cursor.seq, cursors.get(session, CURSOR))  # read after the lock: current
+    rows = list(
+        session.execute(
+            select(LogEntry)
+            .where(LogEntry.lane == lane, LogEntry.seq > after)
+            .order_by(LogEntry.seq)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
     if not rows:
         return 0
+    _apply_or_set_aside(session, rows)
+    cursor.seq = rows[-1].seq
+    session.flush()
+    return len(rows)
+
+
+def _apply_or_set_aside(session: Session, rows: Sequence[LogEntry]) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPLY_LOCK})
     try:
         with session.begin_nested():
             apply_entries(session, rows)
@@ -88,9 +178,6 @@ def project_pending(session: Session, *, limit: int = 500) -> int:
                         apply_entries(session, [row])
                 except Exception as one:
                     _set_aside_or_raise(session, row, one)
-    cursor.seq = rows[-1].seq
-    session.flush()
-    return len(rows)
 
 
 def apply_entries(session: Session, rows: Sequence[LogEntry]) -> None:
@@ -124,10 +211,62 @@ def set_aside(session: Session) -> int:
 
 
 def lag(session: Session) -> int:
-    """How many log entries are not yet projected."""
-    cursor = session.get(ProjectionCursor, CURSOR)
+    """How many log entries no cursor has projected yet: those after the global cursor,
+    less those their lane's cursor covers. A count over the entries after the global
+    cursor, which the workers' sweep keeps close to the head, not over the log."""
+    done = cursors.get(session, CURSOR)
     last = session.execute(select(LogEntry.seq).order_by(LogEntry.seq.desc()).limit(1)).scalar()
-    return int(last or 0) - (cursor.seq if cursor else 0)
+    pending = int(last or 0) - done
+    lane_rows = session.execute(
+        select(ProjectionCursor.name, ProjectionCursor.seq).where(
+            ProjectionCursor.name.like(f"{LANE_CURSOR}%"), ProjectionCursor.seq > done
+        )
+    ).all()
+    for name, upto in lane_rows:
+        pending -= session.execute(
+            select(func.count())
+            .select_from(LogEntry)
+            .where(
+                LogEntry.lane == name.removeprefix(LANE_CURSOR),
+                LogEntry.seq > done,
+                LogEntry.seq <= upto,
+            )
+        ).scalar_one()
+    return max(pending, 0)
+
+
+def oldest_pending(session: Session, *, scan: int = 20_000) -> LogEntry | None:
+    """The oldest log entry no cursor has projected (None when the graph is caught up).
+
+    Scans from the global cursor, at most `scan` entries; beyond that it answers the
+    entry right after the global cursor, which is no younger than the true one."""
+    done = cursors.get(session, CURSOR)
+    covered = {
+        name.removeprefix(LANE_CURSOR): seq
+        for name, seq in session.execute(
+            select(ProjectionCursor.name, ProjectionCursor.seq).where(
+                ProjectionCursor.name.like(f"{LANE_CURSOR}%")
+            )
+        ).all()
+    }
+    found: int | None = None
+    after = done
+    while found is None and after - done < scan:
+        heads = session.execute(
+            select(LogEntry.seq, LogEntry.lane)
+            .where(LogEntry.seq > after)
+            .order_by(LogEntry.seq)
+            .limit(1000)
+        ).all()
+        if not heads:
+            return None
+        for seq, lane in heads:
+            if lane is None or seq > covered.get(lane, 0):
+                found = seq
+                break
+        after = heads[-1].seq
+    seq = found if found is not None else done + 1
+    return session.get(LogEntry, seq)
 
 
 def rebuild(session: Session) -> None:
@@ -721,4 +860,14 @@ _HANDLERS: dict[EventType, Callable[[Projector, int, Event], None]] = {
     EventType.DEPLOYMENT_REMOVED: Projector.undeployed,
 }
 
-__all__ = ["Projector", "apply_entries", "lag", "project_pending", "rebuild"]
+__all__ = [
+    "CURSOR",
+    "Projector",
+    "apply_entries",
+    "lag",
+    "lane_cursor",
+    "oldest_pending",
+    "project_lane",
+    "project_pending",
+    "rebuild",
+]

@@ -68,8 +68,8 @@ def test_nothing_is_committed_when_the_database_fails_under_the_batch(
 
     original = log.append_many
 
-    def append_then_fail(session, items):  # type: ignore[no-untyped-def]
-        original(session, items)  # everything appended and flushed ...
+    def append_then_fail(session, items, **options):  # type: ignore[no-untyped-def]
+        original(session, items, **options)  # everything appended and flushed ...
         raise ProgrammingError("COMMIT", {}, Exception("relation vanished"))  # ... then this
 
     good = delivery(_push(1))

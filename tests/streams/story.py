@@ -1,0 +1,152 @@
+"""A seeded stream of events across several repositories, and the answers to compare.
+
+The events are what makes concurrent projection hard: tags that move, pulls, deployments
+of one workload from images of different repositories (so from different partitions)
+that replace each other, undeployments, deletes of deployed digests, tag deletes,
+signatures arriving after the deployments they answer, builds. `answers` asks every
+question the event-time property asks (tag histories, deployments now and as of several
+moments, artifact views, timelines, blast radii, current alerts), with arrival-dependent
+fields (log seq, row ids, paths chosen by row order) left out.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from provenance import deployments, queries
+from provenance.errors import NotFound
+from provenance.store import Database
+from provenance.store.alerting import list_alerts
+from tests.factories import T0, at, digest, sha
+from tests.provenance.store.test_event_order import _artifact, _blast, _plain, _sorted
+
+REPOS = [f"registry.acme.io/team-{n}/app" for n in range(6)]
+TAGS = ["v1", "latest"]
+ACTORS = ["ci", "bob", "node-1", "node-2"]
+COMMITS = [sha(f"commit-{n}") for n in range(3)]
+PROD = {"cluster": "eu-1", "namespace": "prod", "environment": "production"}
+TARGETS = [
+    {**PROD, "workload": "deployment/shop", "container": "app"},
+    {**PROD, "workload": "deployment/shop", "container": "sidecar"},
+    {**PROD, "workload": "deployment/api", "container": "api"},
+]
+MINUTES = 600
+KINDS = [
+    *("push", "push", "push", "pull", "pull", "deploy", "deploy", "deploy_tag"),
+    *("undeploy", "delete", "untag", "sign", "build"),
+]
+
+
+def digests(repo: str) -> list[str]:
+    return [digest(f"{repo}#{k}") for k in range(3)]
+
+
+def events(seed: int, count: int) -> list[dict[str, Any]]:
+    """`count` events with distinct times, in time order."""
+    rng = random.Random(seed)
+    times = sorted(rng.sample(range(MINUTES * 10), count))
+    out: list[dict[str, Any]] = []
+    for i, tenth in enumerate(times):
+        repo = rng.choice(REPOS)
+        d = rng.choice(digests(repo))
+        base: dict[str, Any] = {"id": f"s{seed}-{i}", "time": at(tenth / 10), "source": "story"}
+        kind = rng.choice(KINDS)
+        if kind == "push":
+            e = base | {
+                "type": "artifact.pushed",
+                "digest": d,
+                "repository": repo,
+                "media_type": "application/vnd.oci.image.manifest.v1+json",
+                "actor": rng.choice(ACTORS),
+            }
+            if rng.random() < 0.8:
+                e["tag"] = rng.choice(TAGS)
+        elif kind == "pull":
+            e = base | {
+                "type": "artifact.pulled",
+                "digest": d,
+                "repository": repo,
+                "actor": rng.choice(ACTORS),
+            }
+        elif kind == "deploy":  # one workload, images of any repository: any partition
+            e = base | {"type": "deployment.applied", "digest": d, "repository": repo}
+            e |= rng.choice(TARGETS)
+        elif kind == "deploy_tag":
+            e = base | {"type": "deployment.applied", "repository": repo, "tag": rng.choice(TAGS)}
+            e |= rng.choice(TARGETS)
+        elif kind == "undeploy":
+            e = base | {"type": "deployment.removed", **rng.choice(TARGETS)}
+        elif kind == "delete":
+            e = base | {"type": "artifact.deleted", "digest": d, "repository": repo}
+        elif kind == "untag":
+            e = base | {"type": "tag.deleted", "repository": repo, "tag": rng.choice(TAGS)}
+        elif kind == "sign":
+            e = base | {"type": "artifact.signed", "digest": d}
+        else:
+            e = base | {
+                "type": "build.finished",
+                "build": f"run-{d[-6:]}",
+                # one commit per build: two would be contradictory input, and the
+                # deployments query names one of them by row order
+                "commit": COMMITS[int(d[-6:], 16) % len(COMMITS)],
+                "digest": d,
+                "repository": repo,
+            }
+        out.append(e)
+    return out
+
+
+def answers(db: Database) -> dict[str, Any]:
+    moments = [None, *(T0 + timedelta(minutes=m) for m in (60, 200, 350, 500))]
+    out: dict[str, Any] = {}
+    with db.read() as s:
+
+        def ask(name: str, question: Any) -> None:
+            try:
+                out[name] = _plain(question())
+            except NotFound:
+                out[name] = "not found"
+
+        for repo in REPOS:
+            for tag in TAGS:
+                ask(f"tag {repo}:{tag}", lambda r=repo, t=tag: queries.tag_history(s, r, t))
+            for d in digests(repo):
+                for when in (None, moments[2]):
+                    ask(
+                        f"artifact {d} {when}",
+                        lambda d=d, w=when: _artifact(queries.artifact(s, d, as_of=w)),
+                    )
+                ask(f"timeline {d}", lambda d=d: queries.timeline(s, d, limit=1000).items)
+                ask(f"blast {d}", lambda d=d: _blast(queries.blast_radius(s, "digest", d)))
+        for when in moments:
+            ask(f"deployments {when}", lambda w=when: deployments.deployments(s, as_of=w))
+        for key, value in (
+            *(("commit", c) for c in COMMITS),
+            *(("actor", a) for a in ACTORS),
+        ):
+            ask(
+                f"blast {key} {value}", lambda k=key, v=value: _blast(queries.blast_radius(s, k, v))
+            )
+        out["alerts"] = _sorted(
+            [
+                _plain(
+                    {
+                        "kind": a.kind,
+                        "key": a.key,
+                        "time": a.time,
+                        "digest": a.digest,
+                        "repository": a.repository,
+                        "details": a.details,
+                    }
+                )
+                for a in list_alerts(s, superseded=False, limit=100_000)
+            ]
+        )
+    return out
+
+
+def differences(got: dict[str, Any], expected: dict[str, Any]) -> list[str]:
+    """The questions whose answers differ (for a readable failure)."""
+    return sorted(k for k in expected.keys() | got.keys() if got.get(k) != expected.get(k))
