@@ -95,17 +95,25 @@ def deployments(
 
 
 def _commits(session: Session, artifact_nodes: list[str]) -> dict[str, str]:
-    """Commit of each artifact: a build record wins over a label claim."""
+    """Commit of each artifact: a build record wins over a label claim. Should sources
+    disagree, the earliest statement by event time wins (then the smaller id), never the
+    first to arrive."""
+
+    def by_time(edges: list[EdgeRow]) -> list[EdgeRow]:
+        return sorted(edges, key=lambda e: (e.since, e.src))
+
     out: dict[str, str] = {}
-    for e in reads.edges_to(session, artifact_nodes, ("claims",)):
+    for e in by_time(reads.edges_to(session, artifact_nodes, ("claims",))):
         out.setdefault(e.dst, e.src.removeprefix("commit:"))
     produced = reads.edges_to(session, artifact_nodes, ("produced",))
     built = reads.edges_to(session, sorted({e.src for e in produced}), ("built",))
-    commit_of_build = {e.dst: e.src.removeprefix("commit:") for e in built}
-    for e in produced:
-        if e.src in commit_of_build:
-            out[e.dst] = commit_of_build[e.src]
-    return out
+    commit_of_build: dict[str, str] = {}
+    for e in by_time(built):
+        commit_of_build.setdefault(e.dst, e.src.removeprefix("commit:"))
+    from_builds: dict[str, str] = {}
+    for e in by_time([e for e in produced if e.src in commit_of_build]):
+        from_builds.setdefault(e.dst, commit_of_build[e.src])
+    return out | from_builds
 
 
 def _evidence(

@@ -398,3 +398,18 @@ def test_a_deployment_by_tag_runs_what_the_tag_held_by_event_time(db: Database, 
         assert [(d.digest, d.pinned) for d in deployments.deployments(s)] == [(a, False)]
         shown = [e for e in queries.timeline(s, a).items if e["type"] == "deployment.applied"]
         assert [e["digest"] for e in shown] == [a]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_a_build_named_with_two_commits_gives_the_earliest_stated(
+    db: Database, reverse: bool
+) -> None:
+    a = digest("a")
+    builds = [
+        event("build.finished", 1, build="run-1", commit=sha("1"), digest=a),
+        event("build.finished", 3, build="run-1", commit=sha("2"), digest=a),
+    ]
+    deploy = event("deployment.applied", 5, digest=a, **TARGETS[0])
+    _ingest(db, *(builds[::-1] if reverse else builds), deploy)
+    with db.read() as s:
+        assert [d.commit for d in deployments.deployments(s)] == [sha("1")]
