@@ -44,13 +44,14 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    exists,
     func,
     literal,
     or_,
     select,
+    text,
     tuple_,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -70,11 +71,12 @@ reach_t = Table(
     Column("node", Text, primary_key=True),
     Column("depth", Integer, nullable=False),
     Column("parent", Text, nullable=False),
+    Column("edge", BigInteger),  # the edge it was first reached by
     Column("arts", Integer, nullable=False),
     Column("list", String(16)),
     Column("k1", _Ordered),
     Column("k2", _Ordered),
-    Index("blast_reach_depth", "depth"),
+    Index("blast_reach_depth", "depth", "node"),  # a level in node order: edges read in order
     Index("blast_reach_list", "list", "k1", "k2"),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DELETE ROWS",
@@ -135,6 +137,11 @@ _CHUNK = 500
 
 
 def _prepare(session: Session) -> None:
+    # SQLite: in memory, not a temp file (the default), whose small cache makes a big reach
+    # pay disk writes. Setting it drops the connection's temp tables: they are made below.
+    sqlite_db = session.get_bind().dialect.name == "sqlite"
+    if sqlite_db and session.execute(text("PRAGMA temp_store")).scalar_one() != 2:
+        session.execute(text("PRAGMA temp_store = MEMORY"))
     for table in _TABLES:
         session.execute(CreateTable(table, if_not_exists=True))
         for index in table.indexes:
@@ -168,7 +175,8 @@ def _valid(edges: Any, as_of: datetime | None) -> ColumnElement[bool]:
 def _root_row(root: str) -> dict[str, Any]:
     """The root's row, classified as the level query classifies the nodes it adds."""
     arts = int(root.startswith("artifact:"))
-    row: dict[str, Any] = {"node": root, "depth": 0, "parent": root, "arts": arts, "k2": ""}
+    row: dict[str, Any] = {"node": root, "depth": 0, "parent": root, "edge": None}
+    row |= {"arts": arts, "k2": ""}
     if arts:
         row |= {"list": "artifacts", "k1": root.removeprefix("artifact:")}
     elif root.startswith("build:"):
@@ -194,35 +202,23 @@ def walk(
     _prepare(session)
     session.execute(reach_t.insert().values(**_root_row(root)))
     total, depth = 1, 0
-    e, e2 = Edge.__table__.alias("e"), Edge.__table__.alias("e2")
-    frontier, seen, parent = reach_t.alias("f"), reach_t.alias("x"), reach_t.alias("p")
+    e, f = Edge.__table__.alias("e"), reach_t.alias("f")
+    dst = e.c.dst
+    is_art, is_build, is_tag = _is(dst, "artifact:"), _is(dst, "build:"), _is(dst, "tag:")
+    # "tag:<repository>:<tag>" up to its last colon: rtrim drops every other character.
+    head = func.rtrim(dst, func.replace(dst, ":", ""))
+    columns = ["node", "depth", "parent", "edge", "arts", "list", "k1", "k2"]
     while total < max_reach:
         depth += 1
-        first_in = (
-            select(func.min(e2.c.id))
-            .select_from(e2.join(frontier, frontier.c.node == e2.c.src))
-            .where(
-                frontier.c.depth == depth - 1,
-                e2.c.kind.in_(kinds),
-                _valid(e2, as_of),
-                ~exists().where(seen.c.node == e2.c.dst),
-            )
-            .group_by(e2.c.dst)
-            .order_by(func.min(e2.c.id))
-            .limit(max_reach - total)
-        )
-        dst = e.c.dst
-        is_art, is_build, is_tag = _is(dst, "artifact:"), _is(dst, "build:"), _is(dst, "tag:")
-        # "tag:<repository>:<tag>" up to its last colon: rtrim drops every other character.
-        head = func.rtrim(dst, func.replace(dst, ":", ""))
         rows = (
             select(
                 dst,
                 literal(depth),
                 e.c.src,
-                parent.c.arts + case((is_art, 1), else_=0),
+                e.c.id,
+                f.c.arts + case((is_art, 1), else_=0),
                 case(
-                    (is_art, case((parent.c.arts >= 1, "derived"), else_="artifacts")),
+                    (is_art, case((f.c.arts >= 1, "derived"), else_="artifacts")),
                     (is_build, "builds"),
                     (is_tag, "tags"),
                     else_=None,
@@ -235,13 +231,18 @@ def walk(
                 ),
                 case((is_tag, func.substr(dst, func.length(head) + 1)), else_=""),
             )
-            .select_from(e.join(parent, parent.c.node == e.c.src))
-            .where(e.c.id.in_(first_in))
+            .select_from(f.join(e, e.c.src == f.c.node))
+            .where(
+                f.c.depth == depth - 1,
+                # Filtered, not probed kind by kind: one index range per node is cheaper.
+                (e.c.kind + "").in_(kinds),
+                _valid(e, as_of),
+            )
+            # In edge id order, and a node already there is skipped: its first edge wins.
+            .order_by(e.c.id)
         )
         session.execute(
-            reach_t.insert().from_select(
-                ["node", "depth", "parent", "arts", "list", "k1", "k2"], rows
-            )
+            _insert(session, reach_t).from_select(columns, rows).on_conflict_do_nothing()
         )
         # Counted, not the rowcount: psycopg reports -1 for an INSERT ... SELECT here.
         added = session.execute(
@@ -249,6 +250,12 @@ def walk(
         ).scalar_one()
         if not added:
             break
+        room = max_reach - total
+        if added > room:  # keep the nodes reached by the lowest edge ids, as a walk would
+            beyond = select(reach_t.c.node).where(reach_t.c.depth == depth)
+            beyond = beyond.order_by(reach_t.c.edge).offset(room)
+            session.execute(delete(reach_t).where(reach_t.c.node.in_(beyond)))
+            added = room
         total += added
     _fill_deploys(session, as_of)
     _fill_pullers(session, as_of)
@@ -264,6 +271,8 @@ def _fill_deploys(session: Session, as_of: datetime | None) -> None:
     # Now: a deployment still open ranks first. As of a time: every one valid then is active.
     ended = case((e.c.until.is_(None), 0), else_=1) if as_of is None else literal(0)
     digest = case((_is(e.c.src, "artifact:"), func.substr(e.c.src, 10)), else_=e.c.src)
+    # `src IN (reached)`, not a join: the planner then probes the edges of each reached
+    # node by index instead of scanning every edge (it knows nothing of the temp table).
     rows = (
         select(
             e.c.id,
@@ -278,11 +287,17 @@ def _fill_deploys(session: Session, as_of: datetime | None) -> None:
             attr("workload"),
             digest,
         )
-        .select_from(e.join(r, r.c.node == e.c.src).outerjoin(n, n.c.id == e.c.dst))
-        .where(e.c.kind == "deployed", _valid(e, as_of))
+        .select_from(e.outerjoin(n, n.c.id == e.c.dst))
+        .where(e.c.src.in_(select(r.c.node)), e.c.kind == "deployed", _valid(e, as_of))
     )
     columns = [c.name for c in deploys_t.columns]
     session.execute(deploys_t.insert().from_select(columns, rows))
+
+
+def _insert(session: Session, table: Table) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _json_array(session: Session, value: Any) -> Any:
