@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select
+from sqlalchemy import (
+    String,
+    and_,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from provenance.store.models import Artifact, Edge, Node, TimelineEvent
@@ -92,6 +102,13 @@ def repositories_page(session: Session, *, after: str | None, limit: int) -> lis
     return [NodeRow(r.id, r.kind, dict(r.attrs or {})) for r in session.execute(stmt)]
 
 
+def tag_repository(session: Session) -> Any:
+    """A tag node's `repository`, written as the index of migration 0008 names it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return literal_column("(nodes.attrs ->> 'repository')", String)
+    return literal_column("json_extract(nodes.attrs, '$.repository')", String)
+
+
 @dataclass(frozen=True, slots=True)
 class RepositoryCounts:
     artifacts: int
@@ -111,25 +128,32 @@ def repository_counts(session: Session, names: Sequence[str]) -> dict[str, Repos
             .group_by(Edge.dst)
         ).all()
     )
-    # One pass over the tag nodes of these repositories (by the node's own `repository`).
-    repo_of_tag = Node.attrs["repository"].as_string()
+    # Both by index (migration 0008): tag nodes by their own `repository`, and each
+    # repository's latest push (inline literals, so the partial indexes apply).
+    repo_of_tag = tag_repository(session)
     tags: dict[str, int] = {
         str(name): int(n)
         for name, n in session.execute(
             select(repo_of_tag, func.count())
-            .where(Node.kind == "tag", repo_of_tag.in_(list(names)))
+            .where(Node.kind == literal_column("'tag'"), repo_of_tag.in_(list(names)))
             .group_by(repo_of_tag)
         ).all()
     }
-    pushes = dict(
-        session.execute(
-            select(TimelineEvent.repository, func.max(TimelineEvent.time))
-            .where(
-                TimelineEvent.type == "artifact.pushed", TimelineEvent.repository.in_(list(names))
+    pushes: dict[str, datetime] = {}
+    for start in range(0, len(names), 100):
+        # One max() per repository, each an index lookup; a GROUP BY would read every push.
+        latest = union_all(
+            *(
+                select(literal(name, String).label("name"), func.max(TimelineEvent.time)).where(
+                    TimelineEvent.type == literal_column("'artifact.pushed'"),
+                    TimelineEvent.repository == name,
+                )
+                for name in names[start : start + 100]
             )
-            .group_by(TimelineEvent.repository)
-        ).all()
-    )
+        )
+        for name, when in session.execute(latest):
+            if when is not None:
+                pushes[str(name)] = when
     return {
         n: RepositoryCounts(
             artifacts=int(stored.get(f"repository:{n}", 0)),
