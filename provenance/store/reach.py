@@ -26,6 +26,7 @@ sorts strings.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -142,11 +144,22 @@ def _prepare(session: Session) -> None:
     sqlite_db = session.get_bind().dialect.name == "sqlite"
     if sqlite_db and session.execute(text("PRAGMA temp_store")).scalar_one() != 2:
         session.execute(text("PRAGMA temp_store = MEMORY"))
-    for table in _TABLES:
-        session.execute(CreateTable(table, if_not_exists=True))
-        for index in table.indexes:
-            session.execute(CreateIndex(index, if_not_exists=True))
+    for ddl in _ddl(session.get_bind().dialect):
+        session.execute(text(ddl))
     clear(session)
+
+
+@functools.cache
+def _ddl(dialect: Any) -> list[str]:
+    """CREATE ... IF NOT EXISTS of the tables and their indexes, compiled once."""
+    out = []
+    for table in _TABLES:
+        out.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
+        out += [
+            str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect))
+            for index in table.indexes
+        ]
+    return out
 
 
 def clear(session: Session) -> None:
@@ -165,11 +178,15 @@ def _is(node: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
     return func.substr(node, 1, len(prefix)) == prefix
 
 
+_AS_OF = bindparam("as_of", type_=UTCDateTime)
+
+
 def _valid(edges: Any, as_of: datetime | None) -> ColumnElement[bool]:
+    """Valid at the `as_of` parameter (bound at execution: statements are built once)."""
     if as_of is None:
         # A tag that moved on no longer points at the affected digest.
         return or_(edges.c.kind != "tagged", edges.c.until.is_(None))
-    return and_(edges.c.since <= as_of, or_(edges.c.until.is_(None), edges.c.until > as_of))
+    return and_(edges.c.since <= _AS_OF, or_(edges.c.until.is_(None), edges.c.until > _AS_OF))
 
 
 def _root_row(root: str) -> dict[str, Any]:
@@ -189,6 +206,58 @@ def _root_row(root: str) -> dict[str, Any]:
     return row
 
 
+@functools.cache
+def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool) -> Any:
+    """INSERT the next level: every node one edge from the level before (`prev`) that is
+    not there yet, at `depth`. Built once; depth and `as_of` are bound at execution."""
+    e, f = Edge.__table__.alias("e"), reach_t.alias("f")
+    dst = e.c.dst
+    is_art, is_build, is_tag = _is(dst, "artifact:"), _is(dst, "build:"), _is(dst, "tag:")
+    # "tag:<repository>:<tag>" up to its last colon: rtrim drops every other character.
+    head = func.rtrim(dst, func.replace(dst, ":", ""))
+    rows = (
+        select(
+            dst,
+            bindparam("depth", type_=Integer),
+            e.c.src,
+            e.c.id,
+            f.c.arts + case((is_art, 1), else_=0),
+            case(
+                (is_art, case((f.c.arts >= 1, "derived"), else_="artifacts")),
+                (is_build, "builds"),
+                (is_tag, "tags"),
+                else_=None,
+            ),
+            case(
+                (is_art, func.substr(dst, 10)),
+                (is_build, func.substr(dst, 7)),
+                (is_tag, func.substr(head, 5, func.length(head) - 5)),
+                else_=None,
+            ),
+            case((is_tag, func.substr(dst, func.length(head) + 1)), else_=""),
+        )
+        .select_from(f.join(e, e.c.src == f.c.node))
+        .where(
+            f.c.depth == bindparam("prev", type_=Integer),
+            # Filtered, not probed kind by kind: one index range per node is cheaper.
+            (e.c.kind + "").in_(kinds),
+            _valid(e, None if now else datetime.min),
+        )
+        # In edge id order, and a node already there is skipped: its first edge wins.
+        .order_by(e.c.id)
+    )
+    insert = postgresql.insert(reach_t) if dialect == "postgresql" else sqlite.insert(reach_t)
+    columns = ["node", "depth", "parent", "edge", "arts", "list", "k1", "k2"]
+    return insert.from_select(columns, rows).on_conflict_do_nothing()
+
+
+_LEVEL_COUNT = (
+    select(func.count())
+    .select_from(reach_t)
+    .where(reach_t.c.depth == bindparam("depth", type_=Integer))
+)
+
+
 def walk(
     session: Session,
     root: str,
@@ -201,53 +270,14 @@ def walk(
     open tags only). Stops at `max_reach` nodes; returns whether it stopped there."""
     _prepare(session)
     session.execute(reach_t.insert().values(**_root_row(root)))
+    dialect = session.get_bind().dialect.name
+    level, count = _level_statement(dialect, tuple(kinds), as_of is None), _LEVEL_COUNT
     total, depth = 1, 0
-    e, f = Edge.__table__.alias("e"), reach_t.alias("f")
-    dst = e.c.dst
-    is_art, is_build, is_tag = _is(dst, "artifact:"), _is(dst, "build:"), _is(dst, "tag:")
-    # "tag:<repository>:<tag>" up to its last colon: rtrim drops every other character.
-    head = func.rtrim(dst, func.replace(dst, ":", ""))
-    columns = ["node", "depth", "parent", "edge", "arts", "list", "k1", "k2"]
     while total < max_reach:
         depth += 1
-        rows = (
-            select(
-                dst,
-                literal(depth),
-                e.c.src,
-                e.c.id,
-                f.c.arts + case((is_art, 1), else_=0),
-                case(
-                    (is_art, case((f.c.arts >= 1, "derived"), else_="artifacts")),
-                    (is_build, "builds"),
-                    (is_tag, "tags"),
-                    else_=None,
-                ),
-                case(
-                    (is_art, func.substr(dst, 10)),
-                    (is_build, func.substr(dst, 7)),
-                    (is_tag, func.substr(head, 5, func.length(head) - 5)),
-                    else_=None,
-                ),
-                case((is_tag, func.substr(dst, func.length(head) + 1)), else_=""),
-            )
-            .select_from(f.join(e, e.c.src == f.c.node))
-            .where(
-                f.c.depth == depth - 1,
-                # Filtered, not probed kind by kind: one index range per node is cheaper.
-                (e.c.kind + "").in_(kinds),
-                _valid(e, as_of),
-            )
-            # In edge id order, and a node already there is skipped: its first edge wins.
-            .order_by(e.c.id)
-        )
-        session.execute(
-            _insert(session, reach_t).from_select(columns, rows).on_conflict_do_nothing()
-        )
+        session.execute(level, {"depth": depth, "prev": depth - 1, "as_of": as_of})
         # Counted, not the rowcount: psycopg reports -1 for an INSERT ... SELECT here.
-        added = session.execute(
-            select(func.count()).select_from(reach_t).where(reach_t.c.depth == depth)
-        ).scalar_one()
+        added = session.execute(count, {"depth": depth}).scalar_one()
         if not added:
             break
         room = max_reach - total
@@ -263,6 +293,12 @@ def walk(
 
 
 def _fill_deploys(session: Session, as_of: datetime | None) -> None:
+    session.execute(_deploys_statement(as_of is None), {"as_of": as_of})
+
+
+@functools.cache
+def _deploys_statement(now: bool) -> Any:
+    as_of = None if now else datetime.min  # only whether: the time is bound at execution
     e, r, n = Edge.__table__.alias("e"), reach_t.alias("r"), Node.__table__.alias("n")
 
     def attr(name: str) -> ColumnElement[str]:
@@ -291,26 +327,26 @@ def _fill_deploys(session: Session, as_of: datetime | None) -> None:
         .where(e.c.src.in_(select(r.c.node)), e.c.kind == "deployed", _valid(e, as_of))
     )
     columns = [c.name for c in deploys_t.columns]
-    session.execute(deploys_t.insert().from_select(columns, rows))
+    return deploys_t.insert().from_select(columns, rows)
 
 
-def _insert(session: Session, table: Table) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def _json_array(session: Session, value: Any) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
+def _json_array(dialect: str, value: Any) -> Any:
+    if dialect == "postgresql":
         return cast(func.json_agg(value), Text)
     return func.json_group_array(value)
 
 
 def _fill_pullers(session: Session, as_of: datetime | None) -> None:
+    dialect = session.get_bind().dialect.name
+    session.execute(_pullers_statement(dialect, as_of is None), {"as_of": as_of})
+
+
+@functools.cache
+def _pullers_statement(dialect: str, now: bool) -> Any:
     r = reach_t.alias("r")
     digest_of = func.substr(r.c.node, 10)
     reached = r.c.list.in_(_DIGEST_LISTS)
-    if as_of is None:
+    if now:
         p = Pull.__table__.alias("p")
         per_digest = (
             select(
@@ -335,7 +371,7 @@ def _fill_pullers(session: Session, as_of: datetime | None) -> None:
                 t.c.time.label("time"),
             )
             .select_from(r.join(t, t.c.digest == digest_of))
-            .where(reached, t.c.type == "artifact.pulled", t.c.time <= as_of)
+            .where(reached, t.c.type == "artifact.pulled", t.c.time <= _AS_OF)
         ).subquery()
         per_digest = (
             select(
@@ -354,10 +390,10 @@ def _fill_pullers(session: Session, as_of: datetime | None) -> None:
         -total,
         func.max(per_digest.c.last),
         func.min(per_digest.c.digest),
-        _json_array(session, per_digest.c.digest),
+        _json_array(dialect, per_digest.c.digest),
     ).group_by(per_digest.c.actor, per_digest.c.client)
     columns = [c.name for c in pullers_t.columns]
-    session.execute(pullers_t.insert().from_select(columns, rows))
+    return pullers_t.insert().from_select(columns, rows)
 
 
 def counts(session: Session) -> dict[str, int]:
@@ -373,6 +409,14 @@ def counts(session: Session) -> dict[str, int]:
 def page(session: Session, name: str, after: Sequence[Any] | None, limit: int) -> list[Any]:
     """Up to `limit` rows of list `name` in its order, strictly after the key `after`.
     Each row ends with its sort key (`key(name, row)` gives it back)."""
+    params: dict[str, Any] = {"limit": limit}
+    if after is not None:
+        params |= {f"after_{i}": v for i, v in enumerate(after)}
+    return list(session.execute(_page_statement(name, after is not None), params).all())
+
+
+@functools.cache
+def _page_statement(name: str, keyset: bool) -> Any:
     order = _ORDER[name]
     if name in NODE_LISTS:
         stmt = select(reach_t.c.node, reach_t.c.parent).where(reach_t.c.list == name)
@@ -390,10 +434,10 @@ def page(session: Session, name: str, after: Sequence[Any] | None, limit: int) -
             pullers_t.c.digests,
         )
     stmt = stmt.add_columns(*(c.label(f"key_{i}") for i, c in enumerate(order)))
-    if after is not None:
-        bound = (literal(v, c.type) for v, c in zip(after, order, strict=True))
+    if keyset:
+        bound = (bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(order))
         stmt = stmt.where(tuple_(*order) > tuple_(*bound))
-    return list(session.execute(stmt.order_by(*order).limit(limit)).all())
+    return stmt.order_by(*order).limit(bindparam("limit", type_=Integer))
 
 
 def key(name: str, row: Any) -> list[Any]:
