@@ -11,6 +11,7 @@ each function names the one relation it reads.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy import (
     String,
     and_,
+    bindparam,
     exists,
     func,
     literal,
@@ -109,6 +111,24 @@ def tag_repository(session: Session) -> Any:
     return literal_column("json_extract(nodes.attrs, '$.repository')", String)
 
 
+_PUSH_CHUNK = 100
+
+
+@functools.cache
+def _latest_pushes(n: int) -> Any:
+    """(name, latest push) of `n` repositories `name_0`.. : one max() each, an index lookup
+    (a GROUP BY would read every push). Built once per size; the names are bound."""
+
+    def one(i: int) -> Any:
+        name = bindparam(f"name_{i}", type_=String)
+        return select(name.label("name"), func.max(TimelineEvent.time)).where(
+            TimelineEvent.type == literal_column("'artifact.pushed'"),
+            TimelineEvent.repository == name,
+        )
+
+    return union_all(*(one(i) for i in range(n)))
+
+
 @dataclass(frozen=True, slots=True)
 class RepositoryCounts:
     artifacts: int
@@ -123,7 +143,9 @@ def repository_counts(session: Session, names: Sequence[str]) -> dict[str, Repos
     ids = [f"repository:{n}" for n in names]
     stored = dict(
         session.execute(
-            select(Edge.dst, func.count(func.distinct(Edge.src)))
+            # count(*), not count(DISTINCT src): `stored_in` is a once-only edge (one per
+            # artifact and repository), and the count then reads the (dst, kind) index only.
+            select(Edge.dst, func.count())
             .where(Edge.kind == "stored_in", Edge.dst.in_(ids))
             .group_by(Edge.dst)
         ).all()
@@ -140,18 +162,10 @@ def repository_counts(session: Session, names: Sequence[str]) -> dict[str, Repos
         ).all()
     }
     pushes: dict[str, datetime] = {}
-    for start in range(0, len(names), 100):
-        # One max() per repository, each an index lookup; a GROUP BY would read every push.
-        latest = union_all(
-            *(
-                select(literal(name, String).label("name"), func.max(TimelineEvent.time)).where(
-                    TimelineEvent.type == literal_column("'artifact.pushed'"),
-                    TimelineEvent.repository == name,
-                )
-                for name in names[start : start + 100]
-            )
-        )
-        for name, when in session.execute(latest):
+    for start in range(0, len(names), _PUSH_CHUNK):
+        chunk = names[start : start + _PUSH_CHUNK]
+        params = {f"name_{i}": name for i, name in enumerate(chunk)}
+        for name, when in session.execute(_latest_pushes(len(chunk)), params):
             if when is not None:
                 pushes[str(name)] = when
     return {
