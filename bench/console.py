@@ -17,6 +17,7 @@ random artifacts and commits:
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -30,7 +31,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ingest import build_graph
+from ingest import build_graph, kept_graph
 
 from provenance.settings import Settings
 from tests.browser.conftest import _Server
@@ -68,15 +69,25 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=20)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--browser", action="store_true")
-    args = p.parse_args()
-
-    workdir = Path(tempfile.mkdtemp(prefix="console-bench-"))
-    url = f"sqlite:///{workdir / 'graph.db'}"
-    built, plan, db = build_graph(url, args)
-    print(
-        f"graph: {built.events} events, {built.artifacts} artifacts, {built.nodes} nodes, "
-        f"{built.edges} edges (built in {built.project_seconds:.0f}s)"
+    p.add_argument("--window-events", type=int, default=20_000, help="projection-rate window")
+    p.add_argument(
+        "--db", type=Path, help="keep the built graph in this SQLite file, or reuse it if it exists"
     )
+    args = p.parse_args()
+    print(f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+    if args.db is not None:
+        built, plan, db = kept_graph(args.db, args)
+        url = f"sqlite:///{args.db}"
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="console-bench-"))
+        url = f"sqlite:///{workdir / 'graph.db'}"
+        built, plan, db = build_graph(url, args)
+    if built is not None:
+        print(
+            f"graph: {built.events} events, {built.artifacts} artifacts, {built.nodes} nodes, "
+            f"{built.edges} edges (built in {built.project_seconds:.0f}s)"
+        )
     rng = random.Random(args.seed)
     with (
         _Server(Settings(database_url=url), db) as server,
@@ -103,12 +114,13 @@ def main() -> None:
             )
         for _ in range(args.samples):
             list_times.append(_timed(client, "GET", "/v1/artifacts", params={"limit": 25})[0])
-        repo_time = _timed(client, "GET", "/v1/repositories")[0]
+        repo_times = [_timed(client, "GET", "/v1/repositories")[0] for _ in range(args.samples)]
         print(f"artifact page, API requests ({len(page_times)}):  {_ms(page_times)}")
         print(f"blast radius by commit, first page:    {_ms(blast_times)}")
         print(f"search by a 12-hex digest prefix:      {_ms(search_times)}")
         print(f"GET /v1/artifacts?limit=25:            {_ms(list_times)}")
-        print(f"GET /v1/repositories (one page):       {repo_time * 1000:7.1f} ms")
+        print(f"GET /v1/repositories (one page):       {_ms(repo_times)}")
+        print(f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
         if args.browser:
             _browser(server.url, digests[:5], commits[:5])
 

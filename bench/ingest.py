@@ -749,6 +749,29 @@ def project_with_progress(
     return windows
 
 
+def kept_graph(
+    path: Path, args: argparse.Namespace
+) -> tuple[BuildResult | None, GraphPlan, Database]:
+    """The graph in the SQLite file `path`: built there (and its plan kept beside it) the
+    first time, reused as it is afterwards (no build figures then)."""
+    plan_file = path.with_name(path.name + ".plan.json")
+    url = f"sqlite:///{path}"
+    if path.exists() and plan_file.exists():
+        say(f"graph: reusing {path} (built earlier; no build figures this run)")
+        plan = GraphPlan(**json.loads(plan_file.read_text()))
+        db = Database(url)
+        db.upgrade()
+        with db.read() as session:
+            nodes = session.execute(select(func.count()).select_from(Node)).scalar_one()
+            edges = session.execute(select(func.count()).select_from(Edge)).scalar_one()
+        say(f"graph: {nodes:,} nodes, {edges:,} edges, {len(plan.commits):,} commits")
+        return None, plan, db
+    say(f"graph: building into {path} (kept for later runs)")
+    built, plan, db = build_graph(url, args)
+    plan_file.write_text(json.dumps(asdict(plan)))
+    return built, plan, db
+
+
 @dataclass
 class LatencyResult:
     backend: str
@@ -1027,6 +1050,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-ingest", action="store_true")
     p.add_argument("--skip-query", action="store_true")
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
+    p.add_argument(
+        "--db",
+        type=Path,
+        help="query part on SQLite: keep the built graph in this file, or reuse it if it exists"
+        " (so two versions of the code can be timed on one graph)",
+    )
     args = p.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(args.backends) - set(BACKENDS)
@@ -1049,7 +1078,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with throwaway_database(backend, args.workdir, args.pg_admin_url) as url:
                     say(f"{backend}: ingest")
                     ingests.append(run_ingest(backend, url, args))
-            if not args.skip_query:
+            if not args.skip_query and args.db is not None and backend == "sqlite":
+                built, plan, db = kept_graph(args.db, args)
+                if built is not None:
+                    built.backend = backend
+                    builds.append(built)
+                say(f"{backend}: blast-radius queries on {args.db}")
+                latencies.extend(run_queries(backend, f"sqlite:///{args.db}", db, plan, args))
+            elif not args.skip_query:
                 with throwaway_database(backend, args.workdir, args.pg_admin_url) as url:
                     say(f"{backend}: building a graph of {args.artifacts:,} artifacts")
                     built, plan, db = build_graph(url, args)

@@ -2,8 +2,9 @@
 
 Each function takes a session and returns plain dataclasses; `api/` and the CLI render
 them. Traversals walk the edge table level by level, so they only ever touch the
-subgraph that the question reaches, and stop at `MAX_REACH` nodes (reported as
-`truncated`) rather than loading a third of the graph into memory.
+subgraph that the question reaches. The blast radius walks in SQL (`store.reach`) and
+stops at `MAX_REACH` nodes (reported as `truncated`); it pages every list by keyset, so
+only the page's items are ever loaded.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from provenance import graph
 from provenance.deployments import clip
 from provenance.errors import InvalidQuery, NotFound
 from provenance.events import COMMIT_RE, is_digest
-from provenance.store import evidence, reads
+from provenance.store import evidence, reach, reads
 from provenance.store import nodes as N
 from provenance.store.reads import EdgeRow
 
@@ -183,7 +184,12 @@ def _tag_ref(e: EdgeRow, related: dict[str, Any]) -> TagRef:
 def _deployment_ref(
     e: EdgeRow, related: dict[str, Any], *, as_of: datetime | None = None
 ) -> DeploymentRef:
-    attrs = related[e.dst].attrs
+    return _deployment_of(e, related[e.dst].attrs, as_of=as_of)
+
+
+def _deployment_of(
+    e: EdgeRow, attrs: dict[str, Any], *, as_of: datetime | None = None
+) -> DeploymentRef:
     active = (
         e.until is None
         if as_of is None
@@ -462,47 +468,6 @@ def blast_root(kind: str, value: str) -> str:
     return N.actor(value)
 
 
-@dataclass
-class _Reach:
-    """What a downstream walk found: each node's parent and the edge it came in by."""
-
-    root: str
-    parent: dict[str, str]
-    via: dict[str, EdgeRow]
-    truncated: bool
-    # Every deployed edge from a reached artifact: one workload may have run several of them.
-    deployed: list[EdgeRow] = field(default_factory=list)
-
-    def path(self, node: str) -> list[str]:
-        out = [node]
-        while out[-1] != self.root:
-            out.append(self.parent[out[-1]])
-        return out[::-1]
-
-
-def _walk_downstream(session: Session, root: str, as_of: datetime | None) -> _Reach:
-    """Breadth first, one SQL query per level, so paths are shortest and memory bounded."""
-    reach = _Reach(root, {root: root}, {}, truncated=False)
-    frontier = [root]
-    while frontier and not reach.truncated:
-        nxt: list[str] = []
-        for e in reads.edges_from(session, frontier, DOWNSTREAM, as_of=as_of):
-            if e.kind == "tagged" and as_of is None and e.until is not None:
-                continue  # a tag that moved on no longer points at the affected digest
-            if e.kind == "deployed":
-                reach.deployed.append(e)
-            if e.dst in reach.parent:
-                continue
-            reach.parent[e.dst] = e.src
-            reach.via[e.dst] = e
-            nxt.append(e.dst)
-            if len(reach.parent) >= MAX_REACH:
-                reach.truncated = True
-                break
-        frontier = nxt
-    return reach
-
-
 def blast_radius(
     session: Session,
     kind: str,
@@ -512,109 +477,97 @@ def blast_radius(
     limit: int = 100,
     cursor: str | None = None,
 ) -> BlastRadius:
+    """What is downstream of the key: counts per list, and one page of each list.
+
+    The reach is walked in SQL (`store.reach`), breadth first so each path is a shortest
+    one; counts are aggregates and each list pages by keyset on its order, so a page costs
+    the same however far the key reaches. Paths are built for the page's items only.
+    The cursor holds, per list, the sort key of the last item given (or that it is done)."""
     root = blast_root(kind, value)
     if not reads.node_exists(session, root):
         raise NotFound(f"{kind} {value} has never been seen")
-    reach = _walk_downstream(session, root, as_of)
-    artifacts: list[dict[str, Any]] = []
-    derived: list[dict[str, Any]] = []
-    tags: list[dict[str, Any]] = []
-    builds: list[dict[str, Any]] = []
-    for node in reach.parent:
-        node_kind = N.kind_of(node)
-        if node_kind == "build":
-            builds.append({"build": node.removeprefix("build:"), "path": reach.path(node)})
-        elif node_kind == "artifact":
-            p = reach.path(node)
-            item = {"digest": node.removeprefix("artifact:"), "path": p}
-            # Reached through another artifact (base -> derived): affected by inheritance.
-            is_derived = sum(1 for x in p if x.startswith("artifact:")) > 1
-            (derived if is_derived else artifacts).append(item)
-        elif node_kind == "tag":
-            repo, _, tag = node.removeprefix("tag:").rpartition(":")
-            digest = reach.via[node].src.removeprefix("artifact:")
-            tags.append(
-                {"repository": repo, "tag": tag, "digest": digest, "path": reach.path(node)}
-            )
+    after = _decode_blast_cursor(cursor)
+    truncated = reach.walk(session, root, DOWNSTREAM, as_of=as_of, max_reach=MAX_REACH)
+    counts = reach.counts(session)
+    rows: dict[str, list[Any]] = {}
+    positions: dict[str, list[Any] | None] = {}
+    for name in reach.LISTS:
+        if after is not None and after[name] is None:  # finished on an earlier page
+            rows[name], positions[name] = [], None
+            continue
+        found = reach.page(session, name, after[name] if after else None, limit + 1)
+        rows[name] = found[:limit]
+        positions[name] = reach.key(name, found[limit - 1]) if len(found) > limit else None
 
-    dep_nodes = reads.nodes(session, {e.dst for e in reach.deployed})
-    deployments = [
-        {**_asdict(_deployment_ref(e, dep_nodes, as_of=as_of)), "path": [*reach.path(e.src), e.dst]}
-        for e in reach.deployed
-    ]
-    digests = [a["digest"] for a in (*artifacts, *derived)]
-    pullers = _pullers(session, digests, as_of, reach.path)
+    tips = [r.node for name in reach.NODE_LISTS for r in rows[name]]
+    tips += [r.src for r in rows["deployments"]]
+    tips += [N.artifact(r.first) for r in rows["pullers"]]
+    parent = reach.parents(session, tips)
 
-    artifacts.sort(key=lambda x: x["digest"])
-    derived.sort(key=lambda x: x["digest"])
-    tags.sort(key=lambda x: (x["repository"], x["tag"]))
-    deployments.sort(
-        key=lambda x: (
-            not x["active"],
-            x["environment"] or "",
-            x["cluster"] or "",
-            x["namespace"] or "",
-            x["workload"] or "",
-            x["digest"],
-        )
-    )
-    builds.sort(key=lambda x: x["build"])
-    lists = {
-        "builds": builds,
-        "artifacts": artifacts,
-        "derived": derived,
-        "tags": tags,
-        "deployments": deployments,
-        "pullers": pullers,
+    def path(node: str) -> list[str]:
+        out = [node]
+        while out[-1] != root:
+            out.append(parent[out[-1]])
+        return out[::-1]
+
+    items: dict[str, list[dict[str, Any]]] = {
+        "builds": [
+            {"build": r.node.removeprefix("build:"), "path": path(r.node)} for r in rows["builds"]
+        ],
+        **{
+            name: [
+                {"digest": r.node.removeprefix("artifact:"), "path": path(r.node)}
+                for r in rows[name]
+            ]
+            for name in ("artifacts", "derived")
+        },
+        "tags": [_blast_tag(r.node, r.parent, path(r.node)) for r in rows["tags"]],
     }
-    offset = _decode_cursor(cursor)
-    more = any(len(v) > offset + limit for v in lists.values())
-    page = {k: v[offset : offset + limit] for k, v in lists.items()}
+    dep_nodes = reads.nodes(session, {r.dst for r in rows["deployments"]})
+    items["deployments"] = [
+        {
+            **_asdict(
+                _deployment_of(
+                    EdgeRow(r.edge, r.src, r.dst, "deployed", r.since, r.until, 0, {}),
+                    dep_nodes[r.dst].attrs if r.dst in dep_nodes else {},
+                    as_of=as_of,
+                )
+            ),
+            "path": [*path(r.src), r.dst],
+        }
+        for r in rows["deployments"]
+    ]
+    items["pullers"] = [
+        {
+            "actor": r.actor,
+            "client": r.client or None,
+            "count": int(r.count),
+            "last": r.last,
+            "digests": sorted(str(d) for d in orjson.loads(r.digests)),
+            "path": [*path(N.artifact(r.first)), N.actor(r.actor)],
+        }
+        for r in rows["pullers"]
+    ]
+    reach.release(session)
+    more = any(p is not None for p in positions.values())
     return BlastRadius(
         query={kind: value},
         as_of=as_of,
-        counts={k: len(v) for k, v in lists.items()},
-        next_cursor=_encode_cursor(offset + limit) if more else None,
-        truncated=reach.truncated,
-        **page,
+        counts=counts,
+        next_cursor=_encode_blast_cursor(positions) if more else None,
+        truncated=truncated,
+        **items,
     )
 
 
-def _pullers(
-    session: Session, digests: list[str], as_of: datetime | None, path: Any
-) -> list[dict[str, Any]]:
-    agg: dict[tuple[str, str], dict[str, Any]] = {}
-    rows: list[dict[str, Any]]
-    if as_of is None:
-        rows = [
-            {
-                "digest": p.digest,
-                "actor": p.actor,
-                "client": p.client,
-                "count": p.count,
-                "last": p.last,
-            }
-            for p in reads.pulls(session, digests)
-        ]
-    else:
-        rows = reads.pulls_as_of(session, digests, as_of)
-    for p in rows:
-        key = (p["actor"], p["client"])
-        item = agg.get(key)
-        if item is None:
-            agg[key] = {
-                "actor": p["actor"],
-                "client": p["client"] or None,
-                "count": p["count"],
-                "last": p["last"],
-                "digests": [p["digest"]],
-                "path": [*path(N.artifact(p["digest"])), N.actor(p["actor"])],
-            }
-        else:
-            item["count"] += p["count"]
-            item["last"] = max(item["last"], p["last"])
-            item["digests"].append(p["digest"])
-    return sorted(agg.values(), key=lambda x: (-x["count"], x["actor"], x["client"] or ""))
+def _blast_tag(node: str, parent: str, path: list[str]) -> dict[str, Any]:
+    repo, _, tag = node.removeprefix("tag:").rpartition(":")
+    return {
+        "repository": repo,
+        "tag": tag,
+        "digest": parent.removeprefix("artifact:"),  # the digest it was reached from
+        "path": path,
+    }
 
 
 def _asdict(ref: DeploymentRef) -> dict[str, Any]:
@@ -643,21 +596,34 @@ def _decode_position(cursor: str | None) -> reads.TimelinePosition | None:
     return position
 
 
-def _encode_cursor(value: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"o": value})).decode().rstrip("=")
+def _encode_blast_cursor(positions: dict[str, list[Any] | None]) -> str:
+    data = {"v": 2, "after": positions}
+    return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str | None) -> int:
+def _decode_blast_cursor(cursor: str | None) -> dict[str, list[Any] | None] | None:
+    """A blast radius cursor: per list, the sort key of the last item given, or None
+    when the list has been given whole."""
     if not cursor:
-        return 0
+        return None
+    refused = InvalidQuery("cursor is not one this service issued")
     try:
         data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        value = data["o"]
+        after = data["after"]
+        ok = data["v"] == 2 and isinstance(after, dict) and set(after) == set(reach.LISTS)
     except (binascii.Error, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise InvalidQuery("cursor is not one this service issued") from exc
-    if not isinstance(value, int) or value < 0:
-        raise InvalidQuery("cursor is not one this service issued")
-    return value
+        raise refused from exc
+    if not ok:
+        raise refused
+    for name, position in after.items():
+        types = reach.key_types(name)
+        if position is not None and not (
+            isinstance(position, list)
+            and len(position) == len(types)
+            and all(type(v) is t for v, t in zip(position, types, strict=True))
+        ):
+            raise refused
+    return dict(after)
 
 
 __all__ = [

@@ -11,6 +11,7 @@ Entry points:
     projection.project_lane      the same for one partition's entries (distributed mode)
     projection.rebuild           drop the projection so it replays from the log
     reads                        lookups the query layer builds answers from
+    reach                        a blast radius's reach, walked in SQL, counted and paged
 
 Store functions add and flush; the caller's `Database.write()` block commits.
 """

@@ -11,12 +11,24 @@ each function names the one relation it reads.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select
+from sqlalchemy import (
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from provenance.store.models import Artifact, Edge, Node, TimelineEvent
@@ -92,6 +104,31 @@ def repositories_page(session: Session, *, after: str | None, limit: int) -> lis
     return [NodeRow(r.id, r.kind, dict(r.attrs or {})) for r in session.execute(stmt)]
 
 
+def tag_repository(session: Session) -> Any:
+    """A tag node's `repository`, written as the index of migration 0008 names it."""
+    if session.get_bind().dialect.name == "postgresql":
+        return literal_column("(nodes.attrs ->> 'repository')", String)
+    return literal_column("json_extract(nodes.attrs, '$.repository')", String)
+
+
+_PUSH_CHUNK = 100
+
+
+@functools.cache
+def _latest_pushes(n: int) -> Any:
+    """(name, latest push) of `n` repositories `name_0`.. : one max() each, an index lookup
+    (a GROUP BY would read every push). Built once per size; the names are bound."""
+
+    def one(i: int) -> Any:
+        name = bindparam(f"name_{i}", type_=String)
+        return select(name.label("name"), func.max(TimelineEvent.time)).where(
+            TimelineEvent.type == literal_column("'artifact.pushed'"),
+            TimelineEvent.repository == name,
+        )
+
+    return union_all(*(one(i) for i in range(n)))
+
+
 @dataclass(frozen=True, slots=True)
 class RepositoryCounts:
     artifacts: int
@@ -106,30 +143,31 @@ def repository_counts(session: Session, names: Sequence[str]) -> dict[str, Repos
     ids = [f"repository:{n}" for n in names]
     stored = dict(
         session.execute(
-            select(Edge.dst, func.count(func.distinct(Edge.src)))
+            # count(*), not count(DISTINCT src): `stored_in` is a once-only edge (one per
+            # artifact and repository), and the count then reads the (dst, kind) index only.
+            select(Edge.dst, func.count())
             .where(Edge.kind == "stored_in", Edge.dst.in_(ids))
             .group_by(Edge.dst)
         ).all()
     )
-    # One pass over the tag nodes of these repositories (by the node's own `repository`).
-    repo_of_tag = Node.attrs["repository"].as_string()
+    # Both by index (migration 0008): tag nodes by their own `repository`, and each
+    # repository's latest push (inline literals, so the partial indexes apply).
+    repo_of_tag = tag_repository(session)
     tags: dict[str, int] = {
         str(name): int(n)
         for name, n in session.execute(
             select(repo_of_tag, func.count())
-            .where(Node.kind == "tag", repo_of_tag.in_(list(names)))
+            .where(Node.kind == literal_column("'tag'"), repo_of_tag.in_(list(names)))
             .group_by(repo_of_tag)
         ).all()
     }
-    pushes = dict(
-        session.execute(
-            select(TimelineEvent.repository, func.max(TimelineEvent.time))
-            .where(
-                TimelineEvent.type == "artifact.pushed", TimelineEvent.repository.in_(list(names))
-            )
-            .group_by(TimelineEvent.repository)
-        ).all()
-    )
+    pushes: dict[str, datetime] = {}
+    for start in range(0, len(names), _PUSH_CHUNK):
+        chunk = names[start : start + _PUSH_CHUNK]
+        params = {f"name_{i}": name for i, name in enumerate(chunk)}
+        for name, when in session.execute(_latest_pushes(len(chunk)), params):
+            if when is not None:
+                pushes[str(name)] = when
     return {
         n: RepositoryCounts(
             artifacts=int(stored.get(f"repository:{n}", 0)),

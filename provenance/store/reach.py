@@ -1,0 +1,479 @@
+"""The downstream reach of one node, computed in SQL: what a blast radius counts and pages.
+
+`walk` fills three temporary tables of the session's connection (created on first use,
+emptied by each walk; on PostgreSQL also at commit):
+
+* `blast_reach`: every node reached, breadth first, with its depth, the node it was first
+  reached from (`parent`), how many artifacts its path holds (`arts`: more than one makes
+  an artifact `derived`), and for an item of a list its list and sort key;
+* `blast_deploys`: every deployment edge out of a reached node, with its sort key;
+* `blast_pullers`: pulls of the reached digests per (actor, client).
+
+Counts are aggregates over them and a page is a keyset scan of an index, so a page costs
+the same whatever the reach; the walk itself is one INSERT ... SELECT per level, in SQL.
+
+The parent of a node is the source of the lowest-id edge into it from the level before, so
+paths are shortest and the same on both backends whatever the query plan. Sort keys are
+compared in code point order (`COLLATE "C"` on PostgreSQL, SQLite's BINARY), as Python
+sorts strings.
+
+    walk(session, root, kinds, as_of=, max_reach=) -> truncated
+    counts(session) -> {list: n}
+    page(session, list, after, limit) -> rows      keyset: strictly after `after`
+    parents(session, nodes) -> {node: parent}      every ancestor of the nodes, too
+    release(session)                               free the rows once the answer is built
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    tuple_,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from provenance.store.models import Edge, Node, Pull, TimelineEvent, UTCDateTime
+
+# Lists of items kept in `blast_reach`, and the two with tables of their own.
+NODE_LISTS = ("builds", "artifacts", "derived", "tags")
+LISTS = (*NODE_LISTS, "deployments", "pullers")
+_DIGEST_LISTS = ("artifacts", "derived")
+
+_meta = MetaData()
+_Ordered = Text().with_variant(Text(collation="C"), "postgresql")  # code point order
+
+reach_t = Table(
+    "blast_reach",
+    _meta,
+    Column("node", Text, primary_key=True),
+    Column("depth", Integer, nullable=False),
+    Column("parent", Text, nullable=False),
+    Column("edge", BigInteger),  # the edge it was first reached by
+    Column("arts", Integer, nullable=False),
+    Column("list", String(16)),
+    Column("k1", _Ordered),
+    Column("k2", _Ordered),
+    Index("blast_reach_depth", "depth", "node"),  # a level in node order: edges read in order
+    Index("blast_reach_list", "list", "k1", "k2"),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+deploys_t = Table(
+    "blast_deploys",
+    _meta,
+    Column("edge", BigInteger, primary_key=True),
+    Column("src", Text, nullable=False),
+    Column("dst", Text, nullable=False),
+    Column("since", UTCDateTime, nullable=False),
+    Column("until", UTCDateTime),
+    Column("ended", Integer, nullable=False),
+    Column("environment", _Ordered, nullable=False),
+    Column("cluster", _Ordered, nullable=False),
+    Column("namespace", _Ordered, nullable=False),
+    Column("workload", _Ordered, nullable=False),
+    Column("digest", _Ordered, nullable=False),
+    Index(
+        "blast_deploys_order",
+        "ended",
+        "environment",
+        "cluster",
+        "namespace",
+        "workload",
+        "digest",
+        "edge",
+    ),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+pullers_t = Table(
+    "blast_pullers",
+    _meta,
+    Column("actor", _Ordered, nullable=False),
+    Column("client", _Ordered, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("neg", BigInteger, nullable=False),  # -count: the list runs by count descending
+    Column("last", UTCDateTime),
+    Column("first", Text, nullable=False),  # the least digest pulled: its path is shown
+    Column("digests", Text, nullable=False),  # a JSON array of the digests pulled
+    Index("blast_pullers_order", "neg", "actor", "client"),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",
+)
+_TABLES = (reach_t, deploys_t, pullers_t)
+
+# The sort key of each list, in order: a page is strictly after the previous page's last.
+_ORDER: dict[str, tuple[Any, ...]] = {
+    **{name: (reach_t.c.k1, reach_t.c.k2) for name in NODE_LISTS},
+    "deployments": tuple(
+        deploys_t.c[k]
+        for k in ("ended", "environment", "cluster", "namespace", "workload", "digest", "edge")
+    ),
+    "pullers": (pullers_t.c.neg, pullers_t.c.actor, pullers_t.c.client),
+}
+_CHUNK = 500
+
+
+def _prepare(session: Session) -> None:
+    # SQLite: in memory, not a temp file (the default), whose small cache makes a big reach
+    # pay disk writes. Setting it drops the connection's temp tables: they are made below.
+    sqlite_db = session.get_bind().dialect.name == "sqlite"
+    if sqlite_db and session.execute(text("PRAGMA temp_store")).scalar_one() != 2:
+        session.execute(text("PRAGMA temp_store = MEMORY"))
+    for ddl in _ddl(session.get_bind().dialect):
+        session.execute(text(ddl))
+    clear(session)
+
+
+@functools.cache
+def _ddl(dialect: Any) -> list[str]:
+    """CREATE ... IF NOT EXISTS of the tables and their indexes, compiled once."""
+    out = []
+    for table in _TABLES:
+        out.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
+        out += [
+            str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect))
+            for index in table.indexes
+        ]
+    return out
+
+
+def clear(session: Session) -> None:
+    for table in _TABLES:
+        session.execute(delete(table))
+
+
+def release(session: Session) -> None:
+    """Free what a walk stored. PostgreSQL empties the tables at commit by itself (a
+    truncation; a DELETE would leave dead rows that no autovacuum visits in temp tables)."""
+    if session.get_bind().dialect.name != "postgresql":
+        clear(session)
+
+
+def _is(node: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    return func.substr(node, 1, len(prefix)) == prefix
+
+
+_AS_OF = bindparam("as_of", type_=UTCDateTime)
+
+
+def _valid(edges: Any, as_of: datetime | None) -> ColumnElement[bool]:
+    """Valid at the `as_of` parameter (bound at execution: statements are built once)."""
+    if as_of is None:
+        # A tag that moved on no longer points at the affected digest.
+        return or_(edges.c.kind != "tagged", edges.c.until.is_(None))
+    return and_(edges.c.since <= _AS_OF, or_(edges.c.until.is_(None), edges.c.until > _AS_OF))
+
+
+def _root_row(root: str) -> dict[str, Any]:
+    """The root's row, classified as the level query classifies the nodes it adds."""
+    arts = int(root.startswith("artifact:"))
+    row: dict[str, Any] = {"node": root, "depth": 0, "parent": root, "edge": None}
+    row |= {"arts": arts, "k2": ""}
+    if arts:
+        row |= {"list": "artifacts", "k1": root.removeprefix("artifact:")}
+    elif root.startswith("build:"):
+        row |= {"list": "builds", "k1": root.removeprefix("build:")}
+    elif root.startswith("tag:"):
+        repo, _, tag = root.removeprefix("tag:").rpartition(":")
+        row |= {"list": "tags", "k1": repo, "k2": tag}
+    else:
+        row |= {"list": None, "k1": None}
+    return row
+
+
+@functools.cache
+def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool) -> Any:
+    """INSERT the next level: every node one edge from the level before (`prev`) that is
+    not there yet, at `depth`. Built once; depth and `as_of` are bound at execution."""
+    e, f = Edge.__table__.alias("e"), reach_t.alias("f")
+    dst = e.c.dst
+    is_art, is_build, is_tag = _is(dst, "artifact:"), _is(dst, "build:"), _is(dst, "tag:")
+    # "tag:<repository>:<tag>" up to its last colon: rtrim drops every other character.
+    head = func.rtrim(dst, func.replace(dst, ":", ""))
+    rows = (
+        select(
+            dst,
+            bindparam("depth", type_=Integer),
+            e.c.src,
+            e.c.id,
+            f.c.arts + case((is_art, 1), else_=0),
+            case(
+                (is_art, case((f.c.arts >= 1, "derived"), else_="artifacts")),
+                (is_build, "builds"),
+                (is_tag, "tags"),
+                else_=None,
+            ),
+            case(
+                (is_art, func.substr(dst, 10)),
+                (is_build, func.substr(dst, 7)),
+                (is_tag, func.substr(head, 5, func.length(head) - 5)),
+                else_=None,
+            ),
+            case((is_tag, func.substr(dst, func.length(head) + 1)), else_=""),
+        )
+        .select_from(f.join(e, e.c.src == f.c.node))
+        .where(
+            f.c.depth == bindparam("prev", type_=Integer),
+            # Filtered, not probed kind by kind: one index range per node is cheaper.
+            (e.c.kind + "").in_(kinds),
+            _valid(e, None if now else datetime.min),
+        )
+        # In edge id order, and a node already there is skipped: its first edge wins.
+        .order_by(e.c.id)
+    )
+    insert = postgresql.insert(reach_t) if dialect == "postgresql" else sqlite.insert(reach_t)
+    columns = ["node", "depth", "parent", "edge", "arts", "list", "k1", "k2"]
+    return insert.from_select(columns, rows).on_conflict_do_nothing()
+
+
+_LEVEL_COUNT = (
+    select(func.count())
+    .select_from(reach_t)
+    .where(reach_t.c.depth == bindparam("depth", type_=Integer))
+)
+
+
+def walk(
+    session: Session,
+    root: str,
+    kinds: Sequence[str],
+    *,
+    as_of: datetime | None,
+    max_reach: int,
+) -> bool:
+    """Fill the reach tables from `root` along edges of `kinds` valid at `as_of` (now:
+    open tags only). Stops at `max_reach` nodes; returns whether it stopped there."""
+    _prepare(session)
+    session.execute(reach_t.insert().values(**_root_row(root)))
+    dialect = session.get_bind().dialect.name
+    level, count = _level_statement(dialect, tuple(kinds), as_of is None), _LEVEL_COUNT
+    total, depth = 1, 0
+    while total < max_reach:
+        depth += 1
+        session.execute(level, {"depth": depth, "prev": depth - 1, "as_of": as_of})
+        # Counted, not the rowcount: psycopg reports -1 for an INSERT ... SELECT here.
+        added = session.execute(count, {"depth": depth}).scalar_one()
+        if not added:
+            break
+        room = max_reach - total
+        if added > room:  # keep the nodes reached by the lowest edge ids, as a walk would
+            beyond = select(reach_t.c.node).where(reach_t.c.depth == depth)
+            beyond = beyond.order_by(reach_t.c.edge).offset(room)
+            session.execute(delete(reach_t).where(reach_t.c.node.in_(beyond)))
+            added = room
+        total += added
+    _fill_deploys(session, as_of)
+    _fill_pullers(session, as_of)
+    return total >= max_reach
+
+
+def _fill_deploys(session: Session, as_of: datetime | None) -> None:
+    session.execute(_deploys_statement(as_of is None), {"as_of": as_of})
+
+
+@functools.cache
+def _deploys_statement(now: bool) -> Any:
+    as_of = None if now else datetime.min  # only whether: the time is bound at execution
+    e, r, n = Edge.__table__.alias("e"), reach_t.alias("r"), Node.__table__.alias("n")
+
+    def attr(name: str) -> ColumnElement[str]:
+        return func.coalesce(n.c.attrs[name].as_string(), "")
+
+    # Now: a deployment still open ranks first. As of a time: every one valid then is active.
+    ended = case((e.c.until.is_(None), 0), else_=1) if as_of is None else literal(0)
+    digest = case((_is(e.c.src, "artifact:"), func.substr(e.c.src, 10)), else_=e.c.src)
+    # `src IN (reached)`, not a join: the planner then probes the edges of each reached
+    # node by index instead of scanning every edge (it knows nothing of the temp table).
+    rows = (
+        select(
+            e.c.id,
+            e.c.src,
+            e.c.dst,
+            e.c.since,
+            e.c.until,
+            ended,
+            attr("environment"),
+            attr("cluster"),
+            attr("namespace"),
+            attr("workload"),
+            digest,
+        )
+        .select_from(e.outerjoin(n, n.c.id == e.c.dst))
+        .where(e.c.src.in_(select(r.c.node)), e.c.kind == "deployed", _valid(e, as_of))
+    )
+    columns = [c.name for c in deploys_t.columns]
+    return deploys_t.insert().from_select(columns, rows)
+
+
+def _json_array(dialect: str, value: Any) -> Any:
+    if dialect == "postgresql":
+        return cast(func.json_agg(value), Text)
+    return func.json_group_array(value)
+
+
+def _fill_pullers(session: Session, as_of: datetime | None) -> None:
+    dialect = session.get_bind().dialect.name
+    session.execute(_pullers_statement(dialect, as_of is None), {"as_of": as_of})
+
+
+@functools.cache
+def _pullers_statement(dialect: str, now: bool) -> Any:
+    r = reach_t.alias("r")
+    digest_of = func.substr(r.c.node, 10)
+    reached = r.c.list.in_(_DIGEST_LISTS)
+    if now:
+        p = Pull.__table__.alias("p")
+        per_digest = (
+            select(
+                p.c.digest.label("digest"),
+                p.c.actor.label("actor"),
+                p.c.client.label("client"),
+                p.c.count.label("count"),
+                p.c.last.label("last"),
+            )
+            .select_from(r.join(p, p.c.digest == digest_of))
+            .where(reached)
+        ).subquery()
+    else:
+        # Counted from the timeline up to `as_of`: the aggregate table knows today only.
+        t = TimelineEvent.__table__.alias("t")
+        actor = case((or_(t.c.actor.is_(None), t.c.actor == ""), "anonymous"), else_=t.c.actor)
+        pulled = (
+            select(
+                t.c.digest.label("digest"),
+                actor.label("actor"),
+                func.coalesce(t.c.data["client"].as_string(), "").label("client"),
+                t.c.time.label("time"),
+            )
+            .select_from(r.join(t, t.c.digest == digest_of))
+            .where(reached, t.c.type == "artifact.pulled", t.c.time <= _AS_OF)
+        ).subquery()
+        per_digest = (
+            select(
+                pulled.c.digest,
+                pulled.c.actor,
+                pulled.c.client,
+                func.count().label("count"),
+                func.max(pulled.c.time).label("last"),
+            ).group_by(pulled.c.digest, pulled.c.actor, pulled.c.client)
+        ).subquery()
+    total = func.sum(per_digest.c.count)
+    rows = select(
+        per_digest.c.actor,
+        per_digest.c.client,
+        total,
+        -total,
+        func.max(per_digest.c.last),
+        func.min(per_digest.c.digest),
+        _json_array(dialect, per_digest.c.digest),
+    ).group_by(per_digest.c.actor, per_digest.c.client)
+    columns = [c.name for c in pullers_t.columns]
+    return pullers_t.insert().from_select(columns, rows)
+
+
+def counts(session: Session) -> dict[str, int]:
+    out = dict.fromkeys(LISTS, 0)
+    by_list = select(reach_t.c.list, func.count()).where(reach_t.c.list.is_not(None))
+    for name, n in session.execute(by_list.group_by(reach_t.c.list)):
+        out[str(name)] = int(n)
+    for name, table in (("deployments", deploys_t), ("pullers", pullers_t)):
+        out[name] = int(session.execute(select(func.count()).select_from(table)).scalar_one())
+    return out
+
+
+def page(session: Session, name: str, after: Sequence[Any] | None, limit: int) -> list[Any]:
+    """Up to `limit` rows of list `name` in its order, strictly after the key `after`.
+    Each row ends with its sort key (`key(name, row)` gives it back)."""
+    params: dict[str, Any] = {"limit": limit}
+    if after is not None:
+        params |= {f"after_{i}": v for i, v in enumerate(after)}
+    return list(session.execute(_page_statement(name, after is not None), params).all())
+
+
+@functools.cache
+def _page_statement(name: str, keyset: bool) -> Any:
+    order = _ORDER[name]
+    if name in NODE_LISTS:
+        stmt = select(reach_t.c.node, reach_t.c.parent).where(reach_t.c.list == name)
+    elif name == "deployments":
+        stmt = select(
+            deploys_t.c.edge, deploys_t.c.src, deploys_t.c.dst, deploys_t.c.since, deploys_t.c.until
+        )
+    else:
+        stmt = select(
+            pullers_t.c.actor,
+            pullers_t.c.client,
+            pullers_t.c.count,
+            pullers_t.c.last,
+            pullers_t.c.first,
+            pullers_t.c.digests,
+        )
+    stmt = stmt.add_columns(*(c.label(f"key_{i}") for i, c in enumerate(order)))
+    if keyset:
+        bound = (bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(order))
+        stmt = stmt.where(tuple_(*order) > tuple_(*bound))
+    return stmt.order_by(*order).limit(bindparam("limit", type_=Integer))
+
+
+def key(name: str, row: Any) -> list[Any]:
+    """The sort key of a row `page` returned: where the next page starts."""
+    return list(row[-len(_ORDER[name]) :])
+
+
+def key_types(name: str) -> tuple[type, ...]:
+    """The Python type of each part of a list's sort key (to check a cursor)."""
+    return tuple(int if c.name in ("ended", "edge", "neg") else str for c in _ORDER[name])
+
+
+def parents(session: Session, nodes: Iterable[str]) -> dict[str, str]:
+    """node -> parent for the nodes and all their ancestors up to the root (its own)."""
+    out: dict[str, str] = {}
+    asked: set[str] = set()
+    todo = sorted(set(nodes))
+    while todo:
+        asked.update(todo)
+        for start in range(0, len(todo), _CHUNK):
+            chunk = todo[start : start + _CHUNK]
+            found = select(reach_t.c.node, reach_t.c.parent).where(reach_t.c.node.in_(chunk))
+            out.update((str(n), str(p)) for n, p in session.execute(found))
+        todo = sorted({p for p in out.values() if p not in asked})
+    return out
+
+
+__all__ = [
+    "LISTS",
+    "NODE_LISTS",
+    "clear",
+    "counts",
+    "key",
+    "key_types",
+    "page",
+    "parents",
+    "release",
+    "walk",
+]
