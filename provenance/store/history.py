@@ -17,9 +17,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from provenance import alerts as rules
@@ -40,6 +40,9 @@ from provenance.store.models import (
 )
 
 _CHUNK = 500
+# Rows are written with Core statements on the tables: the ORM's bulk path costs more per row.
+_EDGES = cast("Table", Edge.__table__)
+_TIMELINE = cast("Table", TimelineEvent.__table__)
 _PLACEMENT = ("environment", "cluster", "namespace", "workload", "container")
 
 
@@ -119,13 +122,14 @@ class _TagWalk:
             self.reopened.append(current)
             mine.add(before.src.removeprefix("artifact:"))
         closing = [d for d in deletes if d.digest in mine and d.repository in (None, repo)]
-        stream: list[tuple[str, TagFact | ArtifactDelete]] = [(f.okey, f) for f in own]
-        stream += [(d.okey, d) for d in closing]
+        # (okey, is an artifact delete, fact), in order of okey
+        stream: list[tuple[str, bool, Any]] = [(f.okey, False, f) for f in own]
+        stream += [(d.okey, True, d) for d in closing]
         stream.sort(key=lambda item: item[0])
-        for okey, fact in stream:
+        for okey, artifact_delete, fact in stream:
             self.found.scopes.add(f"{tag}|{okey}")
-            if isinstance(fact, ArtifactDelete) or fact.kind == "delete":
-                gone = N.artifact(fact.digest) if isinstance(fact, ArtifactDelete) else None
+            if artifact_delete or fact.kind == "delete":
+                gone = N.artifact(fact.digest) if artifact_delete else None
                 if current is not None and gone in (None, current["src"]):
                     current.update(until=fact.time, until_okey=okey)
                     current = None
@@ -201,9 +205,9 @@ def _tag_histories(
             [{"id": r["id"], "until": r["until"], "until_okey": r["until_okey"]} for r in reopened],
         )
     if edges:
-        session.execute(insert(Edge), edges)
+        session.execute(insert(_EDGES), edges)
     if derived:
-        session.execute(insert(TimelineEvent).execution_options(render_nulls=True), derived)
+        session.execute(insert(_TIMELINE), derived)
 
 
 def _moved(fact: TagFact, previous: str) -> Event:
@@ -415,10 +419,10 @@ def _workload_histories(
         chunk = target_list[start : start + _CHUNK]
         session.execute(delete(Edge).where(Edge.kind == "deployed", Edge.dst.in_(chunk)))
     if edges:
-        session.execute(insert(Edge), edges)
+        session.execute(insert(_EDGES), edges)
     used = {e["dst"] for e in edges}
     if fallback_nodes:
-        stmt = insert_(Node)
+        stmt = insert_(Node.__table__)
         stmt = stmt.on_conflict_do_update(
             index_elements=["id"],
             set_={"first_seen": stmt.excluded.first_seen},
@@ -560,15 +564,17 @@ def _rows_in(
     kind: str | None = None,
     where: Any = None,
 ) -> list[Any]:
+    """The rows of `model` whose `column` is in `values`: read-only rows (named like the
+    model's attributes), not ORM objects, which would cost an identity map each."""
     ids = sorted(values)
     out: list[Any] = []
     for start in range(0, len(ids), _CHUNK):
-        stmt = select(model).where(column.in_(ids[start : start + _CHUNK]))
+        stmt = select(*model.__table__.columns).where(column.in_(ids[start : start + _CHUNK]))
         if kind is not None:
             stmt = stmt.where(Edge.kind == kind)
         if where is not None:
             stmt = stmt.where(where)
-        out.extend(session.execute(stmt).scalars())
+        out.extend(session.execute(stmt).all())
     return out
 
 

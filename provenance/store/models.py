@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -138,6 +139,11 @@ class ProjectionCursor(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
 
 
+# `tagged` and `deployed` edges are derived histories (several intervals per pair); every
+# other kind is stated once and kept with its earliest time.
+ONCE_EDGES = text("kind NOT IN ('tagged', 'deployed')")
+
+
 class TimelineEvent(Base):
     """A canonical event as projected (including derived `tag.updated`)."""
 
@@ -147,7 +153,8 @@ class TimelineEvent(Base):
         Index("ix_timeline_previous_digest", "previous_digest"),
         Index("ix_timeline_time", "time"),
         Index("ix_timeline_event_id", "event_id"),
-        Index("ix_timeline_derived_tag", "derived_tag"),
+        # A tag's derived rows from a time on: recomputing the tail reads only the tail.
+        Index("ix_timeline_derived_tag_time", "derived_tag", "time"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -191,6 +198,16 @@ class Edge(Base):
     __table_args__ = (
         Index("ix_edges_src_kind_dst", "src", "kind", "dst"),
         Index("ix_edges_dst_kind_until", "dst", "kind", "until_okey"),
+        # Once-only edges are unique: the projection upserts them in one statement.
+        Index(
+            "ux_edges_once",
+            "src",
+            "kind",
+            "dst",
+            unique=True,
+            sqlite_where=ONCE_EDGES,
+            postgresql_where=ONCE_EDGES,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -239,6 +256,8 @@ class Pull(Base):
 
 def order_key(time: datetime, seq: int = 0, ord_: int = 0) -> str:
     utc = time.astimezone(UTC).replace(tzinfo=None)
+    if utc.year >= 1000:  # isoformat writes what %Y-...%f does, much faster
+        return f"{utc.isoformat(timespec='microseconds')}|{seq:015d}|{ord_:06d}"
     return f"{utc:%Y-%m-%dT%H:%M:%S.%f}|{seq:015d}|{ord_:06d}"
 
 
@@ -328,6 +347,7 @@ PROJECTION_TABLES = (
 )
 
 __all__ = [
+    "ONCE_EDGES",
     "OPEN",
     "PROJECTION_TABLES",
     "Artifact",

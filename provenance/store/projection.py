@@ -23,9 +23,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import Table, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,7 @@ from provenance.store.alert_models import ALERT_PROJECTION_TABLES, PullerSeen
 from provenance.store.db import blames_the_input
 from provenance.store.log import entries
 from provenance.store.models import (
+    ONCE_EDGES,
     PROJECTION_TABLES,
     Artifact,
     ArtifactDelete,
@@ -54,6 +55,11 @@ from provenance.store.models import (
 from provenance.timeutil import format_time
 
 logger = logging.getLogger(__name__)
+
+# Written with Core statements on the tables: the ORM's bulk path costs more per row.
+_TIMELINE = cast("Table", TimelineEvent.__table__)
+_EVIDENCE = cast("Table", evidence.Evidence.__table__)
+_EDGES = cast("Table", Edge.__table__)
 
 CURSOR = "graph"
 
@@ -157,6 +163,10 @@ class Projector:
     _new_edges: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     _artifact_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     _pull_rows: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    _evidence_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Attributes learnt about nodes written by earlier batches (a build that finished):
+    # merged with one read and one bulk UPDATE per batch, at `sync()`.
+    _attr_merges: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Facts, as stated; written at `flush`, then the histories they touch are derived again.
     _tag_facts: list[dict[str, Any]] = field(default_factory=list)
     _deploy_facts: list[dict[str, Any]] = field(default_factory=list)
@@ -165,6 +175,8 @@ class Projector:
     _touched: history.Touched = field(default_factory=history.Touched)
     _entry_source: str | None = None
     _ord: int = 0
+    # The canonical JSON form of the event being applied (`Event.to_dict`), built once.
+    _data: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         dialect = self.session.get_bind().dialect.name
@@ -201,6 +213,7 @@ class Projector:
 
     def apply(self, seq: int, event: Event) -> None:
         handler = _HANDLERS.get(event.type)
+        self._data = event.to_dict()
         if event.type not in BLOB_TYPES:
             self._record(seq, event)
         if handler is not None:
@@ -218,8 +231,7 @@ class Projector:
     def _write_timeline(self) -> None:
         if self._timeline:
             # render_nulls: one executemany even when rows leave different columns empty
-            stmt = insert(TimelineEvent).execution_options(render_nulls=True)
-            self.session.execute(stmt, self._timeline)
+            self.session.execute(insert(_TIMELINE), self._timeline)
             self._timeline.clear()
 
     def _write_facts(self) -> None:
@@ -230,11 +242,11 @@ class Projector:
             (ArtifactDelete, self._deletes, ["source", "event_id"]),
         ):
             if rows:
-                stmt = self._insert(model).on_conflict_do_nothing(index_elements=keys)
+                stmt = self._insert(model.__table__).on_conflict_do_nothing(index_elements=keys)
                 self.session.execute(stmt, rows)
                 rows.clear()
         if self._first_pulls:
-            stmt = self._insert(PullerSeen)
+            stmt = self._insert(PullerSeen.__table__)
             ex = stmt.excluded
             stmt = stmt.on_conflict_do_update(
                 index_elements=["repository", "actor"],
@@ -245,14 +257,20 @@ class Projector:
             self._first_pulls.clear()
 
     def sync(self) -> None:
-        """Write the buffered rows (nodes, once-only edges, artifacts, pulls)."""
+        """Write the buffered rows (nodes, once-only edges, artifacts, pulls, evidence)."""
         self._sync_nodes()
+        if self._attr_merges:
+            self._merge_stored_attrs()
+        if self._evidence_rows:
+            # In event order, as the ORM would have: readers take the latest id per event.
+            self.session.execute(insert(_EVIDENCE), self._evidence_rows)
+            self._evidence_rows = []
         if self._artifact_rows:
             self._write_artifacts()
         if self._new_edges:
             self._write_once_edges()
         if self._pull_rows:
-            stmt = self._insert(Pull)
+            stmt = self._insert(Pull.__table__)
             ex = stmt.excluded
             stmt = stmt.on_conflict_do_update(
                 index_elements=["digest", "actor", "client"],
@@ -267,7 +285,7 @@ class Projector:
 
     def _sync_nodes(self) -> None:
         if self._new_nodes:
-            stmt = self._insert(Node)
+            stmt = self._insert(Node.__table__)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["id"],
                 set_={"first_seen": stmt.excluded.first_seen},
@@ -276,10 +294,26 @@ class Projector:
             self.session.execute(stmt, list(self._new_nodes.values()))
             self._new_nodes.clear()
 
+    def _merge_stored_attrs(self) -> None:
+        merges = self._attr_merges
+        self._attr_merges = {}
+        ids = sorted(merges)
+        changed: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 500):
+            rows = self.session.execute(
+                select(Node.id, Node.attrs).where(Node.id.in_(ids[start : start + 500]))
+            )
+            for node_id, stored in rows:
+                attrs = merges[node_id]
+                if any(stored.get(k) != v for k, v in attrs.items()):
+                    changed.append({"id": node_id, "attrs": {**stored, **attrs}})
+        if changed:
+            self.session.execute(update(Node), changed)  # bulk UPDATE by primary key
+
     def _write_artifacts(self) -> None:
         rows = list(self._artifact_rows.values())
         self._artifact_rows.clear()
-        stmt = self._insert(Artifact)
+        stmt = self._insert(Artifact.__table__)
         ex = stmt.excluded
         # The latest push or delete by event time decides `deleted`; a pull or a signature
         # (life_key NULL) says nothing about it.
@@ -300,32 +334,19 @@ class Projector:
         self.session.execute(upsert, rows)
 
     def _write_once_edges(self) -> None:
-        pending = self._new_edges
+        """One upsert keyed by (src, kind, dst) (the partial unique index `ux_edges_once`):
+        new edges go in, one said earlier than stored moves `since` back, others stay."""
+        rows = list(self._new_edges.values())
         self._new_edges = {}
-        keys = list(pending)
-        earlier: list[dict[str, Any]] = []
-        for start in range(0, len(keys), 300):
-            # Exact (src, dst, kind) probes: an actor or a builder is a hub with many edges.
-            # An OR of exact terms is one index seek each on SQLite (MULTI-INDEX OR) and
-            # PostgreSQL (BitmapOr); a row-value IN (VALUES ...) scans the whole index.
-            existing = self.session.execute(
-                select(Edge.id, Edge.src, Edge.dst, Edge.kind, Edge.since).where(
-                    or_(
-                        *(
-                            and_(Edge.src == src, Edge.kind == kind, Edge.dst == dst)
-                            for src, dst, kind in keys[start : start + 300]
-                        )
-                    )
-                )
-            )
-            for edge_id, src, dst, kind, since in existing:
-                row = pending.pop((src, dst, kind), None)
-                if row is not None and row["since"] < since:  # said earlier, heard later
-                    earlier.append({"id": edge_id, "since": row["since"], "seq": row["seq"]})
-        if pending:
-            self.session.execute(insert(Edge), list(pending.values()))
-        if earlier:
-            self.session.execute(update(Edge), earlier)  # bulk UPDATE by primary key
+        stmt = self._insert(_EDGES)
+        ex = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["src", "kind", "dst"],
+            index_where=ONCE_EDGES,
+            set_={"since": ex.since, "seq": ex.seq},
+            where=ex.since < _EDGES.c.since,
+        )
+        self.session.execute(stmt, rows)
 
     def _okey(self, seq: int, e: Event) -> str:
         return order_key(e.time, seq, self._ord)
@@ -381,7 +402,7 @@ class Projector:
                 "kind": kind,
                 "digest": e.digest if kind == "point" else None,
                 "explicit": e.type is EventType.TAG_UPDATED,
-                "data": e.to_dict() if kind == "point" else {},
+                "data": self._data if kind == "point" else {},
             }
         )
         self._touched.tags.add(tag_id)
@@ -428,7 +449,7 @@ class Projector:
                     "seq": seq,
                     "okey": okey,
                     "time": e.time,
-                    "data": e.to_dict(),
+                    "data": self._data,
                 }
             self._touched.pullers.add((e.repository, actor))
 
@@ -445,7 +466,7 @@ class Projector:
                 "okey": okey,
                 "time": e.time,
                 "seq": seq,
-                "data": e.to_dict(),
+                "data": self._data,
             }
         )
         self._touched.deleted.add(e.digest)
@@ -500,7 +521,7 @@ class Projector:
         # Only this service's own verdicts count: those of entries from its verifying source.
         trusted = self._entry_source == evidence.VERIFYING_SOURCE == e.source
         row = evidence.values_for(seq, e, origin="arrival", trusted_source=trusted)
-        self.session.add(evidence.Evidence(**row))
+        self._evidence_rows.append(row)
         self._touched.evidenced.add(e.digest)
         if e.build or e.builder or e.attributes.get("dependencies"):
             self.attested_build(seq, e, art, verified=bool(row["verified"]))
@@ -569,7 +590,7 @@ class Projector:
                 "kind": kind,
                 "digest": e.digest if kind == "applied" else None,
                 "tag_ref": tag_ref,
-                "data": e.to_dict(),
+                "data": self._data,
             }
         )
         self._touched.workloads.add(e.workload)
@@ -595,12 +616,11 @@ class Projector:
 
     def merge_attrs(self, node_id: str, attrs: dict[str, Any]) -> None:
         pending = self._new_nodes.get(node_id)
-        if pending is not None:  # created in this batch: not written yet
+        if pending is not None:  # not written yet: a new node is written with them
             pending["attrs"] = {**pending["attrs"], **attrs}
-            return
-        row = self.session.get(Node, node_id)
-        if row is not None and any(row.attrs.get(k) != v for k, v in attrs.items()):
-            row.attrs = {**row.attrs, **attrs}
+        # ...and one already stored (the upsert keeps its attributes) learns them at sync.
+        known = self._attr_merges.get(node_id)
+        self._attr_merges[node_id] = attrs if known is None else {**known, **attrs}
 
     def artifact(
         self,
@@ -695,7 +715,7 @@ class Projector:
                 "repository": e.repository,
                 "tag": e.tag,
                 "actor": e.actor,
-                "data": e.to_dict(),
+                "data": self._data,
             }
         )
         if len(self._timeline) >= 500:
