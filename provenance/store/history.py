@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from provenance import alerts as rules
 from provenance.events import Event, EventType
 from provenance.store import evidence
 from provenance.store import nodes as N
-from provenance.store.alert_models import PullerSeen
 from provenance.store.alerting import Raised, reconcile
 from provenance.store.models import (
     OPEN,
@@ -54,7 +53,9 @@ class Touched:
     workloads: set[str] = field(default_factory=set)
     deleted: set[str] = field(default_factory=set)  # digests with a new delete
     evidenced: set[str] = field(default_factory=set)  # digests with a new signature/attestation
-    pullers: set[tuple[str, str]] = field(default_factory=set)
+    # Pullers whose first pull (by event time) the batch changed: (seq, event data) of it.
+    # Any other puller's first pull, and so its finding, is as it was.
+    first_pulls: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
     # The earliest event time of the batch's tag facts and deletes: tag histories are
     # derived again from there on (in time order, the tail; a late fact, from its time).
     since: datetime | None = None
@@ -63,7 +64,9 @@ class Touched:
         self.since = time if self.since is None else min(self.since, time)
 
     def __bool__(self) -> bool:
-        return bool(self.tags or self.workloads or self.deleted or self.evidenced or self.pullers)
+        return bool(
+            self.tags or self.workloads or self.deleted or self.evidenced or self.first_pulls
+        )
 
 
 @dataclass
@@ -86,7 +89,7 @@ def recompute(session: Session, insert_: Callable[[Any], Any], touched: Touched)
     )
     digests = _workload_histories(session, insert_, found, workloads)
     _delete_alerts(session, found, digests | touched.deleted)
-    _puller_alerts(session, found, touched.pullers)
+    _puller_alerts(found, touched.first_pulls)
     # One reconciliation, in event-time order: the alerts are raised as they happened.
     reconcile(session, insert_, found.scopes, found.raised)
 
@@ -522,33 +525,18 @@ def _delete_alerts(session: Session, found: _Findings, digests: set[str]) -> Non
     found.raised += raised
 
 
-def _puller_alerts(session: Session, found: _Findings, pullers: set[tuple[str, str]]) -> None:
+def _puller_alerts(
+    found: _Findings, first_pulls: dict[tuple[str, str], tuple[int, dict[str, Any]]]
+) -> None:
     """new_puller: the first pull of a repository by an actor, by event time."""
-    if not pullers:
+    if not first_pulls:
         return
     raised = []
-    keys = sorted(pullers)
-    first: dict[tuple[str, str], PullerSeen] = {}
-    for start in range(0, len(keys), _CHUNK):
-        stmt = select(
-            PullerSeen
-        ).where(  # exact terms: one index seek each
-            or_(
-                *(
-                    and_(PullerSeen.repository == r, PullerSeen.actor == a)
-                    for r, a in keys[start : start + 200]
-                )
-            )
-        )
-        first.update(((r.repository, r.actor), r) for r in session.execute(stmt).scalars())
-    for repository, actor in keys:
-        row = first.get((repository, actor))
-        if row is None:
-            continue
-        finding = rules.new_puller(Event.from_dict(row.data), seen_before=False)
+    for (repository, actor), (seq, data) in sorted(first_pulls.items()):
+        finding = rules.new_puller(Event.from_dict(data), seen_before=False)
         if finding is not None:
-            raised.append(Raised(f"puller:{repository}|{actor}", finding, (row.seq,)))
-    found.scopes |= {f"puller:{r}|{a}" for r, a in pullers}
+            raised.append(Raised(f"puller:{repository}|{actor}", finding, (seq,)))
+    found.scopes |= {f"puller:{r}|{a}" for r, a in first_pulls}
     found.raised += raised
 
 

@@ -253,7 +253,13 @@ class Projector:
                 set_={"okey": ex.okey, "time": ex.time, "seq": ex.seq, "data": ex.data},
                 where=ex.okey < PullerSeen.okey,
             )
-            self.session.execute(stmt, list(self._first_pulls.values()))
+            # RETURNING names the pullers whose first pull this batch moved (or made): only
+            # their findings can change.
+            stmt = stmt.returning(PullerSeen.repository, PullerSeen.actor, PullerSeen.seq)
+            changed = self.session.execute(stmt, list(self._first_pulls.values())).all()
+            for repository, actor, seq in changed:
+                row = self._first_pulls[(repository, actor)]
+                self._touched.first_pulls[(repository, actor)] = (seq, row["data"])
             self._first_pulls.clear()
 
     def sync(self) -> None:
@@ -451,7 +457,6 @@ class Projector:
                     "time": e.time,
                     "data": self._data,
                 }
-            self._touched.pullers.add((e.repository, actor))
 
     def deleted(self, seq: int, e: Event) -> None:
         assert e.digest is not None
