@@ -137,6 +137,16 @@ class Server:
             if not k.startswith("PROVENANCE_") or k == "PROVENANCE_BENCH_PG"
         }
         env |= {"PROVENANCE_DATABASE_URL": database_url, "PROVENANCE_LOG_LEVEL": "WARNING"}
+        # `/readyz` needs a signing key; only a SQLite database gets one generated beside it.
+        key = workdir / "bench-signing-key.pem"
+        if not key.exists():
+            pem = subprocess.run(
+                ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                check=True,
+                capture_output=True,
+            ).stdout
+            key.write_bytes(pem)
+        env["PROVENANCE_SIGNING_KEY"] = str(key)
         exe = Path(sys.prefix) / "bin" / "provenance"
         command = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self._log = self.log_path.open("wb")
