@@ -26,7 +26,6 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -139,11 +138,6 @@ class ProjectionCursor(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
 
 
-# `tagged` and `deployed` edges are derived histories (several intervals per pair); every
-# other kind is stated once and kept with its earliest time.
-ONCE_EDGES = text("kind NOT IN ('tagged', 'deployed')")
-
-
 class TimelineEvent(Base):
     """A canonical event as projected (including derived `tag.updated`)."""
 
@@ -198,16 +192,6 @@ class Edge(Base):
     __table_args__ = (
         Index("ix_edges_src_kind_dst", "src", "kind", "dst"),
         Index("ix_edges_dst_kind_until", "dst", "kind", "until_okey"),
-        # Once-only edges are unique: the projection upserts them in one statement.
-        Index(
-            "ux_edges_once",
-            "src",
-            "kind",
-            "dst",
-            unique=True,
-            sqlite_where=ONCE_EDGES,
-            postgresql_where=ONCE_EDGES,
-        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -347,7 +331,6 @@ PROJECTION_TABLES = (
 )
 
 __all__ = [
-    "ONCE_EDGES",
     "OPEN",
     "PROJECTION_TABLES",
     "Artifact",
