@@ -31,6 +31,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -136,12 +137,22 @@ class Server:
             if not k.startswith("PROVENANCE_") or k == "PROVENANCE_BENCH_PG"
         }
         env |= {"PROVENANCE_DATABASE_URL": database_url, "PROVENANCE_LOG_LEVEL": "WARNING"}
+        # `/readyz` needs a signing key; only a SQLite database gets one generated beside it.
+        key = workdir / "bench-signing-key.pem"
+        if not key.exists():
+            pem = subprocess.run(
+                ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+                check=True,
+                capture_output=True,
+            ).stdout
+            key.write_bytes(pem)
+        env["PROVENANCE_SIGNING_KEY"] = str(key)
         exe = Path(sys.prefix) / "bin" / "provenance"
         command = [str(exe), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
-    def wait_ready(self, timeout: float = 120.0) -> None:
+    def wait_ready(self, timeout: float = 600.0) -> None:
         deadline = time.monotonic() + timeout
         with httpx.Client(base_url=self.url, timeout=5) as client:
             while time.monotonic() < deadline:
@@ -437,6 +448,11 @@ class IngestResult:
     peak_rss_mib: float
     server_cpu_seconds: float
     body_mib: float
+    floor_rate: float = 0.0  # hash-chained stdlib sqlite3 append of the same bodies
+
+    @property
+    def of_floor(self) -> float:
+        return self.project_rate / self.floor_rate if self.floor_rate else 0.0
 
     @property
     def cpu_ms_per_event(self) -> float:
@@ -476,6 +492,37 @@ async def _post_all(
     return start, last_ok, latencies, totals["accepted"], totals["duplicates"], totals["errors"]
 
 
+def sqlite_floor(bodies: list[bytes], workdir: Path) -> float:
+    """Events/s of the least a durable ingest must do, with the stdlib sqlite3 and the
+    service's pragmas (WAL, synchronous=FULL): per request, parse the body, claim each
+    event's id (unique key), append the body hash-chained to the previous entry, commit."""
+    path = workdir / f"floor-{uuid.uuid4().hex[:8]}.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE keys (id TEXT PRIMARY KEY, seq INTEGER NOT NULL)")
+        conn.execute(
+            "CREATE TABLE log (seq INTEGER PRIMARY KEY, prev TEXT NOT NULL, hash TEXT NOT NULL,"
+            " body BLOB NOT NULL)"
+        )
+        prev, events = "0" * 64, 0
+        start = time.perf_counter()
+        for seq, body in enumerate(bodies, 1):
+            ids = [(e["id"], seq) for e in orjson.loads(body)["events"]]
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("INSERT OR IGNORE INTO keys VALUES (?, ?)", ids)
+            digest = hashlib.sha256(prev.encode() + body).hexdigest()
+            conn.execute("INSERT INTO log VALUES (?, ?, ?, ?)", (seq, prev, digest, body))
+            conn.execute("COMMIT")
+            prev, events = digest, events + len(ids)
+        return events / (time.perf_counter() - start)
+    finally:
+        conn.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 def _readiness(client: httpx.Client) -> dict[str, Any]:
     checks: dict[str, Any] = client.get("/readyz").json()["checks"]["database"]
     return checks
@@ -492,6 +539,8 @@ def run_ingest(backend: str, database_url: str, args: argparse.Namespace) -> Ing
         f"{mix.pulls_by_tag} pulls by tag, {mix.pulls_by_digest} by digest) "
         f"in {len(bodies)} requests of {args.batch}"
     )
+    floor = sqlite_floor(bodies, args.workdir)
+    say(f"{backend}: hash-chained sqlite3 floor {floor:,.0f} ev/s")
     with Server(database_url, args.workdir) as server, httpx.Client(base_url=server.url) as probe:
         cpu_at_start = server.cpu_seconds()
         start, last_ok, latencies, accepted, duplicates, errors = asyncio.run(
@@ -527,6 +576,7 @@ def run_ingest(backend: str, database_url: str, args: argparse.Namespace) -> Ing
             peak_rss_mib=server.peak_rss_mib(),
             server_cpu_seconds=server.cpu_seconds() - cpu_at_start,
             body_mib=sum(map(len, bodies)) / 2**20,
+            floor_rate=floor,
         )
 
 
@@ -637,7 +687,7 @@ class BuildResult:
     append_seconds: float
     project_seconds: float
     project_cpu_seconds: float
-    windows: list[tuple[int, float]] = field(default_factory=list)
+    windows: list[tuple[int, float, float]] = field(default_factory=list)
 
     @property
     def window_ratio(self) -> float | None:
@@ -722,13 +772,14 @@ def build_graph(
 
 def project_with_progress(
     db: Database, batch: int, events_per_entry: float, window_events: int
-) -> list[tuple[int, float]]:
+) -> list[tuple[int, float, float]]:
     """Project everything pending, one transaction of `batch` log entries at a time, and
     return the projection rate per window of `window_events` events as the graph grows:
-    (events projected at the end of the window, events/s within it)."""
-    windows: list[tuple[int, float]] = []
+    (events projected at the end of the window, events/s within it, CPU ms/event within it:
+    this process's CPU, plus the database server's on PostgreSQL, is not counted there)."""
+    windows: list[tuple[int, float, float]] = []
     done = 0.0
-    mark, mark_t = 0.0, time.perf_counter()
+    mark, mark_t, mark_cpu = 0.0, time.perf_counter(), time.process_time()
     started = mark_t
     last_say = mark_t
     while True:
@@ -739,13 +790,18 @@ def project_with_progress(
         done += n * events_per_entry
         now = time.perf_counter()
         if done - mark >= window_events:
-            windows.append((int(done), (done - mark) / (now - mark_t)))
-            mark, mark_t = done, now
+            cpu = time.process_time()
+            windows.append(
+                (int(done), (done - mark) / (now - mark_t), (cpu - mark_cpu) * 1000 / (done - mark))
+            )
+            mark, mark_t, mark_cpu = done, now, cpu
         if now - last_say >= 30:
             say(f"graph: projected ~{done:,.0f} events in {now - started:.0f}s")
             last_say = now
     if done > mark:
-        windows.append((int(done), (done - mark) / max(time.perf_counter() - mark_t, 1e-9)))
+        now, cpu = time.perf_counter(), time.process_time()
+        rate = (done - mark) / max(now - mark_t, 1e-9)
+        windows.append((int(done), rate, (cpu - mark_cpu) * 1000 / (done - mark)))
     return windows
 
 
@@ -896,6 +952,19 @@ def _cell(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def _milestones(
+    windows: list[tuple[int, float, float]], marks: Sequence[int]
+) -> list[tuple[int, float, float]]:
+    """The window that ends nearest each mark, for marks the build reached (+5%)."""
+    out: list[tuple[int, float, float]] = []
+    for mark in marks:
+        if windows and windows[-1][0] >= mark * 0.95:
+            best = min(windows, key=lambda w: abs(w[0] - mark))
+            if best not in out:
+                out.append(best)
+    return out
+
+
 def report(
     ingests: list[IngestResult], builds: list[BuildResult], latencies: list[LatencyResult]
 ) -> str:
@@ -919,6 +988,8 @@ def report(
                     "errors",
                     "srv CPU ms/ev",
                     "peak RSS MiB",
+                    "sqlite3 floor ev/s",
+                    "of floor",
                 ],
                 [
                     [
@@ -934,6 +1005,8 @@ def report(
                         r.errors,
                         r.cpu_ms_per_event,
                         r.peak_rss_mib,
+                        r.floor_rate,
+                        f"{r.of_floor:.3f}",
                     ]
                     for r in ingests
                 ],
@@ -977,12 +1050,21 @@ def report(
             )
         )
         for b in builds:
-            rows = [[f"{end:,}", rate] for end, rate in b.windows]
+            rows = [[f"{end:,}", rate, f"{cpu:.2f}"] for end, rate, cpu in b.windows]
             ratio = b.window_ratio
             title = f"Projection events/s per window as the graph grows ({b.backend})" + (
                 f": last/first = {ratio:.2f}" if ratio is not None else ""
             )
-            parts.append(table(title, ["events projected", "window ev/s"], rows))
+            parts.append(table(title, ["events projected", "window ev/s", "CPU ms/ev"], rows))
+            marks = _milestones(b.windows, (20_000, 200_000, 1_000_000))
+            if marks:
+                parts.append(
+                    f"windows ending nearest 20k / 200k / 1M events ({b.backend}): "
+                    + "; ".join(
+                        f"{end:,}: {rate:,.0f} ev/s, {cpu:.2f} CPU ms/ev"
+                        for end, rate, cpu in marks
+                    )
+                )
     if latencies:
         parts.append(
             table(
@@ -1078,6 +1160,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with throwaway_database(backend, args.workdir, args.pg_admin_url) as url:
                     say(f"{backend}: ingest")
                     ingests.append(run_ingest(backend, url, args))
+                    i = ingests[-1]  # on stderr at once: a later failure must not lose it
+                    say(
+                        f"{backend}: {i.accept_rate:,.0f} ev/s accepted, {i.project_rate:,.0f}"
+                        f" projected, {i.cpu_ms_per_event:.2f} srv CPU ms/ev, peak RSS"
+                        f" {i.peak_rss_mib:,.0f} MiB, floor {i.floor_rate:,.0f} ev/s"
+                        f" ({i.of_floor:.3f} of it)"
+                    )
             if not args.skip_query and args.db is not None and backend == "sqlite":
                 built, plan, db = kept_graph(args.db, args)
                 if built is not None:
@@ -1091,8 +1180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                     built, plan, db = build_graph(url, args)
                     built.backend = backend
                     builds.append(built)
-                    say(f"{backend}: blast-radius queries")
-                    latencies.extend(run_queries(backend, url, db, plan, args))
+                    if args.queries:  # --queries 0: build the graph only
+                        say(f"{backend}: blast-radius queries")
+                        latencies.extend(run_queries(backend, url, db, plan, args))
+                    db.dispose()
     print(report(ingests, builds, latencies))
     if args.json:
         args.json.write_text(

@@ -7,11 +7,12 @@ is exactly what `POST /v1/events` accepts.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -128,18 +129,20 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical JSON form: None fields and empty attributes are left out."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None or (f.name == "attributes" and not value):
-                continue
-            if isinstance(value, datetime):
-                value = format_time(value)
-            elif isinstance(value, EventType):
-                value = value.value
-            elif f.name == "attributes":
-                value = dict(value)
-            out[f.name] = value
+        # Field order is the dataclass's (`id`, `type`, `time`, ..., `attributes`): the log
+        # stores this form, so its key order must not change.
+        kind = self.type
+        out: dict[str, Any] = {
+            "id": self.id,
+            "type": kind.value if isinstance(kind, EventType) else kind,
+        }
+        out["time"] = format_time(self.time)
+        for name in _PLAIN_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.attributes:
+            out["attributes"] = dict(self.attributes)
         return out
 
     @classmethod
@@ -157,12 +160,12 @@ class Event:
             etype = EventType(data["type"])
         except ValueError as exc:
             raise InvalidPayload(f"unknown event type {data['type']!r}") from exc
-        kwargs: dict[str, Any] = {}
-        for name in _FIELD_NAMES - {"type", "time", "attributes", "size"}:
-            value = data.get(name)
-            if value is not None and not isinstance(value, str):
-                raise InvalidPayload(f"event field {name!r} must be a string")
-            kwargs[name] = value
+        kwargs: dict[str, Any] = {"id": None, "source": None}  # null: refused by validate
+        for name, value in data.items():  # only the fields present (the rest are None)
+            if name in _TEXT_FIELDS and value is not None:
+                if not isinstance(value, str):
+                    raise InvalidPayload(f"event field {name!r} must be a string")
+                kwargs[name] = value
         size = data.get("size")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
             raise InvalidPayload("event field 'size' must be an integer")
@@ -175,7 +178,7 @@ class Event:
             raise InvalidPayload("event field 'time' must be an RFC 3339 string")
         return cls(
             type=etype,
-            time=parse_time(data["time"]),
+            time=_parse_event_time(data["time"]),
             size=size,
             attributes=dict(attributes),
             **kwargs,
@@ -186,6 +189,22 @@ class Event:
 
 
 _FIELD_NAMES = frozenset(f.name for f in fields(Event))
+# Every field but id/type/time/attributes, in declaration order (`to_dict` keeps it).
+_PLAIN_FIELDS = tuple(
+    f.name for f in fields(Event) if f.name not in {"id", "type", "time", "attributes"}
+)
+_TEXT_FIELDS = frozenset(_FIELD_NAMES - {"type", "time", "attributes", "size"})
+
+
+def _parse_event_time(value: str) -> datetime:
+    """`parse_time`, with a shortcut for the canonical form `format_time` writes
+    (`YYYY-MM-DDTHH:MM:SS[.ffffff]Z`), which is every event the log holds."""
+    if len(value) in (20, 27) and value[-1] == "Z" and value[10] == "T":
+        with contextlib.suppress(ValueError):
+            parsed = datetime.fromisoformat(value)  # 3.11: Z is UTC (the same tzinfo)
+            if parsed.tzinfo is UTC:
+                return parsed
+    return parse_time(value)
 
 
 def content_id(source: str, *parts: object) -> str:

@@ -105,7 +105,7 @@ def repositories_page(session: Session, *, after: str | None, limit: int) -> lis
 
 
 def tag_repository(session: Session) -> Any:
-    """A tag node's `repository`, written as the index of migration 0008 names it."""
+    """A tag node's `repository`, written as the index of migration 0009 names it."""
     if session.get_bind().dialect.name == "postgresql":
         return literal_column("(nodes.attrs ->> 'repository')", String)
     return literal_column("json_extract(nodes.attrs, '$.repository')", String)
@@ -150,7 +150,7 @@ def repository_counts(session: Session, names: Sequence[str]) -> dict[str, Repos
             .group_by(Edge.dst)
         ).all()
     )
-    # Both by index (migration 0008): tag nodes by their own `repository`, and each
+    # Both by index (migration 0009): tag nodes by their own `repository`, and each
     # repository's latest push (inline literals, so the partial indexes apply).
     repo_of_tag = tag_repository(session)
     tags: dict[str, int] = {

@@ -17,16 +17,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from provenance import alerts as rules
 from provenance.events import Event, EventType
 from provenance.store import evidence
 from provenance.store import nodes as N
-from provenance.store.alert_models import PullerSeen
 from provenance.store.alerting import Raised, reconcile
 from provenance.store.models import (
     OPEN,
@@ -40,6 +39,9 @@ from provenance.store.models import (
 )
 
 _CHUNK = 500
+# Rows are written with Core statements on the tables: the ORM's bulk path costs more per row.
+_EDGES = cast("Table", Edge.__table__)
+_TIMELINE = cast("Table", TimelineEvent.__table__)
 _PLACEMENT = ("environment", "cluster", "namespace", "workload", "container")
 
 
@@ -51,7 +53,9 @@ class Touched:
     workloads: set[str] = field(default_factory=set)
     deleted: set[str] = field(default_factory=set)  # digests with a new delete
     evidenced: set[str] = field(default_factory=set)  # digests with a new signature/attestation
-    pullers: set[tuple[str, str]] = field(default_factory=set)
+    # Pullers whose first pull (by event time) the batch changed: (seq, event data) of it.
+    # Any other puller's first pull, and so its finding, is as it was.
+    first_pulls: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
     # The earliest event time of the batch's tag facts and deletes: tag histories are
     # derived again from there on (in time order, the tail; a late fact, from its time).
     since: datetime | None = None
@@ -60,7 +64,9 @@ class Touched:
         self.since = time if self.since is None else min(self.since, time)
 
     def __bool__(self) -> bool:
-        return bool(self.tags or self.workloads or self.deleted or self.evidenced or self.pullers)
+        return bool(
+            self.tags or self.workloads or self.deleted or self.evidenced or self.first_pulls
+        )
 
 
 @dataclass
@@ -83,7 +89,7 @@ def recompute(session: Session, insert_: Callable[[Any], Any], touched: Touched)
     )
     digests = _workload_histories(session, insert_, found, workloads)
     _delete_alerts(session, found, digests | touched.deleted)
-    _puller_alerts(session, found, touched.pullers)
+    _puller_alerts(found, touched.first_pulls)
     # One reconciliation, in event-time order: the alerts are raised as they happened.
     reconcile(session, insert_, found.scopes, found.raised)
 
@@ -119,13 +125,14 @@ class _TagWalk:
             self.reopened.append(current)
             mine.add(before.src.removeprefix("artifact:"))
         closing = [d for d in deletes if d.digest in mine and d.repository in (None, repo)]
-        stream: list[tuple[str, TagFact | ArtifactDelete]] = [(f.okey, f) for f in own]
-        stream += [(d.okey, d) for d in closing]
+        # (okey, is an artifact delete, fact), in order of okey
+        stream: list[tuple[str, bool, Any]] = [(f.okey, False, f) for f in own]
+        stream += [(d.okey, True, d) for d in closing]
         stream.sort(key=lambda item: item[0])
-        for okey, fact in stream:
+        for okey, artifact_delete, fact in stream:
             self.found.scopes.add(f"{tag}|{okey}")
-            if isinstance(fact, ArtifactDelete) or fact.kind == "delete":
-                gone = N.artifact(fact.digest) if isinstance(fact, ArtifactDelete) else None
+            if artifact_delete or fact.kind == "delete":
+                gone = N.artifact(fact.digest) if artifact_delete else None
                 if current is not None and gone in (None, current["src"]):
                     current.update(until=fact.time, until_okey=okey)
                     current = None
@@ -201,9 +208,9 @@ def _tag_histories(
             [{"id": r["id"], "until": r["until"], "until_okey": r["until_okey"]} for r in reopened],
         )
     if edges:
-        session.execute(insert(Edge), edges)
+        session.execute(insert(_EDGES), edges)
     if derived:
-        session.execute(insert(TimelineEvent).execution_options(render_nulls=True), derived)
+        session.execute(insert(_TIMELINE), derived)
 
 
 def _moved(fact: TagFact, previous: str) -> Event:
@@ -415,10 +422,10 @@ def _workload_histories(
         chunk = target_list[start : start + _CHUNK]
         session.execute(delete(Edge).where(Edge.kind == "deployed", Edge.dst.in_(chunk)))
     if edges:
-        session.execute(insert(Edge), edges)
+        session.execute(insert(_EDGES), edges)
     used = {e["dst"] for e in edges}
     if fallback_nodes:
-        stmt = insert_(Node)
+        stmt = insert_(Node.__table__)
         stmt = stmt.on_conflict_do_update(
             index_elements=["id"],
             set_={"first_seen": stmt.excluded.first_seen},
@@ -518,33 +525,18 @@ def _delete_alerts(session: Session, found: _Findings, digests: set[str]) -> Non
     found.raised += raised
 
 
-def _puller_alerts(session: Session, found: _Findings, pullers: set[tuple[str, str]]) -> None:
+def _puller_alerts(
+    found: _Findings, first_pulls: dict[tuple[str, str], tuple[int, dict[str, Any]]]
+) -> None:
     """new_puller: the first pull of a repository by an actor, by event time."""
-    if not pullers:
+    if not first_pulls:
         return
     raised = []
-    keys = sorted(pullers)
-    first: dict[tuple[str, str], PullerSeen] = {}
-    for start in range(0, len(keys), _CHUNK):
-        stmt = select(
-            PullerSeen
-        ).where(  # exact terms: one index seek each
-            or_(
-                *(
-                    and_(PullerSeen.repository == r, PullerSeen.actor == a)
-                    for r, a in keys[start : start + 200]
-                )
-            )
-        )
-        first.update(((r.repository, r.actor), r) for r in session.execute(stmt).scalars())
-    for repository, actor in keys:
-        row = first.get((repository, actor))
-        if row is None:
-            continue
-        finding = rules.new_puller(Event.from_dict(row.data), seen_before=False)
+    for (repository, actor), (seq, data) in sorted(first_pulls.items()):
+        finding = rules.new_puller(Event.from_dict(data), seen_before=False)
         if finding is not None:
-            raised.append(Raised(f"puller:{repository}|{actor}", finding, (row.seq,)))
-    found.scopes |= {f"puller:{r}|{a}" for r, a in pullers}
+            raised.append(Raised(f"puller:{repository}|{actor}", finding, (seq,)))
+    found.scopes |= {f"puller:{r}|{a}" for r, a in first_pulls}
     found.raised += raised
 
 
@@ -560,15 +552,17 @@ def _rows_in(
     kind: str | None = None,
     where: Any = None,
 ) -> list[Any]:
+    """The rows of `model` whose `column` is in `values`: read-only rows (named like the
+    model's attributes), not ORM objects, which would cost an identity map each."""
     ids = sorted(values)
     out: list[Any] = []
     for start in range(0, len(ids), _CHUNK):
-        stmt = select(model).where(column.in_(ids[start : start + _CHUNK]))
+        stmt = select(*model.__table__.columns).where(column.in_(ids[start : start + _CHUNK]))
         if kind is not None:
             stmt = stmt.where(Edge.kind == kind)
         if where is not None:
             stmt = stmt.where(where)
-        out.extend(session.execute(stmt).scalars())
+        out.extend(session.execute(stmt).all())
     return out
 
 

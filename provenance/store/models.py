@@ -87,7 +87,7 @@ class LogEntry(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
     # Distributed mode: the partition whose deliveries made this entry (`<topic>:<n>`), so
-    # its worker projects it behind that partition's cursor (migration 0008p). Routing, not
+    # its worker projects it behind that partition's cursor (migration 0008). Routing, not
     # content: outside the hash. None for entries of `provenance serve` and the CLI.
     lane: Mapped[str | None] = mapped_column(String(200), default=None)
 
@@ -152,7 +152,8 @@ class TimelineEvent(Base):
         Index("ix_timeline_previous_digest", "previous_digest"),
         Index("ix_timeline_time", "time"),
         Index("ix_timeline_event_id", "event_id"),
-        Index("ix_timeline_derived_tag", "derived_tag"),
+        # A tag's derived rows from a time on: recomputing the tail reads only the tail.
+        Index("ix_timeline_derived_tag_time", "derived_tag", "time"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -244,6 +245,8 @@ class Pull(Base):
 
 def order_key(time: datetime, seq: int = 0, ord_: int = 0) -> str:
     utc = time.astimezone(UTC).replace(tzinfo=None)
+    if utc.year >= 1000:  # isoformat writes what %Y-...%f does, much faster
+        return f"{utc.isoformat(timespec='microseconds')}|{seq:015d}|{ord_:06d}"
     return f"{utc:%Y-%m-%dT%H:%M:%S.%f}|{seq:015d}|{ord_:06d}"
 
 

@@ -28,9 +28,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import Table, bindparam, case, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -58,6 +58,12 @@ from provenance.store.models import (
 from provenance.timeutil import format_time
 
 logger = logging.getLogger(__name__)
+
+# Written with Core statements on the tables: the ORM's bulk path costs more per row.
+_TIMELINE = cast("Table", TimelineEvent.__table__)
+_EVIDENCE = cast("Table", evidence.Evidence.__table__)
+_EDGES = cast("Table", Edge.__table__)
+
 
 CURSOR = "graph"  # the global cursor: every entry up to it is projected
 LANE_CURSOR = "graph:"  # + lane: every entry of that lane up to it is projected
@@ -296,6 +302,10 @@ class Projector:
     _new_edges: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     _artifact_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     _pull_rows: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    _evidence_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Attributes learnt about nodes written by earlier batches (a build that finished):
+    # merged with one read and one bulk UPDATE per batch, at `sync()`.
+    _attr_merges: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Facts, as stated; written at `flush`, then the histories they touch are derived again.
     _tag_facts: list[dict[str, Any]] = field(default_factory=list)
     _deploy_facts: list[dict[str, Any]] = field(default_factory=list)
@@ -304,6 +314,8 @@ class Projector:
     _touched: history.Touched = field(default_factory=history.Touched)
     _entry_source: str | None = None
     _ord: int = 0
+    # The canonical JSON form of the event being applied (`Event.to_dict`), built once.
+    _data: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         dialect = self.session.get_bind().dialect.name
@@ -340,6 +352,7 @@ class Projector:
 
     def apply(self, seq: int, event: Event) -> None:
         handler = _HANDLERS.get(event.type)
+        self._data = event.to_dict()
         if event.type not in BLOB_TYPES:
             self._record(seq, event)
         if handler is not None:
@@ -357,8 +370,7 @@ class Projector:
     def _write_timeline(self) -> None:
         if self._timeline:
             # render_nulls: one executemany even when rows leave different columns empty
-            stmt = insert(TimelineEvent).execution_options(render_nulls=True)
-            self.session.execute(stmt, self._timeline)
+            self.session.execute(insert(_TIMELINE), self._timeline)
             self._timeline.clear()
 
     def _write_facts(self) -> None:
@@ -369,29 +381,41 @@ class Projector:
             (ArtifactDelete, self._deletes, ["source", "event_id"]),
         ):
             if rows:
-                stmt = self._insert(model).on_conflict_do_nothing(index_elements=keys)
+                stmt = self._insert(model.__table__).on_conflict_do_nothing(index_elements=keys)
                 self.session.execute(stmt, rows)
                 rows.clear()
         if self._first_pulls:
-            stmt = self._insert(PullerSeen)
+            stmt = self._insert(PullerSeen.__table__)
             ex = stmt.excluded
             stmt = stmt.on_conflict_do_update(
                 index_elements=["repository", "actor"],
                 set_={"okey": ex.okey, "time": ex.time, "seq": ex.seq, "data": ex.data},
                 where=ex.okey < PullerSeen.okey,
             )
-            self.session.execute(stmt, list(self._first_pulls.values()))
+            # RETURNING names the pullers whose first pull this batch moved (or made): only
+            # their findings can change.
+            stmt = stmt.returning(PullerSeen.repository, PullerSeen.actor, PullerSeen.seq)
+            changed = self.session.execute(stmt, list(self._first_pulls.values())).all()
+            for repository, actor, seq in changed:
+                row = self._first_pulls[(repository, actor)]
+                self._touched.first_pulls[(repository, actor)] = (seq, row["data"])
             self._first_pulls.clear()
 
     def sync(self) -> None:
-        """Write the buffered rows (nodes, once-only edges, artifacts, pulls)."""
+        """Write the buffered rows (nodes, once-only edges, artifacts, pulls, evidence)."""
         self._sync_nodes()
+        if self._attr_merges:
+            self._merge_stored_attrs()
+        if self._evidence_rows:
+            # In event order, as the ORM would have: readers take the latest id per event.
+            self.session.execute(insert(_EVIDENCE), self._evidence_rows)
+            self._evidence_rows = []
         if self._artifact_rows:
             self._write_artifacts()
         if self._new_edges:
             self._write_once_edges()
         if self._pull_rows:
-            stmt = self._insert(Pull)
+            stmt = self._insert(Pull.__table__)
             ex = stmt.excluded
             stmt = stmt.on_conflict_do_update(
                 index_elements=["digest", "actor", "client"],
@@ -406,7 +430,7 @@ class Projector:
 
     def _sync_nodes(self) -> None:
         if self._new_nodes:
-            stmt = self._insert(Node)
+            stmt = self._insert(Node.__table__)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["id"],
                 set_={"first_seen": stmt.excluded.first_seen},
@@ -415,10 +439,26 @@ class Projector:
             self.session.execute(stmt, list(self._new_nodes.values()))
             self._new_nodes.clear()
 
+    def _merge_stored_attrs(self) -> None:
+        merges = self._attr_merges
+        self._attr_merges = {}
+        ids = sorted(merges)
+        changed: list[dict[str, Any]] = []
+        for start in range(0, len(ids), 500):
+            rows = self.session.execute(
+                select(Node.id, Node.attrs).where(Node.id.in_(ids[start : start + 500]))
+            )
+            for node_id, stored in rows:
+                attrs = merges[node_id]
+                if any(stored.get(k) != v for k, v in attrs.items()):
+                    changed.append({"id": node_id, "attrs": {**stored, **attrs}})
+        if changed:
+            self.session.execute(update(Node), changed)  # bulk UPDATE by primary key
+
     def _write_artifacts(self) -> None:
         rows = list(self._artifact_rows.values())
         self._artifact_rows.clear()
-        stmt = self._insert(Artifact)
+        stmt = self._insert(Artifact.__table__)
         ex = stmt.excluded
         # The latest push or delete by event time decides `deleted`; a pull or a signature
         # (life_key NULL) says nothing about it.
@@ -439,32 +479,37 @@ class Projector:
         self.session.execute(upsert, rows)
 
     def _write_once_edges(self) -> None:
+        """New once-only edges go in with one executemany; one said earlier than stored
+        moves `since` back (a conditional UPDATE by id)."""
         pending = self._new_edges
         self._new_edges = {}
         keys = list(pending)
+        mark = "?" if self.session.get_bind().dialect.paramstyle == "qmark" else "%s"
+        term = f"(src = {mark} AND kind = {mark} AND dst = {mark})"
         earlier: list[dict[str, Any]] = []
+        conn = self.session.connection()
         for start in range(0, len(keys), 300):
-            # Exact (src, dst, kind) probes: an actor or a builder is a hub with many edges.
-            # An OR of exact terms is one index seek each on SQLite (MULTI-INDEX OR) and
-            # PostgreSQL (BitmapOr); a row-value IN (VALUES ...) scans the whole index.
-            existing = self.session.execute(
-                select(Edge.id, Edge.src, Edge.dst, Edge.kind, Edge.since).where(
-                    or_(
-                        *(
-                            and_(Edge.src == src, Edge.kind == kind, Edge.dst == dst)
-                            for src, dst, kind in keys[start : start + 300]
-                        )
-                    )
-                )
-            )
-            for edge_id, src, dst, kind, since in existing:
+            chunk = keys[start : start + 300]
+            # Exact (src, kind, dst) probes, one index seek each (SQLite MULTI-INDEX OR,
+            # PostgreSQL BitmapOr): an actor or a builder is a hub with many edges. Plain
+            # SQL text: building 300 SQLAlchemy expressions cost more than the query.
+            where = " OR ".join([term] * len(chunk))  # placeholders only: values are bound
+            sql = "SELECT id, src, dst, kind FROM edges WHERE " + where  # noqa: S608
+            params = tuple(v for src, dst, kind in chunk for v in (src, kind, dst))
+            for edge_id, src, dst, kind in conn.exec_driver_sql(sql, params):
                 row = pending.pop((src, dst, kind), None)
-                if row is not None and row["since"] < since:  # said earlier, heard later
-                    earlier.append({"id": edge_id, "since": row["since"], "seq": row["seq"]})
+                if row is not None:
+                    earlier.append({"b_id": edge_id, "b_since": row["since"], "b_seq": row["seq"]})
         if pending:
-            self.session.execute(insert(Edge), list(pending.values()))
+            self.session.execute(insert(_EDGES), list(pending.values()))
         if earlier:
-            self.session.execute(update(Edge), earlier)  # bulk UPDATE by primary key
+            since = bindparam("b_since", type_=_EDGES.c.since.type)
+            stmt = (
+                update(_EDGES)
+                .where(_EDGES.c.id == bindparam("b_id"), _EDGES.c.since > since)
+                .values(since=since, seq=bindparam("b_seq"))
+            )
+            self.session.execute(stmt, earlier)  # said earlier, heard later
 
     def _okey(self, seq: int, e: Event) -> str:
         return order_key(e.time, seq, self._ord)
@@ -520,7 +565,7 @@ class Projector:
                 "kind": kind,
                 "digest": e.digest if kind == "point" else None,
                 "explicit": e.type is EventType.TAG_UPDATED,
-                "data": e.to_dict() if kind == "point" else {},
+                "data": self._data if kind == "point" else {},
             }
         )
         self._touched.tags.add(tag_id)
@@ -567,9 +612,8 @@ class Projector:
                     "seq": seq,
                     "okey": okey,
                     "time": e.time,
-                    "data": e.to_dict(),
+                    "data": self._data,
                 }
-            self._touched.pullers.add((e.repository, actor))
 
     def deleted(self, seq: int, e: Event) -> None:
         assert e.digest is not None
@@ -584,7 +628,7 @@ class Projector:
                 "okey": okey,
                 "time": e.time,
                 "seq": seq,
-                "data": e.to_dict(),
+                "data": self._data,
             }
         )
         self._touched.deleted.add(e.digest)
@@ -639,7 +683,7 @@ class Projector:
         # Only this service's own verdicts count: those of entries from its verifying source.
         trusted = self._entry_source == evidence.VERIFYING_SOURCE == e.source
         row = evidence.values_for(seq, e, origin="arrival", trusted_source=trusted)
-        self.session.add(evidence.Evidence(**row))
+        self._evidence_rows.append(row)
         self._touched.evidenced.add(e.digest)
         if e.build or e.builder or e.attributes.get("dependencies"):
             self.attested_build(seq, e, art, verified=bool(row["verified"]))
@@ -708,7 +752,7 @@ class Projector:
                 "kind": kind,
                 "digest": e.digest if kind == "applied" else None,
                 "tag_ref": tag_ref,
-                "data": e.to_dict(),
+                "data": self._data,
             }
         )
         self._touched.workloads.add(e.workload)
@@ -734,12 +778,11 @@ class Projector:
 
     def merge_attrs(self, node_id: str, attrs: dict[str, Any]) -> None:
         pending = self._new_nodes.get(node_id)
-        if pending is not None:  # created in this batch: not written yet
+        if pending is not None:  # not written yet: a new node is written with them
             pending["attrs"] = {**pending["attrs"], **attrs}
-            return
-        row = self.session.get(Node, node_id)
-        if row is not None and any(row.attrs.get(k) != v for k, v in attrs.items()):
-            row.attrs = {**row.attrs, **attrs}
+        # ...and one already stored (the upsert keeps its attributes) learns them at sync.
+        known = self._attr_merges.get(node_id)
+        self._attr_merges[node_id] = attrs if known is None else {**known, **attrs}
 
     def artifact(
         self,
@@ -834,7 +877,7 @@ class Projector:
                 "repository": e.repository,
                 "tag": e.tag,
                 "actor": e.actor,
-                "data": e.to_dict(),
+                "data": self._data,
             }
         )
         if len(self._timeline) >= 500:

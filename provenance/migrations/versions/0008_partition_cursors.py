@@ -6,7 +6,7 @@ graph scales out with the workers; entries appended by `provenance serve` or the
 have no lane and are taken by the global cursor (`graph`). The lane is routing, not
 content: it is not part of the entry's hash, and setting it never changes the chain.
 
-Revision ID: 0008p
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-01 12:00:00.000000
 """
@@ -14,7 +14,7 @@ Create Date: 2026-12-01 12:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008p"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None

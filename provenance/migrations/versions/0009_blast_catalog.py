@@ -5,16 +5,16 @@ whole timeline: it had no index on `repository`) and its tag count (the JSON `re
 of every tag node). Two partial indexes answer both by index range: pushes by (repository,
 time), and tag nodes by their repository. The catalog's queries name the same expressions.
 
-Revision ID: 0008b
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01 12:50:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008b"
-down_revision = "0008p"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
