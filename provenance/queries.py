@@ -132,16 +132,24 @@ def artifact(session: Session, digest: str, *, as_of: datetime | None = None) ->
         | {t.repository for t in tags}
     )
     builds = sorted(e.src.removeprefix("build:") for e in in_edges if e.kind == "produced")
+    # Build records first, then label claims; each by the time it was stated, never by
+    # arrival (sources may disagree on a build's commit).
+    claims = sorted((e for e in in_edges if e.kind == "claims"), key=lambda e: (e.since, e.src))
     commits = [
         CommitRef(e.src.removeprefix("commit:"), related[e.src].attrs.get("vcs_url"), "label")
-        for e in in_edges
-        if e.kind == "claims"
+        for e in claims
     ]
     if builds:
-        for e in reads.edges_to(session, [N.build(b) for b in builds], ("built",)):
-            commit_node = reads.nodes(session, [e.src]).get(e.src)
-            vcs = commit_node.attrs.get("vcs_url") if commit_node else None
-            commits.insert(0, CommitRef(e.src.removeprefix("commit:"), vcs, "build"))
+        built = reads.edges_to(session, [N.build(b) for b in builds], ("built",))
+        commit_nodes = reads.nodes(session, {e.src for e in built})
+        commits[:0] = [
+            CommitRef(
+                e.src.removeprefix("commit:"),
+                commit_nodes[e.src].attrs.get("vcs_url") if e.src in commit_nodes else None,
+                "build",
+            )
+            for e in sorted(built, key=lambda e: (e.since, e.src))
+        ]
     if as_of is None:
         count, last, actors = reads.pull_summary(session, digest)
     else:

@@ -413,3 +413,5 @@ def test_a_build_named_with_two_commits_gives_the_earliest_stated(
     _ingest(db, *(builds[::-1] if reverse else builds), deploy)
     with db.read() as s:
         assert [d.commit for d in deployments.deployments(s)] == [sha("1")]
+        view = queries.artifact(s, a)
+    assert [(c.sha, c.evidence) for c in view.commits] == [(sha("1"), "build"), (sha("2"), "build")]
