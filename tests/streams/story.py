@@ -15,12 +15,9 @@ import random
 from datetime import timedelta
 from typing import Any
 
-from provenance import deployments, queries
-from provenance.errors import NotFound
 from provenance.store import Database
-from provenance.store.alerting import list_alerts
+from tests.answers import Answers
 from tests.factories import T0, at, digest, sha
-from tests.provenance.store.test_event_order import _artifact, _blast, _plain, _sorted
 
 REPOS = [f"registry.acme.io/team-{n}/app" for n in range(6)]
 TAGS = ["v1", "latest"]
@@ -88,8 +85,8 @@ def events(seed: int, count: int) -> list[dict[str, Any]]:
             e = base | {
                 "type": "build.finished",
                 "build": f"run-{d[-6:]}",
-                # one commit per build: two would be contradictory input, and the
-                # deployments query names one of them by row order
+                # one commit per build (two are contradictory input; the answers then name
+                # the earliest stated: tests/provenance/store/test_event_order.py)
                 "commit": COMMITS[int(d[-6:], 16) % len(COMMITS)],
                 "digest": d,
                 "repository": repo,
@@ -100,51 +97,22 @@ def events(seed: int, count: int) -> list[dict[str, Any]]:
 
 def answers(db: Database) -> dict[str, Any]:
     moments = [None, *(T0 + timedelta(minutes=m) for m in (60, 200, 350, 500))]
-    out: dict[str, Any] = {}
     with db.read() as s:
-
-        def ask(name: str, question: Any) -> None:
-            try:
-                out[name] = _plain(question())
-            except NotFound:
-                out[name] = "not found"
-
+        asked = Answers(s)
         for repo in REPOS:
             for tag in TAGS:
-                ask(f"tag {repo}:{tag}", lambda r=repo, t=tag: queries.tag_history(s, r, t))
+                asked.tag(repo, tag)
             for d in digests(repo):
                 for when in (None, moments[2]):
-                    ask(
-                        f"artifact {d} {when}",
-                        lambda d=d, w=when: _artifact(queries.artifact(s, d, as_of=w)),
-                    )
-                ask(f"timeline {d}", lambda d=d: queries.timeline(s, d, limit=1000).items)
-                ask(f"blast {d}", lambda d=d: _blast(queries.blast_radius(s, "digest", d)))
+                    asked.artifact(d, when)
+                asked.timeline(d)
+                asked.blast("digest", d)
         for when in moments:
-            ask(f"deployments {when}", lambda w=when: deployments.deployments(s, as_of=w))
-        for key, value in (
-            *(("commit", c) for c in COMMITS),
-            *(("actor", a) for a in ACTORS),
-        ):
-            ask(
-                f"blast {key} {value}", lambda k=key, v=value: _blast(queries.blast_radius(s, k, v))
-            )
-        out["alerts"] = _sorted(
-            [
-                _plain(
-                    {
-                        "kind": a.kind,
-                        "key": a.key,
-                        "time": a.time,
-                        "digest": a.digest,
-                        "repository": a.repository,
-                        "details": a.details,
-                    }
-                )
-                for a in list_alerts(s, superseded=False, limit=100_000)
-            ]
-        )
-    return out
+            asked.deployments(when)
+        for key, value in (*(("commit", c) for c in COMMITS), *(("actor", a) for a in ACTORS)):
+            asked.blast(key, value)
+        asked.alerts()
+    return asked.out
 
 
 def differences(got: dict[str, Any], expected: dict[str, Any]) -> list[str]:

@@ -9,7 +9,6 @@ both backends. Then the documented out-of-order cases, one by one.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -19,13 +18,13 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 
 from provenance import deployments, queries
-from provenance.errors import NotFound
 from provenance.hashchain import GENESIS
 from provenance.service import ProjectionRunner, ingest
 from provenance.sources import SourceSecrets
 from provenance.store import Database, projection
 from provenance.store.alerting import list_alerts
 from provenance.store.models import Base, LogHead
+from tests.answers import Answers
 from tests.factories import T0, at, delivery, digest, event, sha
 
 REPO = "registry.acme.io/acme/app"
@@ -137,87 +136,24 @@ def _post(db: Database, events: list[dict[str, Any]], *, chunk: int, batch: int)
     runner.catch_up()
 
 
-_ARRIVAL = {"seq", "events", "id", "evaluated_at", "path", "next_cursor"}
-
-
-def _plain(value: Any) -> Any:
-    """A comparable form: dataclasses as dicts, arrival-dependent fields (log seq, row ids,
-    paths chosen by row order) left out."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in sorted(value.items()) if k not in _ARRIVAL}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _sorted(items: list[Any]) -> list[Any]:
-    return sorted(items, key=repr)
-
-
 def _answers(db: Database) -> dict[str, Any]:
     moments = [None, *(T0 + timedelta(minutes=m) for m in (30, 90, 150, 210, 280))]
-    out: dict[str, Any] = {}
     with db.read() as s:
-
-        def ask(name: str, question: Any) -> None:
-            try:
-                out[name] = _plain(question())
-            except NotFound:
-                out[name] = "not found"
-
+        answers = Answers(s)
         for tag in TAGS:
-            ask(f"tag {tag}", lambda tag=tag: queries.tag_history(s, REPO, tag))
+            answers.tag(REPO, tag)
         for when in moments:
-            ask(f"deployments {when}", lambda when=when: deployments.deployments(s, as_of=when))
-            ask(f"drift {when}", lambda when=when: deployments.drift(s, as_of=when))
+            answers.deployments(when, drift=True)
         for d in DIGESTS:
             for when in moments:
-                ask(
-                    f"artifact {d} {when}",
-                    lambda d=d, when=when: _artifact(queries.artifact(s, d, as_of=when)),
-                )
-            ask(f"timeline {d}", lambda d=d: queries.timeline(s, d, limit=1000).items)
+                answers.artifact(d, when)
+            answers.timeline(d)
             for when in moments[:3]:
-                ask(
-                    f"blast {d} {when}",
-                    lambda d=d, when=when: _blast(queries.blast_radius(s, "digest", d, as_of=when)),
-                )
+                answers.blast("digest", d, when)
         for key, value in (("commit", COMMIT), *(("actor", a) for a in ACTORS)):
-            ask(
-                f"blast {key} {value}", lambda k=key, v=value: _blast(queries.blast_radius(s, k, v))
-            )
-        out["alerts"] = _sorted(
-            [
-                _plain(
-                    {
-                        "kind": a.kind,
-                        "key": a.key,
-                        "time": a.time,
-                        "digest": a.digest,
-                        "repository": a.repository,
-                        "details": a.details,
-                    }
-                )
-                for a in list_alerts(s, superseded=False, limit=10_000)
-            ]
-        )
-    return out
-
-
-def _artifact(view: queries.ArtifactView) -> Any:
-    plain = _plain(view)
-    for key in ("tags", "deployments", "signatures", "attestations", "commits"):
-        plain[key] = _sorted(plain[key])
-    return plain
-
-
-def _blast(radius: queries.BlastRadius) -> Any:
-    plain = _plain(radius)
-    for key in ("artifacts", "derived", "tags", "deployments", "pullers", "builds"):
-        plain[key] = _sorted(plain[key])
-    return plain
+            answers.blast(key, value)
+        answers.alerts(limit=10_000)
+    return answers.out
 
 
 def _in_time_order(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
