@@ -164,7 +164,10 @@ class _TagWalk:
         if current is not None:
             moved = _moved(fact, current["src"].removeprefix("artifact:"))
             if not fact.explicit:
-                self.derived.append(_timeline_row(fact, moved, tag))
+                # right after the push it is derived from
+                self.derived.append(
+                    timeline_row(moved, seq=fact.seq, order=2 * fact.ord + 1, derived_tag=tag)
+                )
             self.found.raised.append(Raised(f"{tag}|{okey}", rules.tag_moved(moved), (fact.seq,)))
         return opened
 
@@ -227,11 +230,20 @@ def _moved(fact: TagFact, previous: str) -> Event:
     )
 
 
-def _timeline_row(fact: TagFact, e: Event, tag: str) -> dict[str, Any]:
+def timeline_row(
+    e: Event,
+    *,
+    seq: int,
+    order: int,
+    derived_tag: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A row of the timeline for `e`: as stated (`derived_tag` None) or derived from a tag's
+    history; `data` is `e.to_dict()` when the caller has it already."""
     return {
-        "seq": fact.seq,
-        "ord": 2 * fact.ord + 1,  # right after the push it is derived from
-        "derived_tag": tag,
+        "seq": seq,
+        "ord": order,
+        "derived_tag": derived_tag,
         "event_id": e.id,
         "type": e.type.value,
         "time": e.time,
@@ -241,7 +253,7 @@ def _timeline_row(fact: TagFact, e: Event, tag: str) -> dict[str, Any]:
         "repository": e.repository,
         "tag": e.tag,
         "actor": e.actor,
-        "data": e.to_dict(),
+        "data": e.to_dict() if data is None else data,
     }
 
 

@@ -864,21 +864,7 @@ class Projector:
 
     def _record(self, seq: int, e: Event) -> None:
         self._timeline.append(
-            {
-                "seq": seq,
-                "ord": 2 * self._ord,
-                "derived_tag": None,
-                "event_id": e.id,
-                "type": e.type.value,
-                "time": e.time,
-                "source": e.source,
-                "digest": e.digest,
-                "previous_digest": e.previous_digest,
-                "repository": e.repository,
-                "tag": e.tag,
-                "actor": e.actor,
-                "data": self._data,
-            }
+            history.timeline_row(e, seq=seq, order=2 * self._ord, data=self._data)
         )
         if len(self._timeline) >= 500:
             self._write_timeline()
