@@ -6,6 +6,7 @@ COPY pyproject.toml README.md ./
 COPY provenance ./provenance
 COPY api ./api
 COPY streams ./streams
+COPY cli ./cli
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11.11-slim

@@ -20,8 +20,8 @@ run: $(STAMP)  ## start the embedded service on 127.0.0.1:8000 (SQLite by defaul
 test: lint typecheck contracts unit  ## the whole suite
 
 lint: $(STAMP)
-	$(BIN)/ruff check provenance api streams tests bench
-	$(BIN)/ruff format --check provenance api streams tests bench
+	$(BIN)/ruff check provenance api streams cli tests bench
+	$(BIN)/ruff format --check provenance api streams cli tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -48,8 +48,8 @@ demo: $(STAMP)
 	$(BIN)/provenance demo
 
 fmt: $(STAMP)
-	$(BIN)/ruff format provenance api streams tests bench
-	$(BIN)/ruff check --fix provenance api streams tests bench
+	$(BIN)/ruff format provenance api streams cli tests bench
+	$(BIN)/ruff check --fix provenance api streams cli tests bench
 
 clean:
 	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -7,9 +7,8 @@ Entry points:
     provenance.queries     read side: artifacts, timelines, lineage, blast radius
     provenance.service     the ingest use case shared by `serve`, `api` and `worker`
     provenance.settings    the one settings object
-    provenance.cli         the `provenance` command
 
-Depends on neither `api` nor `streams`; they are thin shells around this package.
+Depends on none of `api`, `streams` and `cli`: they are thin shells around this package.
 """
 
 __all__: list[str] = []

@@ -3,7 +3,7 @@
 Entry points: `ServiceClient.connect(url, token)`, then one method per question
 (`artifact`, `timeline`, `lineage`, `blast_radius`, `audit_verify`, `export`, `ingest`,
 `healthy`). Answers are the API's JSON, unchanged; failures are the domain's errors, so the
-CLI maps both modes to exit codes in one place (`provenance.exits`):
+CLI maps both modes to exit codes in one place (`cli.exits`):
 
     HTTP 404                      -> NotFound
     HTTP 400, 422                 -> InvalidQuery

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from provenance.cli import app
+from cli import app
 from provenance.hashchain import GENESIS, EntryContent, entry_hash
 from provenance.store import Database
 from provenance.store.models import LogEntry, LogHead

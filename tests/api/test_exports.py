@@ -23,9 +23,9 @@ from securesystemslib.exceptions import VerificationError
 from securesystemslib.signer import SSlibKey
 from typer.testing import CliRunner
 
+from cli import app
 from provenance import exports
 from provenance.attestations import ServiceSigner, default_key_path
-from provenance.cli import app
 from provenance.errors import InvalidConfiguration, Unavailable
 from provenance.service import ProjectionRunner, ingest
 from provenance.sources import Delivery, SourceSecrets

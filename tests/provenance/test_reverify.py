@@ -8,9 +8,9 @@ from pathlib import Path
 import orjson
 from typer.testing import CliRunner
 
+from cli import app
 from provenance import queries
 from provenance.attestations import Verifier
-from provenance.cli import app
 from provenance.reverify import reverify
 from provenance.service import ProjectionRunner, ingest
 from provenance.sources import Delivery, SourceSecrets

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from provenance.cli import app
+from cli import app
 from provenance.hashchain import GENESIS
 from provenance.sources import normalize
 from provenance.store import Database, log

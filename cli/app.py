@@ -1,16 +1,15 @@
 """The `provenance` command: serve the service, load the demo, ask questions from a terminal.
 
-Human output (trees, tables: `provenance.tables`) goes to the terminal; `--json` prints
+Human output (trees, tables: `cli.tables`) goes to the terminal; `--json` prints
 machine output. Query commands ask a running service with `--server URL` (else
 PROVENANCE_URL; `provenance.client`), otherwise they open the database at `--database-url`
 (else PROVENANCE_DATABASE_URL), which they never create (`provenance.opening`). Exit codes
-are decided in one place (`provenance.exits`); a domain error is one line, never a traceback.
+are decided in one place (`cli.exits`); a domain error is one line, never a traceback.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -24,14 +23,15 @@ import typer
 from rich import box
 from rich.table import Table
 
-from provenance import catalog, exits, queries
+from cli import exits
+from cli.tables import Style, blast_radius_tables, consoles, trace_view, when
+from provenance import catalog, queries
 from provenance.client import ServiceClient
 from provenance.errors import InvalidConfiguration, ProvenanceError
 from provenance.logs import configure_logging
 from provenance.opening import open_database
 from provenance.settings import Settings, is_loopback
 from provenance.store import Database, log, projection
-from provenance.tables import Style, blast_radius_tables, consoles, trace_view, when
 from provenance.timeutil import parse_time, utcnow
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -200,9 +200,8 @@ def _serve_http(settings: Settings, host: str, port: int, *, embedded: bool) -> 
     if settings.github_webhook_secret is None:
         logger.info("PROVENANCE_GITHUB_WEBHOOK_SECRET unset: GHCR webhooks need a bearer token")
     with _database(settings) as db:
-        # The HTTP shell is wired by name, like any ASGI server would: the domain package
-        # never imports `api`, so the dependency direction stays one way.
-        create_app = importlib.import_module("api.app").create_app
+        from api.app import create_app  # noqa: PLC0415 - only serving loads the HTTP shell
+
         uvicorn.run(
             create_app(settings, db=db, embedded=embedded),
             host=host,
@@ -222,8 +221,8 @@ def worker(database_url: DbUrl = None) -> None:
     configure_logging(settings.log_level, settings.log_format)
     _require_kafka(settings, "worker")
     with _database(settings) as db:
-        # Wired by name like the HTTP shell: the domain never imports `streams` (or faust).
-        streams = importlib.import_module("streams.app")
+        from streams import app as streams  # noqa: PLC0415 - only a worker loads faust
+
         streams.run(streams.create_app(settings, db=db), settings)
 
 

@@ -10,9 +10,9 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from provenance.cli import app
+from cli import app
+from cli.tables import Style, blast_radius_tables, short, trace_view, when
 from provenance.store import Database
-from provenance.tables import Style, blast_radius_tables, short, trace_view, when
 
 runner = CliRunner()
 
