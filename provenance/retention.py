@@ -62,13 +62,15 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
         raise InvalidQuery(f"{name} needs a UTC offset (RFC 3339, e.g. 2026-01-31T12:00:00Z)")
     try:
         return value.astimezone(UTC)
-    except OverflowError as exc:  # year 1 at +01:00: before any representable UTC time
-        raise InvalidQuery(f"{name} is out of range") from exc
+    except OverflowError:  # year 1 at +01:00, year 9999 at -01:00: the ends of time
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """`as_of` None: the graph as it stands now (open intervals)."""
+    """`as_of` None: the graph as it stands now (open intervals). An `unused_since` after
+    `as_of` is no error: nothing known by `as_of` happened since, so only what holds at
+    `as_of` keeps (a deployment still running then counts as running since)."""
 
     unused_since: datetime | None = None
     as_of: datetime | None = None
@@ -76,8 +78,6 @@ class Window:
     def __post_init__(self) -> None:
         since = _utc(self.unused_since, "unused_since")
         as_of = _utc(self.as_of, "as_of")
-        if since is not None and as_of is not None and since > as_of:
-            raise InvalidQuery("unused_since must not be after as_of")
         object.__setattr__(self, "unused_since", since)
         object.__setattr__(self, "as_of", as_of)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -102,16 +102,20 @@ def test_deleted_digests_are_counted_not_listed() -> None:
     assert report.already_deleted == 1
 
 
-@pytest.mark.parametrize(
-    "window",
-    [
-        {"unused_since": datetime(2026, 1, 1)},  # no offset: refused
-        {"unused_since": minutes(10), "as_of": minutes(5)},
-    ],
-)
-def test_a_window_is_checked(window: dict[str, Any]) -> None:
+def test_a_window_needs_offsets_and_takes_the_ends_of_time() -> None:
     with pytest.raises(InvalidQuery):
-        Window(**window)
+        Window(unused_since=datetime(2026, 1, 1))  # no offset: which time is it?
+    plus_one = timezone(timedelta(hours=1))
+    window = Window(as_of=datetime(1, 1, 1, tzinfo=plus_one))
+    assert window.as_of == datetime.min.replace(tzinfo=UTC)
+
+
+def test_unused_since_after_as_of_keeps_only_what_holds_at_as_of() -> None:
+    window = Window(unused_since=minutes(10), as_of=minutes(5))
+    running = facts("running", deployments=(Interval(minutes(0), None),))
+    pulled = facts("pulled", last_pull=minutes(4), deployments=(Interval(minutes(0), minutes(3)),))
+    got = {i.digest: i.reasons for i in judge("r", [running, pulled], window).items}
+    assert got == {digest("running"): ["deployed_now", "deployed_since"], digest("pulled"): []}
 
 
 # --- stories, on both backends ---------------------------------------------------------
