@@ -287,6 +287,34 @@ PROPERTY = settings(
 )
 
 
+def answer(db: Database, space: Space, window: Window) -> list[Any]:
+    """The report in a form comparable across namespaces: digests named by letter."""
+    with db.read() as s:
+        report = store_retention.report(s, space.repo, window)
+    named = space.letter.get
+
+    def tag(name: str) -> str:  # a signature's tag names its subject's digest
+        for x, d in space.digests.items():
+            name = name.replace(d.removeprefix("sha256:"), x)
+        return name
+
+    items = sorted(
+        (
+            named(i.digest),
+            i.verdict,
+            i.reasons,
+            sorted(tag(t) for t in i.tags),
+            i.last_pull,
+            i.last_deployed,
+            i.first_seen,
+            sorted(str(named(x)) for x in i.base_of),
+            sorted(str(named(x)) for x in i.evidence_of),
+        )
+        for i in report.items
+    )
+    return [*items, report.summary, report.already_deleted]
+
+
 @PROPERTY
 @given(story=stories(), pair=windows)
 def test_nothing_in_use_nor_needed_by_what_is_kept_is_ever_delete(
@@ -325,33 +353,7 @@ def test_the_report_does_not_depend_on_arrival_order(
     random.Random(seed).shuffle(events)
     _load(db, events, batches=batches)
 
-    def answer(space: Space) -> list[Any]:
-        with db.read() as s:
-            report = store_retention.report(s, space.repo, window)
-        named = space.letter.get
-
-        def tag(name: str) -> str:  # a signature's tag names its subject's digest
-            for x, d in space.digests.items():
-                name = name.replace(d.removeprefix("sha256:"), x)
-            return name
-
-        items = sorted(
-            (
-                named(i.digest),
-                i.verdict,
-                i.reasons,
-                sorted(tag(t) for t in i.tags),
-                i.last_pull,
-                i.last_deployed,
-                i.first_seen,
-                sorted(str(named(x)) for x in i.base_of),
-                sorted(str(named(x)) for x in i.evidence_of),
-            )
-            for i in report.items
-        )
-        return [*items, report.summary, report.already_deleted]
-
-    assert answer(in_order) == answer(shuffled)
+    assert answer(db, in_order, window) == answer(db, shuffled, window)
 
 
 # --- the demo story --------------------------------------------------------------------
@@ -403,3 +405,16 @@ def test_demo_before_the_clean_up_keeps_the_original_staging_runs(
             s, demo.REPOSITORY, Window(as_of=datetime(2026, 5, 1, tzinfo=UTC))
         )
     assert early.items == [] and early.summary == {"keep": 0, "delete": 0}
+
+
+@PROPERTY
+@given(story=stories(), cut=st.integers(0, 23), between=st.booleans())
+def test_as_of_t_is_the_report_of_a_service_fed_up_to_t(
+    db: Database, story: list[tuple[Any, ...]], cut: int, between: bool
+) -> None:
+    as_of = minutes(min(cut, len(story) - 1) + (0.5 if between else 0))
+    window = Window(unused_since=as_of - timedelta(minutes=5), as_of=as_of)
+    full, fed = Space(), Space()
+    _load(db, full.render(story))
+    _load(db, fed.render([e for e in story if minutes(e[1]) <= as_of]))
+    assert answer(db, full, window) == answer(db, fed, window)
