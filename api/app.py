@@ -18,6 +18,7 @@ from api import (
     openapi,
     problems,
     reads,
+    retention,
     trust,
 )
 from api.deps import Services
@@ -103,6 +104,7 @@ def create_app(
     app.include_router(trust.router)
     app.include_router(health.router)
     app.include_router(catalog.router)
+    app.include_router(retention.router)
     console.install(app)
     return app
 

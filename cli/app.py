@@ -374,6 +374,60 @@ def search(
     console.print(table)
 
 
+@app.command()
+@answers
+def retention(
+    repository: Annotated[str, typer.Option(help="the repository judged")],
+    unused_since: Annotated[
+        str | None,
+        typer.Option(help="RFC 3339: a pull or deployment since then keeps (default: ever)"),
+    ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="RFC 3339 time")] = None,
+    database_url: DbUrl = None,
+    server: Server = None,
+    token: Token = None,
+    json: Json = False,
+    wide: Wide = False,
+) -> None:
+    """The retention report: per digest of a repository, delete or keep, and why."""
+    from provenance.retention import Window  # noqa: PLC0415 - only this command
+    from provenance.store import retention as store_retention  # noqa: PLC0415
+
+    window = Window(
+        unused_since=parse_time(unused_since, field="--unused-since") if unused_since else None,
+        as_of=parse_time(as_of, field="--as-of") if as_of else None,
+    )
+    if server:
+        with _client(server, token) as client:
+            found = client.retention(repository, unused_since=unused_since, as_of=as_of)
+    else:
+        with _reading(database_url) as db, db.read() as session:
+            found = _plain(store_retention.report(session, repository, window))
+    if json:
+        _print_json(found)
+        return
+    items = found["items"]
+    if not items:
+        err.print(f"no digest of {repository!r} to judge", highlight=False)
+        raise typer.Exit(exits.NEGATIVE)
+    style = Style(wide=wide)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in ("digest", "verdict", "reasons", "tags", "last pull", "last deployed"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(
+            style.digest(item["digest"]),
+            item["verdict"],
+            ", ".join(item["reasons"]) or "-",
+            ", ".join(item["tags"]) or "-",
+            when(item["last_pull"]),
+            when(item["last_deployed"]),
+        )
+    console.print(table)
+    summary = ", ".join(f"{n} {verdict}" for verdict, n in found["summary"].items())
+    console.print(f"{summary}; {found['already_deleted']} already deleted", highlight=False)
+
+
 @app.command("blast-radius")
 @answers
 def blast_radius(

@@ -173,6 +173,12 @@ class ServiceClient:
     def search(self, q: str, *, limit: int = 50) -> dict[str, Any]:
         return dict(self.get_json("/v1/search", {"q": q, "limit": limit}))
 
+    def retention(
+        self, repository: str, *, unused_since: str | None = None, as_of: str | None = None
+    ) -> dict[str, Any]:
+        params = {"repository": repository, "unused_since": unused_since, "as_of": as_of}
+        return dict(self.get_json("/v1/reports/retention", params))
+
     def timeline(self, digest: str, *, limit: int = 1000) -> list[dict[str, Any]]:
         doc = self.get_json(f"/v1/artifacts/{quote(digest, safe=':')}/timeline", {"limit": limit})
         return list(doc["events"])

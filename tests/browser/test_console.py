@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
@@ -185,3 +186,49 @@ def test_expanding_a_node_walks_one_level_further(served, page) -> None:
     drawn = set(page.evaluate("document.getElementById('graph').cy.nodes().map(n => n.id())"))
     assert drawn == expected
     shot(page, "lineage-expanded")
+
+
+def test_retention_page_shows_each_digest_with_its_verdict_and_reasons(served, page) -> None:
+    url, info = served
+    # Beside the demo, a repository with an idle digest (untagged, never used) and one
+    # pulled lately, so both verdicts show.
+    repo = "registry.acme.test/acme/retention-console"
+    idle, pulled = (f"sha256:{n * 64}" for n in ("e", "f"))
+    events = [
+        {"id": "console-ret-1", "type": "artifact.pushed", "time": "2026-05-01T00:00:00Z",
+         "source": "console-test", "digest": idle, "repository": repo, "tag": "old"},
+        {"id": "console-ret-2", "type": "tag.deleted", "time": "2026-05-02T00:00:00Z",
+         "source": "console-test", "repository": repo, "tag": "old"},
+        {"id": "console-ret-3", "type": "artifact.pulled", "time": "2026-05-20T00:00:00Z",
+         "source": "console-test", "digest": pulled, "repository": repo},
+    ]  # fmt: skip
+    assert httpx.post(f"{url}/v1/events", json=events).status_code == 202
+    since = "2026-05-13T00:00:00.000Z"
+    api: Any = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # the embedded projection catches up on its own
+        api = httpx.get(
+            f"{url}/v1/reports/retention", params={"repository": repo, "unused_since": since}
+        ).json()
+        if len(api["items"]) == 2:
+            break
+        time.sleep(0.2)
+    verdicts = {i["digest"]: i["verdict"] for i in api["items"]}
+    assert verdicts == {idle: "delete", pulled: "keep"}
+
+    page.goto(f"{url}/ui/retention?repository={repo}&unused_since={since}")
+    out = page.locator("#retention")
+    expect(out.locator("tbody tr")).to_have_count(2)
+    expect(out.locator(".badge.bad", has_text="delete")).to_have_count(1)
+    expect(out.locator(".badge.ok", has_text="keep")).to_have_count(1)
+    expect(out).to_contain_text("pulled_since")
+    expect(out.locator(".counts")).to_contain_text("delete")
+    shot(page, "retention")
+
+    # The demo's repository: the running rebuild is kept, tagged and deployed.
+    page.goto(f"{url}/ui/retention?repository={info['repository']}&unused_since={since}")
+    row = page.locator("#retention tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("keep")
+    expect(row).to_contain_text("deployed_now")
+    expect(row).to_contain_text(info["tag"])
