@@ -7,7 +7,7 @@ import orjson
 from typer.testing import CliRunner
 
 from provenance import demo
-from provenance.cli import app
+from cli import app
 from provenance.store import Database
 
 runner = CliRunner()
