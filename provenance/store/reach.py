@@ -326,7 +326,9 @@ def _fill_deploys(session: Session, as_of: datetime | None, reached: int) -> Non
     per reached node, a probe of its edges (a narrow reach); or, when every deployment edge
     is fewer than the nodes reached (a CI actor: 79,000 nodes, 18,000 deployments at 1 M
     events), a scan of those (`ix_edges_deployed`) probing the reach. Same rows either way.
-    PostgreSQL's planner weighs the two itself (it sizes the temp table from its pages)."""
+    SQLite's planner knows nothing of the temp table's size: the choice is made here.
+    PostgreSQL's weighs both itself (it sizes the temp table from its pages; on a 10,000
+    artifact graph it hashes the 500 deployment edges even for a 12-node reach, 2 ms)."""
     scan = _scan_deploys(session, reached)
     session.execute(_deploys_statement(as_of is None, scan), {"as_of": as_of})
 
