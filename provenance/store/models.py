@@ -232,6 +232,7 @@ class Edge(Base):
 
 class Artifact(Base):
     __tablename__ = "artifacts"
+    __table_args__ = (Index("ix_artifacts_first_seen", "first_seen", "digest"),)  # newest first
 
     digest: Mapped[str] = mapped_column(String(71), primary_key=True)
     media_type: Mapped[str | None] = mapped_column(String(200))

@@ -12,6 +12,10 @@ so it replaces `ix_edges_src_kind_dst` instead of adding a second index to write
 wide reach (a CI actor: 79,000 nodes) list its deployments by scanning those edges and
 probing the reach, instead of probing the edges of each of its nodes.
 
+`ix_artifacts_first_seen` (first_seen, digest): the console's artifact list (`GET
+/v1/artifacts`, newest first, keyset) read and sorted every artifact per page (370 ms at
+357,000 artifacts); it is now a scan of the index from its end.
+
 Revision ID: 0014
 Revises: 0010
 Create Date: 2026-12-01 15:00:00.000000
@@ -43,8 +47,11 @@ def upgrade() -> None:
         postgresql_where=deployed,
     )
 
+    op.create_index("ix_artifacts_first_seen", "artifacts", ["first_seen", "digest"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_artifacts_first_seen", table_name="artifacts")
     op.drop_index("ix_edges_deployed", table_name="edges")
     op.create_index("ix_edges_src_kind_dst", "edges", ["src", "kind", "dst"])
     op.drop_index("ix_edges_src_kind_dst_until", table_name="edges")
