@@ -18,6 +18,8 @@ for `--samples` random artifacts and commits, the calls each console page makes
 
 A page's time is the sum of its calls made one after another: the browser overlaps the
 timeline with the lineage, and the tag histories, so it is an upper bound of the API time.
+Each API call also shows the server's CPU time for it (/proc, clock ticks of 10 ms: a p50
+over many calls), which other work on the machine skews less than wall time.
 
     .venv/bin/python bench/console.py --db /path/to/graph.db --samples 20
 """
@@ -71,17 +73,20 @@ def _ms(values: list[float]) -> str:
 class Timer:
     """Times calls by name, and the pages they make up."""
 
-    def __init__(self, client: httpx.Client) -> None:
+    def __init__(self, client: httpx.Client, server: Server) -> None:
         self.client = client
+        self.server = server  # its CPU time per call: a figure the machine's load skews less
         self.calls: dict[str, list[float]] = defaultdict(list)
+        self.cpu: dict[str, list[float]] = defaultdict(list)
         self.pages: dict[str, list[float]] = defaultdict(list)
         self._page = 0.0
 
     def call(self, name: str, method: str, url: str, **kw: Any) -> Any:
-        t = time.perf_counter()
+        cpu, t = self.server.cpu_seconds(), time.perf_counter()
         r = self.client.request(method, url, **kw)
         body = r.content
         elapsed = time.perf_counter() - t
+        self.cpu[name].append(self.server.cpu_seconds() - cpu)
         r.raise_for_status()
         self.calls[name].append(elapsed)
         self._page += elapsed
@@ -184,11 +189,11 @@ def main() -> None:
         listing = client.get("/v1/artifacts", params={"limit": 1000}).json()["items"]
         digests = rng.sample([a["digest"] for a in listing], min(args.samples, len(listing)))
         commits = rng.sample(plan.commits, min(args.samples, len(plan.commits)))
-        warm = Timer(client)  # caches and the connection pool, not counted
+        warm = Timer(client, server)  # caches and the connection pool, not counted
         for d, sha in zip(digests[:3], commits[:3], strict=False):
             artifact_page(warm, d)
             blast_page(warm, "commit", sha)
-        timer = Timer(client)
+        timer = Timer(client, server)
         for d in digests:
             artifact_page(timer, d)
         for sha in commits:
@@ -209,7 +214,9 @@ def main() -> None:
 
         print(f"\nper call over HTTP (n each; sequential requests; server peak RSS {rss:.0f} MiB)")
         for name, values in timer.calls.items():
-            print(f"  {name:<58} n {len(values):3d}   {_ms(values)}")
+            cpu = timer.cpu.get(name)
+            cpu_ms = f"   server CPU p50 {percentile(cpu, 50) * 1000:6.0f} ms" if cpu else ""
+            print(f"  {name:<58} n {len(values):3d}   {_ms(values)}{cpu_ms}")
         print(f"\nper page: the sum of its calls, budget < {BUDGET_MS:.0f} ms")
         for name, values in timer.pages.items():
             p95 = percentile(values, 95) * 1000
