@@ -321,6 +321,10 @@ def walk(
             session.execute(delete(reach_t).where(reach_t.c.node.in_(beyond)))
             added = room
         total += added
+    if dialect == "postgresql":
+        # Its planner sizes a never-analyzed temp table from its pages: a 12-node reach
+        # looked big enough to hash every deployment edge and pull row against it.
+        session.execute(text("ANALYZE blast_reach"))
     _fill_deploys(session, as_of, total)
     _fill_pullers(session, as_of)
     return total >= max_reach
