@@ -111,6 +111,8 @@ def resolve_commit(session: Session, ref: str) -> str:
     text = ref.strip().lower()
     if not (MIN_COMMIT_PREFIX <= len(text) <= 64 and _HEX.match(text)):
         raise InvalidQuery(f"{ref!r} is not a hex commit sha or prefix (>= 7)")
+    if sql.node_ids_with_prefix(session, "commit", f"commit:{text}", limit=1, exact=True):
+        return text  # a known sha wins over longer ones it starts (one probe of the key)
     matches = [
         m.removeprefix("commit:")
         for m in sql.node_ids_with_prefix(

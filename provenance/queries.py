@@ -500,8 +500,8 @@ def blast_radius(
     rows: dict[str, list[Any]] = {}
     positions: dict[str, list[Any] | None] = {}
     for name in reach.LISTS:
-        if after is not None and after[name] is None:  # finished on an earlier page
-            rows[name], positions[name] = [], None
+        if (after is not None and after[name] is None) or not counts[name]:
+            rows[name], positions[name] = [], None  # finished on an earlier page, or empty
             continue
         found = reach.page(session, name, after[name] if after else None, limit + 1)
         rows[name] = found[:limit]

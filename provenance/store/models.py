@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -195,7 +196,25 @@ class Edge(Base):
 
     __tablename__ = "edges"
     __table_args__ = (
-        Index("ix_edges_src_kind_dst", "src", "kind", "dst"),
+        # Covers a blast radius walk's reads (migration 0014); serves (src, kind, dst) probes.
+        Index(
+            "ix_edges_src_kind_dst_until",
+            "src",
+            "kind",
+            "dst",
+            "until",
+            "since",
+            postgresql_include=["id"],
+        ),
+        Index(
+            "ix_edges_deployed",
+            "src",
+            "dst",
+            "since",
+            "until",
+            sqlite_where=text("kind = 'deployed'"),
+            postgresql_where=text("kind = 'deployed'"),
+        ),
         Index("ix_edges_dst_kind_until", "dst", "kind", "until_okey"),
     )
 
@@ -213,6 +232,7 @@ class Edge(Base):
 
 class Artifact(Base):
     __tablename__ = "artifacts"
+    __table_args__ = (Index("ix_artifacts_first_seen", "first_seen", "digest"),)  # newest first
 
     digest: Mapped[str] = mapped_column(String(71), primary_key=True)
     media_type: Mapped[str | None] = mapped_column(String(200))

@@ -9,8 +9,11 @@ emptied by each walk; on PostgreSQL also at commit):
 * `blast_deploys`: every deployment edge out of a reached node, with its sort key;
 * `blast_pullers`: pulls of the reached digests per (actor, client).
 
-Counts are aggregates over them and a page is a keyset scan of an index, so a page costs
-the same whatever the reach; the walk itself is one INSERT ... SELECT per level, in SQL.
+Counts are aggregates over them and a page is a keyset scan, the walk one INSERT ... SELECT
+per level, in SQL. A wide reach (a CI actor: 79,000 nodes at 1 M events) is bound by the
+rows the walk writes, so `blast_reach` keeps as few B-trees as it can: on SQLite no rowid
+beside its key, and no index by list (maintained per row, it cost more than the one scan
+and top-N sort of a page that it saved: each page request walks again anyway).
 
 The parent of a node is the source of the lowest-id edge into it from the level before, so
 paths are shortest and the same on both backends whatever the query plan. Sort keys are
@@ -48,10 +51,12 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    literal_column,
     or_,
     select,
     text,
     tuple_,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -78,10 +83,11 @@ reach_t = Table(
     Column("list", String(16)),
     Column("k1", _Ordered),
     Column("k2", _Ordered),
-    Index("blast_reach_depth", "depth", "node"),  # a level in node order: edges read in order
-    Index("blast_reach_list", "list", "k1", "k2"),
+    # A level in node order (edges read in order), with what the next level reads of it.
+    Index("blast_reach_depth", "depth", "node", "arts"),
     prefixes=["TEMPORARY"],
     postgresql_on_commit="DELETE ROWS",
+    sqlite_with_rowid=False,  # the key is the table: one B-tree less to write per node
 )
 deploys_t = Table(
     "blast_deploys",
@@ -138,15 +144,31 @@ _ORDER: dict[str, tuple[Any, ...]] = {
 _CHUNK = 500
 
 
+_READY = "blast_reach_ready"  # in the DBAPI connection's info: its temp tables exist
+_DIRTY = "blast_reach_dirty"  # a walk's rows may still be there (SQLite: until `release`)
+
+
 def _prepare(session: Session) -> None:
-    # SQLite: in memory, not a temp file (the default), whose small cache makes a big reach
-    # pay disk writes. Setting it drops the connection's temp tables: they are made below.
-    sqlite_db = session.get_bind().dialect.name == "sqlite"
-    if sqlite_db and session.execute(text("PRAGMA temp_store")).scalar_one() != 2:
-        session.execute(text("PRAGMA temp_store = MEMORY"))
-    for ddl in _ddl(session.get_bind().dialect):
-        session.execute(text(ddl))
-    clear(session)
+    """Make the temp tables once per connection, and empty them if a walk left rows.
+
+    A narrow reach runs a dozen statements: ten more of DDL and deletes on each request
+    were most of its time, so they run once per pooled connection."""
+    info = session.connection().info
+    if not info.get(_READY):
+        # SQLite: in memory, not a temp file (the default), whose small cache makes a big
+        # reach pay disk writes. Setting it drops the connection's temp tables: made below.
+        sqlite_db = session.get_bind().dialect.name == "sqlite"
+        if sqlite_db and session.execute(text("PRAGMA temp_store")).scalar_one() != 2:
+            session.execute(text("PRAGMA temp_store = MEMORY"))
+        for ddl in _ddl(session.get_bind().dialect):
+            session.execute(text(ddl))
+        info[_READY] = True
+        info[_DIRTY] = True  # tables made by an earlier code path may hold rows
+    if info.get(_DIRTY, True):
+        clear(session)
+    # PostgreSQL empties the tables at commit, SQLite in `release`: a walk later in the same
+    # transaction, or one whose `release` an error skipped, finds rows and clears them.
+    info[_DIRTY] = True
 
 
 @functools.cache
@@ -172,10 +194,17 @@ def release(session: Session) -> None:
     truncation; a DELETE would leave dead rows that no autovacuum visits in temp tables)."""
     if session.get_bind().dialect.name != "postgresql":
         clear(session)
+        session.connection().info[_DIRTY] = False
 
 
 def _is(node: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
     return func.substr(node, 1, len(prefix)) == prefix
+
+
+def _is_sqlite(node: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """`_is` as a range: SQLite compares strings by code point (BINARY), so it is exact,
+    and it builds no substring per row (a wide walk classifies 80,000 nodes)."""
+    return and_(node >= prefix, node < prefix[:-1] + chr(ord(prefix[-1]) + 1))
 
 
 _AS_OF = bindparam("as_of", type_=UTCDateTime)
@@ -212,8 +241,10 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool) -> Any:
     not there yet, at `depth`. Built once; depth and `as_of` are bound at execution."""
     e, f = Edge.__table__.alias("e"), reach_t.alias("f")
     dst = e.c.dst
-    is_art, is_build, is_tag = _is(dst, "artifact:"), _is(dst, "build:"), _is(dst, "tag:")
-    # "tag:<repository>:<tag>" up to its last colon: rtrim drops every other character.
+    kind_is = _is_sqlite if dialect == "sqlite" else _is
+    is_art, is_build, is_tag = (kind_is(dst, p) for p in ("artifact:", "build:", "tag:"))
+    # "tag:<repository>:<tag>" up to its last colon: rtrim drops every other character (a
+    # cost per character squared: computed twice per tag, the least that SQL allows).
     head = func.rtrim(dst, func.replace(dst, ":", ""))
     rows = (
         select(
@@ -231,7 +262,7 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool) -> Any:
             case(
                 (is_art, func.substr(dst, 10)),
                 (is_build, func.substr(dst, 7)),
-                (is_tag, func.substr(head, 5, func.length(head) - 5)),
+                (is_tag, func.substr(dst, 5, func.length(head) - 5)),  # head starts dst
                 else_=None,
             ),
             case((is_tag, func.substr(dst, func.length(head) + 1)), else_=""),
@@ -275,9 +306,12 @@ def walk(
     total, depth = 1, 0
     while total < max_reach:
         depth += 1
-        session.execute(level, {"depth": depth, "prev": depth - 1, "as_of": as_of})
-        # Counted, not the rowcount: psycopg reports -1 for an INSERT ... SELECT here.
-        added = session.execute(count, {"depth": depth}).scalar_one()
+        done = session.execute(level, {"depth": depth, "prev": depth - 1, "as_of": as_of})
+        # The rows inserted (ON CONFLICT skips are not counted); counted where a driver
+        # reports -1 for an INSERT ... SELECT.
+        added = getattr(done, "rowcount", -1)
+        if added < 0:
+            added = session.execute(count, {"depth": depth}).scalar_one()
         if not added:
             break
         room = max_reach - total
@@ -287,17 +321,47 @@ def walk(
             session.execute(delete(reach_t).where(reach_t.c.node.in_(beyond)))
             added = room
         total += added
-    _fill_deploys(session, as_of)
+    if dialect == "postgresql":
+        # Its planner sizes a never-analyzed temp table from its pages: a 12-node reach
+        # looked big enough to hash every deployment edge and pull row against it.
+        session.execute(text("ANALYZE blast_reach"))
+    _fill_deploys(session, as_of, total)
     _fill_pullers(session, as_of)
     return total >= max_reach
 
 
-def _fill_deploys(session: Session, as_of: datetime | None) -> None:
-    session.execute(_deploys_statement(as_of is None), {"as_of": as_of})
+# Past this many nodes reached, the deployment edges may be fewer than the nodes: see below.
+_SCAN_DEPLOYS_FROM = 2_000
+
+
+def _fill_deploys(session: Session, as_of: datetime | None, reached: int) -> None:
+    """Deployment edges out of the reached nodes, found from whichever side is smaller:
+    per reached node, a probe of its edges (a narrow reach); or, when every deployment edge
+    is fewer than the nodes reached (a CI actor: 79,000 nodes, 18,000 deployments at 1 M
+    events), a scan of those (`ix_edges_deployed`) probing the reach. Same rows either way.
+    SQLite's planner knows nothing of the temp table's size: the choice is made here.
+    PostgreSQL's weighs both itself (it sizes the temp table from its pages; on a 10,000
+    artifact graph it hashes the 500 deployment edges even for a 12-node reach, 2 ms)."""
+    scan = _scan_deploys(session, reached)
+    session.execute(_deploys_statement(as_of is None, scan), {"as_of": as_of})
+
+
+def _scan_deploys(session: Session, reached: int) -> bool:
+    if reached <= _SCAN_DEPLOYS_FROM or session.get_bind().dialect.name != "sqlite":
+        return False
+    return bool(session.execute(_DEPLOYED_EDGES).scalar_one() < reached)
+
+
+# A literal, not a parameter: a partial index serves only a WHERE it can read.
+_DEPLOYED: ColumnElement[str] = literal_column("'deployed'")
+# Named: left alone, SQLite counts the whole smallest index of `edges` instead.
+_DEPLOYED_EDGES = text(
+    "SELECT count(*) FROM edges INDEXED BY ix_edges_deployed WHERE kind = 'deployed'"
+)
 
 
 @functools.cache
-def _deploys_statement(now: bool) -> Any:
+def _deploys_statement(now: bool, scan: bool) -> Any:
     as_of = None if now else datetime.min  # only whether: the time is bound at execution
     e, r, n = Edge.__table__.alias("e"), reach_t.alias("r"), Node.__table__.alias("n")
 
@@ -309,6 +373,8 @@ def _deploys_statement(now: bool) -> Any:
     digest = case((_is(e.c.src, "artifact:"), func.substr(e.c.src, 10)), else_=e.c.src)
     # `src IN (reached)`, not a join: the planner then probes the edges of each reached
     # node by index instead of scanning every edge (it knows nothing of the temp table).
+    # To scan the deployment edges instead, `src || ''` hides the (src, ...) index.
+    src = (e.c.src + "") if scan else e.c.src
     rows = (
         select(
             e.c.id,
@@ -324,7 +390,7 @@ def _deploys_statement(now: bool) -> Any:
             digest,
         )
         .select_from(e.outerjoin(n, n.c.id == e.c.dst))
-        .where(e.c.src.in_(select(r.c.node)), e.c.kind == "deployed", _valid(e, as_of))
+        .where(src.in_(select(r.c.node)), e.c.kind == _DEPLOYED, _valid(e, as_of))
     )
     columns = [c.name for c in deploys_t.columns]
     return deploys_t.insert().from_select(columns, rows)
@@ -398,12 +464,19 @@ def _pullers_statement(dialect: str, now: bool) -> Any:
 
 def counts(session: Session) -> dict[str, int]:
     out = dict.fromkeys(LISTS, 0)
-    by_list = select(reach_t.c.list, func.count()).where(reach_t.c.list.is_not(None))
-    for name, n in session.execute(by_list.group_by(reach_t.c.list)):
+    for name, n in session.execute(_COUNTS):
         out[str(name)] = int(n)
-    for name, table in (("deployments", deploys_t), ("pullers", pullers_t)):
-        out[name] = int(session.execute(select(func.count()).select_from(table)).scalar_one())
     return out
+
+
+# Every list's size in one statement (a GROUP BY over an index, and two counts).
+_COUNTS = union_all(
+    select(reach_t.c.list, func.count())
+    .where(reach_t.c.list.is_not(None))
+    .group_by(reach_t.c.list),
+    select(literal("deployments"), func.count()).select_from(deploys_t),
+    select(literal("pullers"), func.count()).select_from(pullers_t),
+)
 
 
 def page(session: Session, name: str, after: Sequence[Any] | None, limit: int) -> list[Any]:
@@ -453,16 +526,26 @@ def key_types(name: str) -> tuple[type, ...]:
 def parents(session: Session, nodes: Iterable[str]) -> dict[str, str]:
     """node -> parent for the nodes and all their ancestors up to the root (its own)."""
     out: dict[str, str] = {}
-    asked: set[str] = set()
     todo = sorted(set(nodes))
-    while todo:
-        asked.update(todo)
-        for start in range(0, len(todo), _CHUNK):
-            chunk = todo[start : start + _CHUNK]
-            found = select(reach_t.c.node, reach_t.c.parent).where(reach_t.c.node.in_(chunk))
-            out.update((str(n), str(p)) for n, p in session.execute(found))
-        todo = sorted({p for p in out.values() if p not in asked})
+    for start in range(0, len(todo), _CHUNK):
+        chunk = todo[start : start + _CHUNK]
+        out.update((str(n), str(p)) for n, p in session.execute(_ANCESTORS, {"nodes": chunk}))
     return out
+
+
+def _ancestors() -> Any:
+    """The nodes' (node, parent) rows and their ancestors', up a recursive CTE: one
+    statement whatever the depth (the root is its own parent: UNION stops there)."""
+    r = reach_t.alias("r")
+    start = select(reach_t.c.node, reach_t.c.parent).where(
+        reach_t.c.node.in_(bindparam("nodes", expanding=True))
+    )
+    up = start.cte("up", recursive=True)
+    up = up.union(select(r.c.node, r.c.parent).join(up, r.c.node == up.c.parent))
+    return select(up.c.node, up.c.parent)
+
+
+_ANCESTORS = _ancestors()
 
 
 __all__ = [

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 
 from provenance import queries
 from provenance.errors import InvalidQuery
-from provenance.store import Database
+from provenance.store import Database, reach
 from provenance.store.models import Edge, Node, Pull, TimelineEvent
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -369,10 +369,19 @@ ROOTS = [
     root=st.sampled_from(ROOTS),
     as_of=st.one_of(st.none(), st.integers(0, 120).map(minutes)),
     limit=st.integers(1, 4),
+    scan=st.booleans(),
 )
 def test_pages_concatenated_are_the_whole_answer(
-    db: Database, g: dict[str, Any], root: tuple[str, str], as_of: datetime | None, limit: int
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    g: dict[str, Any],
+    root: tuple[str, str],
+    as_of: datetime | None,
+    limit: int,
+    scan: bool,
 ) -> None:
+    # Both ways of finding the deployment edges (a wide reach scans them all): same lists.
+    monkeypatch.setattr(reach, "_scan_deploys", lambda _s, _n: scan)
     _load(db, g)
     kind, node = root
     value = node.split(":", 1)[1]
@@ -399,6 +408,25 @@ def test_a_limit_on_the_walk_is_reported(db: Database, monkeypatch: pytest.Monke
     assert [d["digest"] for d in cut.derived] == [
         n.removeprefix("artifact:") for n in NODES["artifact"][1:3]
     ]
+
+
+def test_a_wide_reach_lists_deployments_from_the_deployment_edges(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the threshold, SQLite counts every deployment edge and scans them if fewer.
+    arts = NODES["artifact"]
+    edges = [(arts[0], a, "base_of", 0, None) for a in arts[1:]]
+    edges += [(a, d, "deployed", 0, None) for a, d in zip(arts, NODES["deployment"], strict=False)]
+    edges += [(arts[6], "deployment:-/-/app/app", "deployed", 5, 9)]
+    _load(db, {"edges": edges, "deployments": {}, "pulls": {}, "timeline": []})
+    root = arts[0]
+    expected = reference(db, root, None)
+    monkeypatch.setattr(reach, "_SCAN_DEPLOYS_FROM", 0)
+    counts, lists, _ = paged(db, "digest", root.removeprefix("artifact:"), None, 2)
+    assert lists == expected and counts["deployments"] == len(expected["deployments"]) == 5
+    with db.read() as s:
+        assert reach._scan_deploys(s, 6) is (db.dialect == "sqlite")  # 5 edges < 6 nodes
+        assert reach._scan_deploys(s, 5) is False
 
 
 def test_two_answers_in_one_transaction_do_not_mix(db: Database) -> None:
