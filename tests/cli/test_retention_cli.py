@@ -6,8 +6,8 @@ from __future__ import annotations
 import orjson
 from typer.testing import CliRunner
 
-from provenance import demo
 from cli import app
+from provenance import demo
 from provenance.store import Database
 
 runner = CliRunner()
