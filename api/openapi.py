@@ -127,8 +127,11 @@ def _field_schema(name: str, hint: Any) -> dict[str, Any]:
     elif hint is str:
         pattern = _PATTERNS.get(name)
         schema = {"type": "string", "pattern": pattern} if pattern else {"type": "string"}
+    elif name == "vulnerabilities":  # artifact.scanned's findings (provenance.scan_shape)
+        schema = {"type": "array", "items": {"type": "object"}}
+        optional = True
     else:
-        schema = {"type": "object"}  # attributes: JSON values
+        schema = {"type": "object"}  # attributes (JSON values), a scan's summary
         optional = True  # null: no attributes
     return {"anyOf": [schema, {"type": "null"}]} if optional else schema
 
