@@ -14,8 +14,9 @@ A scan fact is one event: its digest, its scanner, its `subject` ("" for a whole
 the vulnerability id for a source that speaks of one finding per event, Amazon Inspector)
 and its event-time order key. The latest fact of each (digest, scanner, subject) by event
 time replaces the earlier ones: a late older scan replaces nothing. `current` marks those
-latest facts, and `scan_vulnerabilities` lists the ids of current facts only, so "which
-digests' latest scan lists CVE-X" is one indexed query. A past moment (`as_of`) is read
+latest facts, and `scan_vulnerabilities` lists the ids (and related ids) of every fact, flagged
+`current` like their fact, so "which digests' latest scan lists CVE-X" is one indexed
+query. A past moment (`as_of`) is read
 from the facts themselves.
 """
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, String, delete, insert, select, update
+from sqlalchemy import BigInteger, Boolean, Index, String, insert, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from provenance import scan_shape
@@ -56,15 +57,16 @@ class ScanFact(Base):
     summary: Mapped[dict[str, Any]]
     vulnerabilities: Mapped[list[Any]]
     ids_known: Mapped[bool] = mapped_column(Boolean, default=True)
+    worst: Mapped[str | None] = mapped_column(String(10))  # None: it reports nothing
     current: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ScanVulnerability(Base):
-    """One id (or related id) listed by the current fact of a (digest, scanner, subject)."""
+    """One id (or related id) a fact lists; `current` while its fact is the latest."""
 
     __tablename__ = "scan_vulnerabilities"
     __table_args__ = (
-        Index("ix_scan_vulnerabilities_vuln", "vuln_id", "digest"),
+        Index("ix_scan_vulnerabilities_vuln", "vuln_id", "current", "digest"),
         Index("ix_scan_vulnerabilities_fact", "fact_id"),
     )
 
@@ -73,6 +75,7 @@ class ScanVulnerability(Base):
     digest: Mapped[str] = mapped_column(String(71))
     vuln_id: Mapped[str] = mapped_column(String(200))
     severity: Mapped[str] = mapped_column(String(10))
+    current: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 SCAN_PROJECTION_TABLES = (ScanFact, ScanVulnerability)
@@ -113,6 +116,7 @@ def fact_row(seq: int, okey: str, event: Event) -> dict[str, Any]:
         "summary": summary,
         "vulnerabilities": vulnerabilities,
         "ids_known": event.attributes.get("ids_known") is not False,
+        "worst": scan_shape.worst(summary),
         "current": False,
     }
 
@@ -123,32 +127,35 @@ def record(session: Session, insert_: Callable[[Any], Any], row: Mapping[str, An
     stmt = insert_(ScanFact.__table__).on_conflict_do_nothing(
         index_elements=["source", "event_id", "digest"]
     )
-    result: Any = session.execute(stmt, [dict(row)])
-    if result.rowcount == 0:
+    stmt = stmt.returning(ScanFact.id)
+    new_id = session.execute(stmt, dict(row)).scalar_one_or_none()
+    if new_id is None:
         return False  # stated before: nothing changes
+    listed = _listed(new_id, row["digest"], row["vulnerabilities"])
+    if listed:
+        session.execute(insert(ScanVulnerability), listed)
     group = (
         ScanFact.digest == row["digest"],
         ScanFact.scanner == row["scanner"],
         ScanFact.subject == row["subject"],
     )
     latest = session.execute(
-        select(ScanFact.id, ScanFact.vulnerabilities, ScanFact.digest)
-        .where(*group)
-        .order_by(ScanFact.okey.desc())
-        .limit(1)
-    ).one()
+        select(ScanFact.id).where(*group).order_by(ScanFact.okey.desc()).limit(1)
+    ).scalar_one()
     was = session.execute(
         select(ScanFact.id).where(*group, ScanFact.current.is_(True))
     ).scalar_one_or_none()
-    if was == latest.id:
+    if was == latest:
         return False  # a late older scan: the latest stays
-    session.execute(update(ScanFact).where(*group).values(current=False))
-    session.execute(update(ScanFact).where(ScanFact.id == latest.id).values(current=True))
-    if was is not None:
-        session.execute(delete(ScanVulnerability).where(ScanVulnerability.fact_id == was))
-    listed = _listed(latest.id, latest.digest, latest.vulnerabilities)
-    if listed:
-        session.execute(insert(ScanVulnerability), listed)
+    for fact_id, current in ((was, False), (latest, True)):
+        if fact_id is None:
+            continue
+        session.execute(update(ScanFact).where(ScanFact.id == fact_id).values(current=current))
+        session.execute(
+            update(ScanVulnerability)
+            .where(ScanVulnerability.fact_id == fact_id)
+            .values(current=current)
+        )
     return True
 
 
@@ -163,6 +170,7 @@ def _listed(fact_id: int, digest: str, vulnerabilities: list[Any]) -> list[dict[
                     "digest": digest,
                     "vuln_id": vid,
                     "severity": finding["severity"],
+                    "current": False,
                 },
             )
     return list(rows.values())
@@ -240,12 +248,46 @@ def vulnerable(summaries: Iterable[ScanSummary], min_severity: str) -> list[Scan
     ]
 
 
-def digests_listing(session: Session, vulnerability: str) -> set[str]:
-    """The digests whose latest scan (of any scanner) lists `vulnerability`."""
-    rows = session.scalars(
-        select(ScanVulnerability.digest).where(ScanVulnerability.vuln_id == vulnerability)
+def combined(summaries: Iterable[ScanSummary]) -> dict[str, int] | None:
+    """One summary for several scanners: per severity the largest count any reports
+    (their findings overlap, so adding them up would count one CVE twice)."""
+    out: dict[str, int] | None = None
+    for s in summaries:
+        out = out or dict.fromkeys(scan_shape.SEVERITIES, 0)
+        for severity in scan_shape.SEVERITIES:
+            out[severity] = max(out[severity], int(s.summary.get(severity, 0)))
+    return out
+
+
+def vulnerable_clause(digest_column: Any) -> Any:
+    """SQL: the digest's latest scans report something (any scanner, any severity)."""
+    return (
+        select(ScanFact.id)
+        .where(
+            ScanFact.digest == digest_column,
+            ScanFact.current.is_(True),
+            ScanFact.worst.is_not(None),
+        )
+        .exists()
     )
-    return set(rows)
+
+
+def digests_listing(
+    session: Session, vulnerability: str, *, as_of: datetime | None = None
+) -> set[str]:
+    """The digests whose latest scan (of any scanner) lists `vulnerability` (or lists one
+    related to it), now or at `as_of`. Now is one indexed query; the past checks the
+    digests any scan ever listed it for."""
+    query = select(ScanVulnerability.digest).where(ScanVulnerability.vuln_id == vulnerability)
+    if as_of is None:
+        return set(session.scalars(query.where(ScanVulnerability.current.is_(True))))
+    candidates = set(session.scalars(query.distinct()))
+    out = set()
+    for digest, summaries in latest_scans(session, candidates, as_of=as_of).items():
+        for s in summaries:
+            if any(vulnerability in (v["id"], *v.get("related", ())) for v in s.vulnerabilities):
+                out.add(digest)
+    return out
 
 
 __all__ = [
@@ -253,10 +295,12 @@ __all__ = [
     "ScanFact",
     "ScanSummary",
     "ScanVulnerability",
+    "combined",
     "digests_listing",
     "fact_row",
     "latest_scans",
     "record",
     "vulnerable",
+    "vulnerable_clause",
     "worst_severity",
 ]

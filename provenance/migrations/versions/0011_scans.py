@@ -1,6 +1,6 @@
 """Vulnerability scans: `scan_facts` (each `artifact.scanned` as stated, the latest per
 digest, scanner and subject marked `current`) and `scan_vulnerabilities` (the ids the
-current facts list, for "which digests' latest scan lists CVE-X").
+facts list, flagged `current` with their fact: "which digests' latest scan lists CVE-X").
 
 Revision ID: 0011
 Revises: 0010
@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("summary", sa.JSON(), nullable=False),
         sa.Column("vulnerabilities", sa.JSON(), nullable=False),
         sa.Column("ids_known", sa.Boolean(), nullable=False),
+        sa.Column("worst", sa.String(10), nullable=True),
         sa.Column("current", sa.Boolean(), nullable=False),
     )
     op.create_index(
@@ -48,8 +49,11 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(71), nullable=False),
         sa.Column("vuln_id", sa.String(200), nullable=False),
         sa.Column("severity", sa.String(10), nullable=False),
+        sa.Column("current", sa.Boolean(), nullable=False),
     )
-    op.create_index("ix_scan_vulnerabilities_vuln", "scan_vulnerabilities", ["vuln_id", "digest"])
+    op.create_index(
+        "ix_scan_vulnerabilities_vuln", "scan_vulnerabilities", ["vuln_id", "current", "digest"]
+    )
     op.create_index("ix_scan_vulnerabilities_fact", "scan_vulnerabilities", ["fact_id"])
 
 
