@@ -117,8 +117,14 @@ class _Found:
         if not is_digest(digest):
             return
         self.digests.append(digest)
-        if name and len(name) <= limits.REPOSITORY and name.isprintable():
-            self.repositories.setdefault(digest, name.removesuffix(":").split(":", 1)[0])
+        self.name(digest, name)
+
+    def name(self, digest: str, reference: str) -> None:
+        """The repository of `digest`: `reference` without a tag (a port stays)."""
+        if ":" in reference.rpartition("/")[2]:
+            reference = reference.rpartition(":")[0]
+        if reference and len(reference) <= limits.REPOSITORY and reference.isprintable():
+            self.repositories.setdefault(digest, reference)
 
     def finding(self, vid: object, severity: object, **more: object) -> None:
         if not isinstance(vid, str) or not vid.strip():
@@ -196,7 +202,7 @@ def _cyclonedx(report: Mapping[str, Any]) -> _Found:
     name = component.get("name")
     if isinstance(name, str):
         for digest in found.digests:
-            found.repositories.setdefault(digest, name.split(":", 1)[0])
+            found.name(digest, name)
     packages = {
         c.get("bom-ref"): c for c in _components(report.get("components")) if c.get("bom-ref")
     }

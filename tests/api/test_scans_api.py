@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 import orjson
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from tests.factories import digest, event
 from tests.scan_reports import (
@@ -26,7 +30,7 @@ CRIT = [("CVE-2024-1111", "CRITICAL", "openssl", "3.1.4", "3.1.5")]
 def _post(client: TestClient, body: Any, **params: str) -> Any:
     return client.post(
         "/v1/scans",
-        content=orjson.dumps(body),
+        content=json.dumps(body).encode(),  # json: any integer, as a sender may write it
         params=params,
         headers={"content-type": "application/json"},
     )
@@ -111,33 +115,136 @@ def test_vulnerable_filter_and_counts_only_sources(client: TestClient) -> None:
 
 
 def test_blast_radius_by_vulnerability_with_a_late_scan(client: TestClient) -> None:
-    derived = digest("built on the vulnerable base")
     _events(
         client,
-        event("artifact.pushed", 0, digest=D, repository=REPO, tag="base"),
-        event(
-            "build.finished",
-            1,
-            build="b-1",
-            digest=derived,
-            attributes={"base_images": [{"digest": D}]},
-        ),
+        event("artifact.pushed", 0, digest=D, repository=REPO, tag="v1"),
+        event("artifact.pushed", 0, digest=E, repository=REPO, tag="v2"),
         event("deployment.applied", 2, digest=D, **WHERE),
     )
     # the scan arrives after the deployment, and says it was scanned before it
     finding = inspector_finding(D, "CVE-2024-1111", "CRITICAL", time="2026-03-09T13:00:00Z")
     hook = {"content-type": "application/json"}
-    assert (
-        client.post("/v1/webhooks/ecr", content=orjson.dumps(finding), headers=hook).status_code
-        == 202
+    sent = client.post("/v1/webhooks/ecr", content=orjson.dumps(finding), headers=hook)
+    assert sent.status_code == 202
+    # and a Grype report of E lists a GHSA related to the same CVE
+    related = grype_report(
+        E, [("GHSA-1", "High", "x", "1", None)], related={"GHSA-1": "CVE-2024-1111"}
     )
+    assert _post(client, related).status_code == 202
     answer = client.post("/v1/incidents/blast-radius", json={"vulnerability": "CVE-2024-1111"})
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert D in {a["digest"] for a in body["artifacts"]}
+    assert sorted(a["digest"] for a in body["artifacts"]) == sorted([D, E])
+    assert sorted(t["tag"] for t in body["tags"]) == ["v1", "v2"]
     assert [d["digest"] for d in body["deployments"]] == [D]
+    assert body["deployments"][0]["path"][0] == "vulnerability:CVE-2024-1111"
     alerts = client.get("/v1/alerts", params={"kind": "vulnerable_deployed"}).json()
     items = alerts["items"] if isinstance(alerts, dict) else alerts
     assert [a["digest"] for a in items] == [D]
+    # as of before any scan, nothing listed it
+    before = client.post(
+        "/v1/incidents/blast-radius",
+        json={"vulnerability": "CVE-2024-1111", "as_of": "2026-03-09T12:00:00Z"},
+    )
+    assert before.status_code == 200 and before.json()["artifacts"] == []
+    # Inspector closes the finding: D no longer lists it, E (Grype) still does
+    closed = inspector_finding(
+        D, "CVE-2024-1111", "CRITICAL", status="CLOSED", time="2026-03-09T15:00:00Z"
+    )
+    assert (
+        client.post("/v1/webhooks/ecr", content=orjson.dumps(closed), headers=hook).status_code
+        == 202
+    )
+    after = client.post(
+        "/v1/incidents/blast-radius", json={"vulnerability": "CVE-2024-1111"}
+    ).json()
+    assert [a["digest"] for a in after["artifacts"]] == [E]
     nothing = client.post("/v1/incidents/blast-radius", json={"vulnerability": "CVE-0000-0"})
     assert nothing.status_code == 200 and nothing.json()["artifacts"] == []
+
+
+# --- any input: 202 or a 4xx, never a 500 ------------------------------------------------
+
+_LEAVES = st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+_JSON = st.recursive(
+    _LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_REPORTS = [
+    lambda: trivy_report(D, CRIT),
+    lambda: trivy_report(None, CRIT),
+    lambda: grype_report(D, [("GHSA-1", "High", "x", "1", "2")], related={"GHSA-1": "CVE-1"}),
+    lambda: cyclonedx_bom(D, CRIT, vex={"CVE-2024-1111": "resolved"}),
+    lambda: cyclonedx_bom(D, CRIT, flavour="trivy"),
+]
+
+
+def _mutated(data: st.DataObject, node: Any, depth: int = 0) -> Any:
+    if isinstance(node, dict) and node and depth < 8:
+        key = data.draw(st.sampled_from(sorted(node)))
+        action = data.draw(st.sampled_from(["descend", "descend", "drop", "replace"]))
+        if action == "drop":
+            del node[key]
+        elif action == "replace":
+            node[key] = data.draw(_JSON)
+        else:
+            node[key] = _mutated(data, node[key], depth + 1)
+        return node
+    if isinstance(node, list) and node and depth < 8:
+        index = data.draw(st.integers(0, len(node) - 1))
+        node[index] = _mutated(data, node[index], depth + 1)
+        return node
+    return data.draw(_JSON)
+
+
+_SCAN_EVENT = {
+    "id": "scan-1",
+    "type": "artifact.scanned",
+    "time": "2026-03-09T14:00:00Z",
+    "source": "ci",
+    "digest": D,
+    "scanner": "trivy",
+    "vulnerabilities": [{"id": "CVE-1", "severity": "high", "package": "p"}],
+    "summary": {"high": 1},
+}
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+@example(data=None)
+def test_any_scan_input_is_accepted_or_refused_never_a_500(client: TestClient, data: Any) -> None:
+    if data is None:  # the limits: too many findings, too long an id
+        many = {
+            **_SCAN_EVENT,
+            "vulnerabilities": [{"id": f"CVE-{i}", "severity": "low"} for i in range(20_001)],
+        }
+        assert client.post("/v1/events", json=many).status_code == 422
+        long_id = {
+            **_SCAN_EVENT,
+            "id": "s-2",
+            "vulnerabilities": [{"id": "C" * 201, "severity": "low"}],
+        }
+        assert client.post("/v1/events", json=long_id).status_code == 422
+        return
+    if data.draw(st.booleans()):
+        body = _mutated(data, data.draw(st.sampled_from(_REPORTS))())
+        params = data.draw(st.sampled_from([{}, {"digest": D}, {"digest": "sha256:x"}]))
+        answer = _post(client, body, **params)
+    else:
+        event = _mutated(data, copy.deepcopy(_SCAN_EVENT))
+        answer = client.post(
+            "/v1/events",
+            content=json.dumps(event).encode(),
+            headers={"content-type": "application/json"},
+        )
+    assert answer.status_code in (202, 400, 415, 422), answer.text
+    if answer.status_code == 202 and answer.json()["accepted"]:
+        # 202 promises the delivery projects: nothing was set aside
+        assert client.get(f"/v1/artifacts/{D}").status_code in (200, 404)
