@@ -232,10 +232,23 @@ def _summary(scanner: str, group: list[ScanFact]) -> ScanSummary:
 
 def worst_severity(session: Session, digest: str, *, as_of: datetime | None = None) -> str | None:
     """The worst severity any scanner's latest scan of `digest` reports (None: never
-    scanned, or every latest scan is clean)."""
-    found = [s.worst() for s in latest_scans(session, [digest], as_of=as_of).get(digest, [])]
-    ranked = sorted((scan_shape.rank(w), w) for w in found if w is not None)
-    return ranked[0][1] if ranked else None
+    scanned, or every latest scan is clean). Reads only the facts' `worst` column: it is
+    on the admission path."""
+    query = select(ScanFact.scanner, ScanFact.subject, ScanFact.okey, ScanFact.worst).where(
+        ScanFact.digest == digest
+    )
+    if as_of is None:
+        rows = session.execute(query.where(ScanFact.current.is_(True))).all()
+    else:
+        latest: dict[tuple[str, str], Any] = {}
+        bound = order_key(as_of, 10**15 - 1, 999_999)
+        for row in session.execute(query.where(ScanFact.okey <= bound)):
+            key = (row.scanner, row.subject)
+            if key not in latest or row.okey > latest[key].okey:
+                latest[key] = row
+        rows = list(latest.values())
+    found = [row.worst for row in rows if row.worst is not None]
+    return min(found, key=scan_shape.rank) if found else None
 
 
 def vulnerable(summaries: Iterable[ScanSummary], min_severity: str) -> list[ScanSummary]:
