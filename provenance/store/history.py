@@ -521,8 +521,9 @@ def vulnerable_alerts(session: Session, found: _Findings, digests: set[str]) -> 
     known then) or from the scan on (a scan that found it while it ran)."""
     if not digests:
         return
-    latest = scans.latest_scans(session, digests)
-    bad = {d: v for d in digests if (v := scans.vulnerable(latest.get(d, []), min_severity()))}
+    # The worst column first: only the digests it names have their findings read.
+    latest = scans.latest_scans(session, scans.at_or_above(session, digests, min_severity()))
+    bad = {d: v for d in latest if (v := scans.vulnerable(latest[d], min_severity()))}
     running = _rows_in(session, Edge, Edge.src, {N.artifact(d) for d in bad}, kind="deployed")
     where = {n.id: n.attrs for n in _rows_in(session, Node, Node.id, {e.dst for e in running})}
     raised = []

@@ -251,6 +251,28 @@ def worst_severity(session: Session, digest: str, *, as_of: datetime | None = No
     return min(found, key=scan_shape.rank) if found else None
 
 
+def at_or_above(session: Session, digests: Iterable[str], min_severity: str) -> set[str]:
+    """Which of `digests` have a latest scan reporting `min_severity` or worse (from the
+    `worst` column: no findings are read)."""
+    bar = scan_shape.rank(min_severity)
+    severe = [sev for sev in scan_shape.SEVERITIES if scan_shape.rank(sev) <= bar]
+    wanted = sorted(set(digests))
+    out: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        out.update(
+            session.scalars(
+                select(ScanFact.digest)
+                .where(
+                    ScanFact.digest.in_(wanted[start : start + _CHUNK]),
+                    ScanFact.current.is_(True),
+                    ScanFact.worst.in_(severe),
+                )
+                .distinct()
+            )
+        )
+    return out
+
+
 def vulnerable(summaries: Iterable[ScanSummary], min_severity: str) -> list[ScanSummary]:
     """The scans that report anything at or above `min_severity`."""
     bar = scan_shape.rank(min_severity)
@@ -308,6 +330,7 @@ __all__ = [
     "ScanFact",
     "ScanSummary",
     "ScanVulnerability",
+    "at_or_above",
     "combined",
     "digests_listing",
     "fact_row",
