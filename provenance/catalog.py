@@ -27,6 +27,7 @@ from provenance import references
 from provenance.errors import Ambiguous, InvalidQuery, NotFound
 from provenance.events import is_digest
 from provenance.store import catalog as sql
+from provenance.store import scans
 
 MIN_DIGEST_PREFIX = 12
 MIN_COMMIT_PREFIX = 7
@@ -246,7 +247,8 @@ class ArtifactSummary:
     deployed: bool
     signed: bool
     attested: bool
-    vulnerabilities: dict[str, int] | None  # no scan projection yet: always None
+    # Per severity, the largest count of any scanner's latest scan; None: never scanned.
+    vulnerabilities: dict[str, int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +266,7 @@ def artifacts(
     signed: bool | None = None,
     limit: int = 100,
     cursor: str | None = None,
+    vulnerable: bool | None = None,
 ) -> ArtifactPage:
     after: tuple[datetime, str] | None = None
     if cursor:
@@ -282,9 +285,11 @@ def artifacts(
         signed=signed,
         after=after,
         limit=limit + 1,
+        vulnerable=vulnerable,
     )
     page = rows[:limit]
     flags = sql.artifact_flags(session, [r.digest for r in page])
+    scanned = scans.latest_scans(session, [r.digest for r in page])
     items = []
     for r in page:
         f = flags[r.digest]
@@ -300,7 +305,7 @@ def artifacts(
                 deployed=f.deployed,
                 signed=f.signed,
                 attested=f.attested,
-                vulnerabilities=None,
+                vulnerabilities=scans.combined(scanned.get(r.digest, [])),
             )
         )
     nxt = None
