@@ -16,16 +16,16 @@ probing the reach, instead of probing the edges of each of its nodes.
 /v1/artifacts`, newest first, keyset) read and sorted every artifact per page (370 ms at
 357,000 artifacts); it is now a scan of the index from its end.
 
-Revision ID: 0014
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-01 15:00:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
