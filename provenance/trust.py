@@ -388,9 +388,11 @@ def _admission(item: object) -> AdmissionPolicy:
         raise InvalidConfiguration(
             f"admission.max_severity must be one of {', '.join(SEVERITIES)} or none"
         )
+    listed = item.get("registries") or []
+    if not isinstance(listed, list):
+        raise InvalidConfiguration("admission.registries must be a list of name prefixes")
     registries = tuple(
-        _prefix(_text(r, f"admission.registries[{i}]"))
-        for i, r in enumerate(_list(item, "registries"))
+        _prefix(_text(r, f"admission.registries[{i}]")) for i, r in enumerate(listed)
     )
     unknown_image = item.get("unknown_image", "deny")
     if unknown_image not in ("deny", "allow"):
