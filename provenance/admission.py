@@ -48,7 +48,7 @@ from provenance.errors import InvalidPayload, Unparseable
 from provenance.events import Event, EventType
 from provenance.references import ImageReference
 from provenance.sources import Delivery
-from provenance.store import Database, log
+from provenance.store import Database
 from provenance.store import admission as store
 from provenance.store.admission import ImageFacts, SeverityReader
 from provenance.timeutil import utcnow
@@ -436,8 +436,7 @@ def decide(
     event = decision_event(review, decision, time=when, policy_sha256=policy_sha256)
     limits.check_event(event)  # an over-long uid or name: a 422, before anything is stored
     if not review.dry_run:  # sideEffects: NoneOnDryRun
-        with db.write() as session:
-            seq = log.append(session, delivery, [event]).seq
+        seq = store.append_decision(db, delivery, event)
         decision = Decision(decision.allowed, decision.mode, decision.images, seq)
     logger.info(
         "admission decided",
