@@ -9,13 +9,16 @@ from typing import Any
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import text
 
 from provenance.attestations import Verifier
+from provenance.events import Event, EventType
 from provenance.references import parse
 from provenance.service import ProjectionRunner, ingest
 from provenance.sources import Delivery, SourceSecrets
-from provenance.store import Database
-from provenance.store.admission import image_facts
+from provenance.store import Database, log
+from provenance.store import admission as admission_store
+from provenance.store.admission import append_decision, image_facts
 from provenance.timeutil import utcnow
 from provenance.trust import TrustPolicy
 from tests.factories import T0, delivery, digest, event
@@ -138,3 +141,43 @@ def test_the_tag_resolves_by_event_time_whatever_the_arrival_order(
     (found,) = _facts(db, f"{REPO}:v1", at=when)
     assert found.digest == (held[-1] if held else None)
     db.dispose()
+
+
+# --- the decision in the log -----------------------------------------------------------
+
+
+def _decided(uid: str) -> tuple[Delivery, Event]:
+    e = Event(id=uid, type=EventType.ADMISSION_DECIDED, time=utcnow(), source="admission")
+    body = orjson.dumps({"request": {"uid": uid}})
+    return Delivery("admission", body, utcnow(), "application/json"), e
+
+
+def test_decisions_are_appended_once_and_every_other_commit_still_flushes(db: Database) -> None:
+    first = append_decision(db, *_decided("u-1"))
+    assert first is not None
+    assert append_decision(db, *_decided("u-1")) is None  # the same uid: a duplicate
+    _load(db, event("artifact.pushed", 0, digest=A, repository=REPO, tag="v1"))
+    assert append_decision(db, *_decided("u-2")) == first + 2
+    with db.write() as s:  # the connection the decision used is back to its setting
+        if db.is_sqlite:
+            assert s.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+        else:
+            assert s.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    with db.read() as s:
+        assert log.verify(s).ok
+        sources = [r.source for r in log.entries(s, after=0, limit=10)]
+    assert sources == ["admission", "events", "admission"]
+
+
+def test_a_relaxed_commit_is_relaxed_for_its_own_transaction_only(db: Database) -> None:
+    if not db.is_sqlite:
+        with db.write() as s:
+            s.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            assert s.execute(text("SHOW synchronous_commit")).scalar() == "off"
+        return
+    admission_store._relaxable(db.engine)
+    with db.write() as s:
+        s.connection(execution_options={admission_store._RELAXED: True})
+        assert s.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+    with db.write() as s:
+        assert s.execute(text("PRAGMA synchronous")).scalar() == 2
