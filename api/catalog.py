@@ -98,6 +98,7 @@ def artifacts(  # noqa: PLR0917 - one query parameter per filter
     signed: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
+    vulnerable: bool | None = None,
 ) -> Response:
     with svc.db.read() as session:
         page = catalog.artifacts(
@@ -108,6 +109,7 @@ def artifacts(  # noqa: PLR0917 - one query parameter per filter
             signed=signed,
             limit=limit,
             cursor=cursor,
+            vulnerable=vulnerable,
         )
     return json_response(ArtifactsResponse.model_validate(page))
 

@@ -137,4 +137,18 @@ async def events(request: Request, svc: Annotated[Services, Depends(services)]) 
     return await _accept(svc, await receive(request, svc, "events", keep=True))
 
 
+@router.post(
+    "/scans",
+    status_code=202,
+    response_model=IngestResponse,
+    dependencies=[Depends(require(Role.INGEST))],
+    responses=problems(400, 401, 403, 413, 415, 422, 503),
+    openapi_extra=raw_body(*INGEST_MEDIA_TYPES["scans"]),
+)
+async def scans(request: Request, svc: Annotated[Services, Depends(services)]) -> Response:
+    """A Trivy, Grype or CycloneDX report (`provenance.sources.scans`); `?digest=` names
+    the image when the report does not."""
+    return await _accept(svc, await receive(request, svc, "scans", keep=True))
+
+
 __all__ = ["content_type", "delivery_from", "read_body", "receive", "router"]

@@ -32,7 +32,7 @@ from prometheus_client.gc_collector import GCCollector
 from provenance.sources import SOURCES
 
 # Label values are chosen by us, never by a sender: anything else is "other".
-_SOURCES = SOURCES | {"events", "attestations"}
+_SOURCES = SOURCES | {"events", "attestations", "scans"}
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 

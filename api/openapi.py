@@ -96,6 +96,7 @@ def _union(*groups: tuple[str, ...]) -> tuple[str, ...]:
 INGEST_MEDIA_TYPES: dict[str, tuple[str, ...]] = {
     "webhooks": _union(*(_adapter_media_types(s) for s in sorted(SOURCES))),
     "events": ("application/json", "application/x-ndjson", "application/jsonl"),
+    "scans": _adapter_media_types("scans"),
     "attestations": (
         "application/json",
         "application/vnd.dsse.envelope.v1+json",
@@ -127,8 +128,11 @@ def _field_schema(name: str, hint: Any) -> dict[str, Any]:
     elif hint is str:
         pattern = _PATTERNS.get(name)
         schema = {"type": "string", "pattern": pattern} if pattern else {"type": "string"}
+    elif name == "vulnerabilities":  # artifact.scanned's findings (provenance.scan_shape)
+        schema = {"type": "array", "items": {"type": "object"}}
+        optional = True
     else:
-        schema = {"type": "object"}  # attributes: JSON values
+        schema = {"type": "object"}  # attributes (JSON values), a scan's summary
         optional = True  # null: no attributes
     return {"anyOf": [schema, {"type": "null"}]} if optional else schema
 
@@ -168,7 +172,7 @@ def raw_body(*media_types: str, events: bool = False) -> dict[str, Any]:
 
 
 INGEST_PATHS = frozenset(
-    {"/v1/webhooks/{source}", "/v1/events", "/v1/attestations", "/v1/admission"}
+    {"/v1/webhooks/{source}", "/v1/events", "/v1/attestations", "/v1/scans", "/v1/admission"}
 )
 
 

@@ -119,7 +119,9 @@ def commit(
 def blast_radius(body: BlastRadiusRequest, svc: Svc) -> Response:
     target = body.target()
     if target is None:
-        raise InvalidQuery("give exactly one of: digest, commit, build, builder, actor, key")
+        raise InvalidQuery(
+            "give exactly one of: digest, commit, build, builder, actor, key, vulnerability"
+        )
     with svc.db.read() as session:
         kind, value = target
         if kind == "digest":  # an image reference or a unique prefix, too

@@ -100,6 +100,11 @@ class ArtifactResponse(Model):
     base_images: list[str]
     deployments: list[DeploymentRef]
     pulls: PullSummary
+    vulnerabilities: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="the latest scan of each scanner: scanner, time, summary, worst, "
+        "ids_known, vulnerabilities",
+    )
 
 
 class TimelineResponse(Model):
@@ -153,7 +158,7 @@ class CommitResponse(Model):
     deployments: list[DeploymentRef]
 
 
-_TARGETS = ("digest", "commit", "build", "builder", "actor", "key")
+_TARGETS = ("digest", "commit", "build", "builder", "actor", "key", "vulnerability")
 _TARGET_PATTERNS = {"digest": "^sha256:[0-9a-f]{64}$", "commit": "^[0-9a-fA-F]{7,64}$"}
 
 
@@ -184,6 +189,8 @@ class BlastRadiusRequest(BaseModel):
     builder: NoNul | None = None
     actor: NoNul | None = None
     key: NoNul | None = None
+    # A CVE or GHSA id: the digests whose latest scan lists it, and what is downstream.
+    vulnerability: NoNul | None = None
     as_of: Timestamp | None = None
     limit: int = Field(100, ge=1, le=1000)
     cursor: NoNul | None = None

@@ -7,13 +7,19 @@ and stores what these functions return; each rule is tested on its own. A findin
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from provenance import scan_shape
 from provenance.events import Event
+from provenance.timeutil import format_time
+
+if TYPE_CHECKING:
+    from provenance.store.scans import ScanSummary
 
 
 class AlertKind(StrEnum):
@@ -22,6 +28,7 @@ class AlertKind(StrEnum):
     UNATTESTED_DEPLOYED = "unattested_deployed"
     DELETED_WHILE_DEPLOYED = "deleted_while_deployed"
     NEW_PULLER = "new_puller"
+    VULNERABLE_DEPLOYED = "vulnerable_deployed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +131,59 @@ def new_puller(pulled: Event, *, seen_before: bool) -> Finding | None:
     )
 
 
+_MAX_IDS = 50  # ids named in a finding's details (the artifact view lists them all)
+
+
+def vulnerable_deployed(
+    digest: str,
+    since: datetime,
+    until: datetime | None,
+    *,
+    placement: dict[str, Any],
+    scans: Sequence[ScanSummary],
+    min_severity: str,
+) -> Finding | None:
+    """A digest ran while scans reported something at or above `min_severity`: from the
+    deployment on when a scan knew it then, else from the first scan that found it while
+    it ran. A scan after the deployment ended raises nothing for that deployment."""
+    bar = scan_shape.rank(min_severity)
+    found = [s for s in scans if until is None or s.time < until]
+    if not found:
+        return None
+    first = min(found, key=lambda s: (max(since, s.time), s.scanner))
+    time = max(since, first.time)
+    ids = sorted(
+        {
+            str(v["id"])
+            for s in found
+            for v in s.vulnerabilities
+            if scan_shape.rank(str(v["severity"])) <= bar
+        }
+    )
+    worst = min((w for s in found if (w := s.worst())), key=scan_shape.rank, default=None)
+    # The placement hashed: cluster, namespace, workload and container together would not
+    # fit the key column.
+    where = hashlib.sha256(
+        "/".join(str(placement.get(k) or "") for k in sorted(placement)).encode()
+    ).hexdigest()[:16]
+    return Finding(
+        kind=AlertKind.VULNERABLE_DEPLOYED,
+        key=f"vulnerable_deployed:{digest}:{where}",
+        time=time,
+        digest=digest,
+        repository=None,
+        details={
+            **placement,
+            "severity": worst,
+            "min_severity": min_severity,
+            "vulnerabilities": ids[:_MAX_IDS],
+            "scanners": sorted({s.scanner for s in found}),
+            "found_by": "deployment" if time == since else "scan",
+            "deployed_since": format_time(since),
+        },
+    )
+
+
 __all__ = [
     "AlertKind",
     "Evidence",
@@ -132,4 +192,5 @@ __all__ = [
     "deployed_without_evidence",
     "new_puller",
     "tag_moved",
+    "vulnerable_deployed",
 ]

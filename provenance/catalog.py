@@ -27,6 +27,7 @@ from provenance import references
 from provenance.errors import Ambiguous, InvalidQuery, NotFound
 from provenance.events import is_digest
 from provenance.store import catalog as sql
+from provenance.store import scans
 
 MIN_DIGEST_PREFIX = 12
 MIN_COMMIT_PREFIX = 7
@@ -244,7 +245,8 @@ class ArtifactSummary:
     deployed: bool
     signed: bool
     attested: bool
-    vulnerabilities: dict[str, int] | None  # no scan projection yet: always None
+    # Per severity, the largest count of any scanner's latest scan; None: never scanned.
+    vulnerabilities: dict[str, int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +264,7 @@ def artifacts(
     signed: bool | None = None,
     limit: int = 100,
     cursor: str | None = None,
+    vulnerable: bool | None = None,
 ) -> ArtifactPage:
     after: tuple[datetime, str] | None = None
     if cursor:
@@ -280,9 +283,11 @@ def artifacts(
         signed=signed,
         after=after,
         limit=limit + 1,
+        vulnerable=vulnerable,
     )
     page = rows[:limit]
     flags = sql.artifact_flags(session, [r.digest for r in page])
+    scanned = scans.latest_scans(session, [r.digest for r in page])
     items = []
     for r in page:
         f = flags[r.digest]
@@ -298,7 +303,7 @@ def artifacts(
                 deployed=f.deployed,
                 signed=f.signed,
                 attested=f.attested,
-                vulnerabilities=None,
+                vulnerabilities=scans.combined(scanned.get(r.digest, [])),
             )
         )
     nxt = None

@@ -384,6 +384,7 @@ def blast_radius(
     builder: Annotated[str | None, typer.Option()] = None,
     actor: Annotated[str | None, typer.Option()] = None,
     key: Annotated[str | None, typer.Option()] = None,
+    vulnerability: Annotated[str | None, typer.Option(help="a CVE or GHSA id")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="RFC 3339 time")] = None,
     limit: Annotated[int, typer.Option(help="items per list")] = 100,
     database_url: DbUrl = None,
@@ -396,12 +397,20 @@ def blast_radius(
     given = {
         k: v
         for k, v in dict(
-            digest=digest, commit=commit, build=build, builder=builder, actor=actor, key=key
+            digest=digest,
+            commit=commit,
+            build=build,
+            builder=builder,
+            actor=actor,
+            key=key,
+            vulnerability=vulnerability,
         ).items()
         if v
     }
     if len(given) != 1:
-        err.print("give exactly one of --digest --commit --build --builder --actor --key")
+        err.print(
+            "give exactly one of --digest --commit --build --builder --actor --key --vulnerability"
+        )
         raise typer.Exit(exits.USAGE)
     ((kind, value),) = given.items()
     when_ = parse_time(as_of, field="--as-of") if as_of else None

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from provenance import scan_shape
 from provenance.errors import InvalidPayload
 from provenance.timeutil import format_time, parse_time
 
@@ -104,6 +105,13 @@ class Event:
     workload: str | None = None
     container: str | None = None
     previous_digest: str | None = None
+    # `artifact.scanned`: who scanned, what it found (`{id, severity, package?,
+    # fixed_version?}` each) and the counts per severity; see `provenance.scanning`.
+    scanner: str | None = None
+    vulnerabilities: tuple[Mapping[str, Any], ...] | None = field(
+        default=None, hash=False, compare=True
+    )
+    summary: Mapping[str, int] | None = field(default=None, hash=False, compare=True)
     # Source-specific extras worth keeping (labels, purl, scanner...): JSON values only.
     attributes: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
 
@@ -124,6 +132,10 @@ class Event:
         for name in _REQUIRED.get(self.type, ()):
             if getattr(self, name) in (None, ""):
                 raise InvalidPayload(f"event {self.id}: {self.type} requires {name}")
+        if self.type is EventType.ARTIFACT_SCANNED:
+            scan_shape.check(self)
+        elif self.vulnerabilities is not None or self.summary is not None:
+            raise InvalidPayload(f"event {self.id}: only artifact.scanned carries findings")
         if self.type in _DIGEST_OR_TAG and not (self.digest or (self.repository and self.tag)):
             # Docker Hub and Quay pushes, and images deployed by tag, name no digest: the
             # projection resolves it from tag history (or reconciliation supplies it later).
@@ -144,6 +156,10 @@ class Event:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
+        if self.vulnerabilities is not None:
+            out["vulnerabilities"] = [dict(v) for v in self.vulnerabilities]
+        if self.summary is not None:
+            out["summary"] = dict(self.summary)
         if self.attributes:
             out["attributes"] = dict(self.attributes)
         return out
@@ -184,6 +200,8 @@ class Event:
             time=_parse_event_time(data["time"]),
             size=size,
             attributes=dict(attributes),
+            vulnerabilities=scan_shape.vulnerabilities_of(data.get("vulnerabilities")),
+            summary=scan_shape.summary_of(data.get("summary")),
             **kwargs,
         ).validate()
 
@@ -193,10 +211,9 @@ class Event:
 
 _FIELD_NAMES = frozenset(f.name for f in fields(Event))
 # Every field but id/type/time/attributes, in declaration order (`to_dict` keeps it).
-_PLAIN_FIELDS = tuple(
-    f.name for f in fields(Event) if f.name not in {"id", "type", "time", "attributes"}
-)
-_TEXT_FIELDS = frozenset(_FIELD_NAMES - {"type", "time", "attributes", "size"})
+_STRUCTURED = frozenset({"id", "type", "time", "attributes", "vulnerabilities", "summary"})
+_PLAIN_FIELDS = tuple(f.name for f in fields(Event) if f.name not in _STRUCTURED)
+_TEXT_FIELDS = frozenset(_FIELD_NAMES - _STRUCTURED - {"size"}) | {"id", "source"}
 
 
 def _parse_event_time(value: str) -> datetime:

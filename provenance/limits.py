@@ -52,7 +52,14 @@ FIELD_LIMITS: Mapping[str, int] = {
     "namespace": 100,
     "workload": 280,  # deployment:<cluster>/<namespace>/<workload>/<container> <= NODE_ID
     "container": 100,
+    "scanner": 100,
 }
+
+# `artifact.scanned`: a real report of a large image lists a few thousand findings.
+MAX_VULNERABILITIES = 20_000
+VULNERABILITY_ID = 200  # scan_vulnerabilities.vuln_id
+MAX_RELATED = 50
+FINDING_TEXT = 300  # package, version, fixed_version
 
 SAFE_INTEGER = 2**53 - 1
 MAX_DEPTH = 32  # of an event's attributes; orjson writes at most 254 levels
@@ -96,6 +103,8 @@ def check_event(event: Event) -> None:
         raise InvalidPayload(f"event {_id(event)}: size {event.size} is out of range")
     _check_time(event.time, event)
     _check_json(event.attributes, event, "attributes", 1)
+    if event.vulnerabilities is not None or event.attributes.get("withdrawn") is not None:
+        _check_findings(event)
     key = event.attributes.get("key")
     if event.type in _SIGNED and isinstance(key, str) and len(key) > KEY:
         raise InvalidPayload(
@@ -104,6 +113,42 @@ def check_event(event: Event) -> None:
 
 
 _SIGNED = (EventType.ARTIFACT_SIGNED, EventType.ARTIFACT_ATTESTED)  # the key is projected
+
+
+def _check_findings(event: Event) -> None:
+    vulnerabilities = event.vulnerabilities or ()
+    withdrawn = event.attributes.get("withdrawn") or []
+    for what, count in (("vulnerabilities", len(vulnerabilities)), ("withdrawn", len(withdrawn))):
+        if count > MAX_VULNERABILITIES:
+            raise InvalidPayload(
+                f"event {_id(event)}: {count} {what}; at most {MAX_VULNERABILITIES}"
+            )
+    ids = [str(w) for w in withdrawn]
+    finding = event.attributes.get("finding")
+    if isinstance(finding, str):
+        ids.append(finding)
+    for index, item in enumerate(vulnerabilities):
+        ids.append(str(item["id"]))
+        related = item.get("related") or []
+        if len(related) > MAX_RELATED:
+            raise InvalidPayload(
+                f"event {_id(event)}: vulnerabilities[{index}] has {len(related)} related ids; "
+                f"at most {MAX_RELATED}"
+            )
+        ids.extend(related)
+        for key in ("package", "version", "fixed_version"):
+            text = item.get(key)
+            if isinstance(text, str) and (len(text) > FINDING_TEXT or "\x00" in text):
+                raise InvalidPayload(
+                    f"event {_id(event)}: vulnerabilities[{index}].{key} is longer than "
+                    f"{FINDING_TEXT} characters or contains a NUL byte"
+                )
+    for vid in ids:
+        if len(vid) > VULNERABILITY_ID or "\x00" in vid or not vid.isprintable():
+            raise InvalidPayload(
+                f"event {_id(event)}: vulnerability id {vid[:40]!r} is longer than "
+                f"{VULNERABILITY_ID} characters or not printable"
+            )
 
 
 def _check_time(value: datetime, event: Event) -> None:
@@ -154,6 +199,7 @@ __all__ = [
     "FIELD_LIMITS",
     "KEY",
     "MAX_DEPTH",
+    "MAX_VULNERABILITIES",
     "MEDIA_TYPE",
     "NODE_ID",
     "REPOSITORY",

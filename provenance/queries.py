@@ -22,9 +22,10 @@ from provenance import graph
 from provenance.deployments import clip
 from provenance.errors import InvalidQuery, NotFound
 from provenance.events import COMMIT_RE, is_digest
-from provenance.store import evidence, reach, reads
+from provenance.store import evidence, reach, reads, scans
 from provenance.store import nodes as N
 from provenance.store.reads import EdgeRow
+from provenance.timeutil import format_time
 
 MAX_REACH = 250_000
 
@@ -45,7 +46,7 @@ DOWNSTREAM = (
 # Lineage shows everything around an artifact except pull edges (those are summarized).
 LINEAGE = (*DOWNSTREAM, "stored_in")
 
-BLAST_KINDS = ("digest", "commit", "build", "actor", "builder", "key")
+BLAST_KINDS = ("digest", "commit", "build", "actor", "builder", "key", "vulnerability")
 
 
 # --- artifact ------------------------------------------------------------------------
@@ -104,6 +105,9 @@ class ArtifactView:
     base_images: list[str]
     deployments: list[DeploymentRef]
     pulls: PullSummary
+    # The latest scan of each scanner (at `as_of`): `scanner`, `time`, `summary`, `worst`,
+    # `ids_known` and the `vulnerabilities` it lists.
+    vulnerabilities: list[dict[str, Any]] = field(default_factory=list)
 
 
 def check_digest(digest: str) -> str:
@@ -181,6 +185,17 @@ def artifact(session: Session, digest: str, *, as_of: datetime | None = None) ->
             _deployment_ref(e, related, as_of=as_of) for e in out_edges if e.kind == "deployed"
         ],
         pulls=PullSummary(count, last, actors),
+        vulnerabilities=[
+            {
+                "scanner": scan.scanner,
+                "time": format_time(scan.time),
+                "summary": scan.summary,
+                "worst": scan.worst(),
+                "ids_known": scan.ids_known,
+                "vulnerabilities": [dict(v) for v in scan.vulnerabilities],
+            }
+            for scan in scans.latest_scans(session, [digest], as_of=as_of).get(digest, [])
+        ],
     )
 
 
@@ -473,6 +488,8 @@ def blast_root(kind: str, value: str) -> str:
         return N.builder(value)
     if kind == "key":
         return N.key(value)  # a trust policy key id, or a keyless signer's identity
+    if kind == "vulnerability":
+        return f"vulnerability:{value}"  # no node: the walk starts at the digests listing it
     return N.actor(value)
 
 
@@ -492,10 +509,13 @@ def blast_radius(
     the same however far the key reaches. Paths are built for the page's items only.
     The cursor holds, per list, the sort key of the last item given (or that it is done)."""
     root = blast_root(kind, value)
-    if not reads.node_exists(session, root):
+    seeds: list[str] = []
+    if kind == "vulnerability":  # "where does CVE-X run now": none listing it is an answer
+        seeds = sorted(N.artifact(d) for d in scans.digests_listing(session, value, as_of=as_of))
+    elif not reads.node_exists(session, root):
         raise NotFound(f"{kind} {value} has never been seen")
     after = _decode_blast_cursor(cursor)
-    truncated = reach.walk(session, root, DOWNSTREAM, as_of=as_of, max_reach=MAX_REACH)
+    truncated = reach.walk(session, root, DOWNSTREAM, as_of=as_of, max_reach=MAX_REACH, seeds=seeds)
     counts = reach.counts(session)
     rows: dict[str, list[Any]] = {}
     positions: dict[str, list[Any] | None] = {}

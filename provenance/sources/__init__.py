@@ -153,11 +153,12 @@ _ADAPTERS: dict[str, str] = {
     "quay": "quay",
     "k8s-audit": "k8s_audit",
     "attestations": "attestations",
+    "scans": "scans",
 }
 
-#: Names accepted on `POST /v1/webhooks/{source}` (canonical events and attestations
-#: have their own routes).
-SOURCES: frozenset[str] = frozenset(_ADAPTERS) - {"events", "attestations"}
+#: Names accepted on `POST /v1/webhooks/{source}` (canonical events, attestations and
+#: scanners' reports have their own routes).
+SOURCES: frozenset[str] = frozenset(_ADAPTERS) - {"events", "attestations", "scans"}
 
 
 def _module(source: str) -> Any:

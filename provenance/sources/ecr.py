@@ -13,7 +13,13 @@ Mapping (`detail-type` / `detail.action-type`):
 * `ECR Referrer Action` (SBOMs, signatures, attestations) is read the same way; its only
   documented action, UPDATE_STORAGE_CLASS, is a `registry.notice`. Referrers' media types
   become `media_type` / `attributes.artifact_media_type`.
-* `ECR Image Scan` -> `artifact.scanned` (status, `image-tags`, severity counts).
+* `ECR Image Scan` (basic scanning) -> `artifact.scanned`, scanner `ecr-basic`, `summary`
+  from `finding-severity-counts` (no ids: `ids_known: false`); status, `image-tags` and the
+  counts as sent in attributes. A scan whose status is not COMPLETE is a `registry.notice`.
+* `Inspector2 Finding` (source `aws.inspector2`, enhanced scanning) -> `artifact.scanned`,
+  scanner `amazon-inspector`, about one finding (`attributes.finding`): ACTIVE lists it,
+  CLOSED or SUPPRESSED withdraws it (empty `vulnerabilities`, `withdrawn`). A finding about
+  anything but an ECR image (EC2, Lambda) is a `registry.notice`.
 * `ECR Replication Action` -> `artifact.replicated` on the *source* repository
   (`source-account` / `source-region`), the destination (this envelope's account and
   region) in `attributes.destination`, as Harbor replication is mapped.
@@ -35,6 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from provenance import limits, scan_shape
 from provenance.errors import InvalidPayload
 from provenance.events import Event, EventType
 from provenance.sources import Delivery, SourceSecrets
@@ -55,6 +62,8 @@ from provenance.sources._common import (
 SOURCE = "ecr"
 CONTENT_TYPES = ("application/json",)
 EVENT_SOURCE = "aws.ecr"
+INSPECTOR_SOURCE = "aws.inspector2"
+INSPECTOR_FINDING = "Inspector2 Finding"
 
 IMAGE_ACTION = "ECR Image Action"
 REFERRER_ACTION = "ECR Referrer Action"
@@ -120,7 +129,9 @@ def _envelope(item: object) -> _Envelope:
     if "detail-type" not in body or "detail" not in body:
         raise InvalidPayload("not an EventBridge event: no detail-type and detail")
     source = req_str(body, "source", "event")
-    if source != EVENT_SOURCE:
+    if source == INSPECTOR_SOURCE and body.get("detail-type") == INSPECTOR_FINDING:
+        pass  # Inspector's findings on ECR images: enhanced scanning, same route
+    elif source != EVENT_SOURCE:
         raise InvalidPayload(f"EventBridge source {source!r} is not {EVENT_SOURCE}")
     account = req_str(body, "account", "event").strip()
     region = req_str(body, "region", "event").strip().lower()
@@ -194,19 +205,100 @@ def _scan(env: _Envelope) -> Event:
     detail = env.detail
     tags = [t for t in opt_list(detail, "image-tags", "detail") if isinstance(t, str) and t]
     counts = sub_object(detail, "finding-severity-counts", "detail")
+    kept = {str(k): v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
+    status = opt_str(detail, "scan-status", "detail")
+    fields: dict[str, Any] = {
+        "digest": opt_digest(detail.get("image-digest"), "detail.image-digest"),
+        "repository": env.repository(req_str(detail, "repository-name", "detail")),
+    }
+    attributes = compact(scan_status=status, image_tags=tags or None, severity_counts=kept)
+    if (status or "COMPLETE").upper() != "COMPLETE" or fields["digest"] is None:
+        # A failed scan found nothing: it must not replace the last complete one.
+        notice = f"scan.{(status or 'incomplete').lower()}"
+        return env.event(
+            EventType.REGISTRY_NOTICE, **fields, attributes={**attributes, "notice": notice}
+        )
+    summary = dict.fromkeys(scan_shape.SEVERITIES, 0)
+    for word, count in kept.items():
+        key = scan_shape.severity_of(word)
+        summary[key] = min(summary[key] + max(count, 0), limits.SAFE_INTEGER)
     return env.event(
         EventType.ARTIFACT_SCANNED,
-        digest=opt_digest(detail.get("image-digest"), "detail.image-digest"),
-        repository=env.repository(req_str(detail, "repository-name", "detail")),
-        attributes=compact(
-            scan_status=opt_str(detail, "scan-status", "detail"),
-            image_tags=tags or None,
-            severity_counts={
-                str(k): v
-                for k, v in counts.items()
-                if isinstance(v, int) and not isinstance(v, bool)
-            },
-        ),
+        **fields,
+        scanner="ecr-basic",
+        vulnerabilities=(),
+        summary=summary,
+        attributes={**attributes, "ids_known": False},
+    )
+
+
+def _inspector_finding(env: _Envelope) -> Event:
+    """One Amazon Inspector finding on one ECR image: listed while ACTIVE, withdrawn when
+    CLOSED or SUPPRESSED."""
+    detail = env.detail
+    image: Mapping[str, Any] = {}
+    region = env.region
+    for item in opt_list(detail, "resources", "detail"):
+        resource = require_object(item, "detail.resources[]")
+        details = sub_object(resource, "details", "resource")
+        found = sub_object(details, "awsEcrContainerImage", "resource.details")
+        if found:
+            image = found
+            region = (opt_str(resource, "region", "resource") or region).strip().lower()
+            break
+    vuln = sub_object(detail, "packageVulnerabilityDetails", "detail")
+    vid = opt_str(vuln, "vulnerabilityId", "packageVulnerabilityDetails")
+    status = (opt_str(detail, "status", "detail") or "ACTIVE").upper()
+    base = compact(
+        finding_arn=opt_str(detail, "findingArn", "detail"),
+        status=status,
+        title=opt_str(detail, "title", "detail"),
+        finding_type=opt_str(detail, "type", "detail"),
+    )
+    if not image or not vid:
+        return env.event(
+            EventType.REGISTRY_NOTICE, attributes={**base, "notice": "inspector.finding"}
+        )
+    name = req_str(image, "repositoryName", "awsEcrContainerImage")
+    account = opt_str(image, "registry", "awsEcrContainerImage") or env.account
+    if "/" in account or "/" in region or not region:
+        raise InvalidPayload("awsEcrContainerImage.registry and region must name an ECR registry")
+    digest = opt_digest(image.get("imageHash"), "awsEcrContainerImage.imageHash")
+    if digest is None:
+        raise InvalidPayload("awsEcrContainerImage.imageHash is required")
+    finding: dict[str, Any] = {
+        "id": vid.strip(),
+        "severity": scan_shape.severity_of(detail.get("severity")),
+    }
+    packages = opt_list(vuln, "vulnerablePackages", "packageVulnerabilityDetails")
+    first = packages[0] if packages and isinstance(packages[0], Mapping) else {}
+    for key, theirs in (
+        ("package", "name"),
+        ("version", "version"),
+        ("fixed_version", "fixedInVersion"),
+    ):
+        value = first.get(theirs)
+        if isinstance(value, str) and value:
+            finding[key] = value
+    related = [
+        r
+        for r in opt_list(vuln, "relatedVulnerabilities", "packageVulnerabilityDetails")
+        if isinstance(r, str) and r.strip()
+    ]
+    if related:
+        finding["related"] = related
+    active = status == "ACTIVE"
+    return env.event(
+        EventType.ARTIFACT_SCANNED,
+        digest=digest,
+        repository=env.repository(name, account, region),
+        scanner="amazon-inspector",
+        vulnerabilities=(finding,) if active else (),
+        attributes={
+            **base,
+            "finding": finding["id"],
+            **({} if active else {"withdrawn": [finding["id"]]}),
+        },
     )
 
 
@@ -260,5 +352,6 @@ _HANDLERS: dict[str, Callable[[_Envelope], Event]] = {
     IMAGE_ACTION: _action,
     REFERRER_ACTION: _action,
     IMAGE_SCAN: _scan,
+    INSPECTOR_FINDING: _inspector_finding,
     REPLICATION_ACTION: _replication,
 }

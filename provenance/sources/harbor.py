@@ -14,7 +14,10 @@ Quirks handled here:
 * The Default format has no event id: `content_id("harbor", type, occur_at, digest, tag,
   operator)` stands in for it. Either id gets `-<index>` when a delivery yields several
   events.
-* SCANNING_* -> `artifact.scanned` (status, severity and counts in attributes);
+* SCANNING_COMPLETED (a vulnerability report that succeeded) -> `artifact.scanned` with
+  scanner `harbor/<name>` and `summary` (Harbor's Critical/High/Medium/Low/Negligible/
+  Unknown/None counts in our five severities), no ids (`ids_known: false`); the overview
+  stays in attributes. SCANNING_FAILED/STOPPED and SBOM scans -> `registry.notice`;
   REPLICATION -> one `artifact.replicated` per replicated artifact, on the *source*
   repository (the destination is an attribute) since the payload names no digest;
   QUOTA_* -> `registry.notice`; TAG_RETENTION -> a `registry.notice` with the run's details,
@@ -37,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from provenance import references
+from provenance import limits, references, scan_shape
 from provenance.errors import InvalidPayload
 from provenance.events import Event, EventType, content_id, is_digest
 from provenance.sources import Delivery, SourceSecrets
@@ -216,15 +219,46 @@ def _artifact_events(env: _Envelope) -> list[Event]:
 
 
 def _scan_events(env: _Envelope) -> list[Event]:
+    """A completed vulnerability scan gives its counts (Harbor sends no ids); a failed or
+    stopped one, or an SBOM scan, says nothing about vulnerabilities: a notice, so it
+    does not replace the scanner's last real scan."""
     resources = _resources(env)
     scan_type = opt_str(sub_object(env.data, "scan", "event_data"), "scan_type", "scan")
     events = []
     for index, resource in enumerate(resources):
         event = _resource_event(env, EventType.ARTIFACT_SCANNED, index, len(resources), resource)
+        overview = _scan_summary(resource)
         attributes = dict(event.attributes)
-        attributes.update(compact(scan_type=scan_type, **_scan_summary(resource)))
-        events.append(event.with_changes(attributes=attributes))
+        attributes.update(compact(scan_type=scan_type, **overview))
+        status = str(overview.get("scan_status") or "Success").lower()
+        counts = overview.get("severity_counts")
+        if env.kind != "SCANNING_COMPLETED" or scan_type == "sbom" or status != "success":
+            notice = f"scan.{env.kind.removeprefix('SCANNING_').lower()}"
+            attributes["notice"] = notice if status == "success" else f"scan.{status}"
+            events.append(event.with_changes(type=EventType.REGISTRY_NOTICE, attributes=attributes))
+            continue
+        scanner = overview.get("scanner") or {}
+        name = scanner.get("name") if isinstance(scanner.get("name"), str) else None
+        attributes["ids_known"] = False
+        events.append(
+            event.with_changes(
+                scanner=f"harbor/{(name or 'scanner').strip().lower()}"[:100],
+                vulnerabilities=(),
+                summary=_severity_counts(counts if isinstance(counts, Mapping) else {}),
+                attributes=attributes,
+            )
+        )
     return events
+
+
+def _severity_counts(counts: Mapping[str, Any]) -> dict[str, int]:
+    """Harbor's `{"Critical": n, ..., "Negligible": n, "None": n}` in our five severities."""
+    out = dict.fromkeys(scan_shape.SEVERITIES, 0)
+    for word, count in counts.items():
+        if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+            key = scan_shape.severity_of(word)
+            out[key] = min(out[key] + count, limits.SAFE_INTEGER)
+    return out
 
 
 def _scan_summary(resource: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from provenance.store import scans
 from provenance.store.models import Artifact, Edge, Node, TimelineEvent
 
 _CHUNK = 500
@@ -204,6 +205,7 @@ def artifacts_page(
     signed: bool | None,
     after: tuple[datetime, str] | None,
     limit: int,
+    vulnerable: bool | None = None,
 ) -> list[ArtifactRow]:
     """Artifacts newest first (`first_seen`, then digest), keyset-paginated after `after`."""
     stmt = select(Artifact.digest, Artifact.media_type, Artifact.first_seen, Artifact.deleted)
@@ -236,6 +238,9 @@ def artifacts_page(
     if signed is not None:
         has = _edge_exists("signs", outgoing=False)
         stmt = stmt.where(has if signed else ~has)
+    if vulnerable is not None:
+        found = scans.vulnerable_clause(Artifact.digest)
+        stmt = stmt.where(found if vulnerable else ~found)
     if after is not None:
         when, digest = after
         stmt = stmt.where(

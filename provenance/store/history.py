@@ -13,6 +13,7 @@ Entry points: `Touched`, `recompute`.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from provenance import alerts as rules
+from provenance import scan_shape
 from provenance.events import Event, EventType
-from provenance.store import evidence
+from provenance.store import evidence, scans
 from provenance.store import nodes as N
 from provenance.store.alerting import Raised, reconcile
 from provenance.store.models import (
@@ -53,6 +55,7 @@ class Touched:
     workloads: set[str] = field(default_factory=set)
     deleted: set[str] = field(default_factory=set)  # digests with a new delete
     evidenced: set[str] = field(default_factory=set)  # digests with a new signature/attestation
+    scanned: set[str] = field(default_factory=set)  # digests whose latest scans changed
     # Pullers whose first pull (by event time) the batch changed: (seq, event data) of it.
     # Any other puller's first pull, and so its finding, is as it was.
     first_pulls: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
@@ -65,7 +68,12 @@ class Touched:
 
     def __bool__(self) -> bool:
         return bool(
-            self.tags or self.workloads or self.deleted or self.evidenced or self.first_pulls
+            self.tags
+            or self.workloads
+            or self.deleted
+            or self.evidenced
+            or self.first_pulls
+            or self.scanned
         )
 
 
@@ -89,6 +97,7 @@ def recompute(session: Session, insert_: Callable[[Any], Any], touched: Touched)
     )
     digests = _workload_histories(session, insert_, found, workloads)
     _delete_alerts(session, found, digests | touched.deleted)
+    vulnerable_alerts(session, found, digests | touched.scanned)
     _puller_alerts(found, touched.first_pulls)
     # One reconciliation, in event-time order: the alerts are raised as they happened.
     reconcile(session, insert_, found.scopes, found.raised)
@@ -504,6 +513,41 @@ def _evidence(session: Session, digests: set[str]) -> dict[str, rules.Evidence]:
             verified_attestations=verified.get("attestation", 0),
         )
     return out
+
+
+def vulnerable_alerts(session: Session, found: _Findings, digests: set[str]) -> None:
+    """vulnerable_deployed: a deployment interval of a digest whose latest scans report
+    something at or above PROVENANCE_ALERT_MIN_SEVERITY, from the deployment on (a scan
+    known then) or from the scan on (a scan that found it while it ran)."""
+    if not digests:
+        return
+    latest = scans.latest_scans(session, digests)
+    bad = {d: v for d in digests if (v := scans.vulnerable(latest.get(d, []), min_severity()))}
+    running = _rows_in(session, Edge, Edge.src, {N.artifact(d) for d in bad}, kind="deployed")
+    where = {n.id: n.attrs for n in _rows_in(session, Node, Node.id, {e.dst for e in running})}
+    raised = []
+    for edge in sorted(running, key=lambda e: (e.okey or "", e.dst)):
+        digest = edge.src.removeprefix("artifact:")
+        placement = {k: where.get(edge.dst, {}).get(k) for k in _PLACEMENT}
+        finding = rules.vulnerable_deployed(
+            digest,
+            edge.since,
+            edge.until,
+            placement=placement,
+            scans=bad[digest],
+            min_severity=min_severity(),
+        )
+        if finding is not None:
+            raised.append(Raised(f"vulnerable:{digest}", finding, (edge.seq,)))
+    found.scopes |= {f"vulnerable:{d}" for d in digests}
+    found.raised += raised
+
+
+def min_severity() -> str:
+    """PROVENANCE_ALERT_MIN_SEVERITY (the projection has no settings object: it runs in
+    the API, the worker and `provenance rebuild` alike)."""
+    value = os.environ.get("PROVENANCE_ALERT_MIN_SEVERITY", "critical").strip().lower()
+    return value if value in scan_shape.SEVERITIES else "critical"
 
 
 # --- deletes and pullers ---------------------------------------------------------------

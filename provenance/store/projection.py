@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from provenance.errors import ProvenanceError
 from provenance.events import BLOB_TYPES, Event, EventType, is_digest
-from provenance.store import cursors, evidence, history, quarantine
+from provenance.store import cursors, evidence, history, quarantine, scans
 from provenance.store import nodes as N
 from provenance.store.alert_models import ALERT_PROJECTION_TABLES, PullerSeen
 from provenance.store.db import blames_the_input
@@ -277,7 +277,7 @@ def oldest_pending(session: Session, *, scan: int = 20_000) -> LogEntry | None:
 
 def rebuild(session: Session) -> None:
     """Forget the projection; the next `project_pending` calls replay the log from 1."""
-    for table in (*PROJECTION_TABLES, *ALERT_PROJECTION_TABLES):
+    for table in (*PROJECTION_TABLES, *ALERT_PROJECTION_TABLES, *scans.SCAN_PROJECTION_TABLES):
         session.execute(delete(table))
     evidence.forget_arrivals(session)
     # Entries set aside are tried again by the replay (a fixed bug projects them now).
@@ -721,6 +721,14 @@ class Projector:
             if isinstance(base, str) and is_digest(base) and base != e.digest:
                 self.edge_once(self.artifact(base, e.time), art, "base_of", e.time, seq, **how)
 
+    def scanned(self, seq: int, e: Event) -> None:
+        """A scan replaces its scanner's earlier one by event time (`store.scans`)."""
+        assert e.digest is not None
+        self.artifact(e.digest, e.time)
+        row = scans.fact_row(seq, self._okey(seq, e), e)
+        if scans.record(self.session, self._insert, row):
+            self._touched.scanned.add(e.digest)
+
     def deployed(self, seq: int, e: Event) -> None:
         self.deploy_fact(seq, e, kind="applied")
 
@@ -887,6 +895,7 @@ _HANDLERS: dict[EventType, Callable[[Projector, int, Event], None]] = {
     EventType.ARTIFACT_ATTESTED: Projector.signed,
     EventType.DEPLOYMENT_APPLIED: Projector.deployed,
     EventType.DEPLOYMENT_REMOVED: Projector.undeployed,
+    EventType.ARTIFACT_SCANNED: Projector.scanned,
 }
 
 __all__ = [

@@ -265,11 +265,17 @@ def walk(
     *,
     as_of: datetime | None,
     max_reach: int,
+    seeds: Sequence[str] = (),
 ) -> bool:
     """Fill the reach tables from `root` along edges of `kinds` valid at `as_of` (now:
-    open tags only). Stops at `max_reach` nodes; returns whether it stopped there."""
+    open tags only). Stops at `max_reach` nodes; returns whether it stopped there.
+    `seeds`: artifact nodes one step from a root that is no node (a vulnerability: the
+    digests whose latest scan lists it); the walk goes on from them."""
     _prepare(session)
     session.execute(reach_t.insert().values(**_root_row(root)))
+    if seeds:
+        rows = [_root_row(s) | {"depth": 1, "parent": root} for s in seeds[: max_reach - 1]]
+        session.execute(reach_t.insert(), rows)
     dialect = session.get_bind().dialect.name
     level, count = _level_statement(dialect, tuple(kinds), as_of is None), _LEVEL_COUNT
     total, depth = 1, 0

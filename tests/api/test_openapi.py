@@ -182,6 +182,7 @@ def test_blast_radius_documents_exactly_one_target(client: TestClient) -> None:
         ["builder"],
         ["actor"],
         ["key"],
+        ["vulnerability"],
     ]
     r = client.post("/v1/incidents/blast-radius", json={"actor": None, "key": None})
     assert r.status_code == 422

@@ -35,7 +35,9 @@ from provenance.sources import (
     harbor,
     k8s_audit,
     quay,
+    scans,
 )
+from tests import scan_reports
 from tests.provenance.sources import (
     test_acr,
     test_cdevents,
@@ -80,6 +82,8 @@ class Source:
     sample_type: Callable[[str], str] = field(default=lambda _path: JSON)
     headers: Headers = _no_headers
     mutate_sample: Tweak = _mutated
+    # Payloads the tests build (tests/scan_reports.py) instead of reading a sample file.
+    built: Mapping[str, Callable[[], Any]] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.name
@@ -120,6 +124,30 @@ def _under(folder: str, names: Sequence[str]) -> list[str]:
     return [f"{folder}/{name}" for name in names]
 
 
+_D = "sha256:" + "ab" * 32
+_F = [
+    ("CVE-2024-1", "CRITICAL", "openssl", "3.1.4", "3.1.5"),
+    ("GHSA-aaaa-bbbb-cccc", "Negligible", "x", "1", None),
+]
+SCAN_REPORTS: dict[str, Callable[[], Any]] = {
+    "built:trivy": lambda: scan_reports.trivy_report(_D, _F),
+    "built:trivy-tarball": lambda: scan_reports.trivy_report(None, _F),
+    "built:grype": lambda: scan_reports.grype_report(
+        _D, _F, related={"GHSA-aaaa-bbbb-cccc": "CVE-1"}
+    ),
+    "built:cyclonedx-grype": lambda: scan_reports.cyclonedx_bom(_D, _F),
+    "built:cyclonedx-trivy-vex": lambda: scan_reports.cyclonedx_bom(
+        _D, _F, flavour="trivy", vex={"CVE-2024-1": "not_affected"}
+    ),
+}
+INSPECTOR: dict[str, Callable[[], Any]] = {
+    "built:inspector-active": lambda: scan_reports.inspector_finding(_D, "CVE-2024-1", "HIGH"),
+    "built:inspector-closed": lambda: scan_reports.inspector_finding(
+        _D, "CVE-2024-1", "HIGH", status="CLOSED"
+    ),
+    "built:ecr-scan": lambda: scan_reports.ecr_scan(_D, {"CRITICAL": 1}),
+}
+
 SOURCES = [
     Source(
         "acr",
@@ -143,7 +171,13 @@ SOURCES = [
         sample_type=lambda _path: test_distribution.V1,
     ),
     Source("dockerhub", dockerhub.normalize, _under("dockerhub", test_dockerhub.ALL_SAMPLES)),
-    Source("ecr", ecr.normalize, _under("ecr", test_ecr.ALL_SAMPLES), mutate_sample=_ecr_sample),
+    Source(
+        "ecr",
+        ecr.normalize,
+        [*_under("ecr", test_ecr.ALL_SAMPLES), *INSPECTOR],
+        mutate_sample=_ecr_sample,
+        built=INSPECTOR,
+    ),
     Source("gar", gar.normalize, _under("gar", test_gar.ALL_SAMPLES), mutate_sample=_gar_sample),
     Source(
         "ghcr",
@@ -172,6 +206,15 @@ SOURCES = [
         quay.normalize,
         _under("quay", test_quay.ALL_SAMPLES),
         params=({}, *({"event": name} for name in test_quay.EVENT_NAMES)),
+    ),
+    Source(
+        "scans",
+        scans.normalize,
+        list(SCAN_REPORTS),
+        json_types=scans.CONTENT_TYPES,
+        byte_types=scans.CONTENT_TYPES,
+        params=({}, {"digest": _D}, {"digest": "sha256:short"}),
+        built=SCAN_REPORTS,
     ),
 ]
 
@@ -214,7 +257,8 @@ def test_mutated_samples_are_events_or_rejected(
     source, data, sample_json, mutate, make_delivery, check_total
 ):
     path = data.draw(st.sampled_from(source.samples))
-    doc = source.mutate_sample(data, path, sample_json(path), mutate, sample_json)
+    original = source.built[path]() if path in source.built else sample_json(path)
+    doc = source.mutate_sample(data, path, original, mutate, sample_json)
     body = json.dumps(doc).encode()
     delivery = make_delivery(
         source.name,
@@ -227,5 +271,6 @@ def test_mutated_samples_are_events_or_rejected(
 
 
 def test_every_webhook_adapter_has_its_row():
-    # A new adapter must join the property, not copy it.
-    assert {source.name for source in SOURCES} == set(WEBHOOK_SOURCES)
+    # A new adapter must join the property, not copy it (scanners' reports have their
+    # own route, /v1/scans).
+    assert {source.name for source in SOURCES} == set(WEBHOOK_SOURCES) | {"scans"}
