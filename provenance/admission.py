@@ -48,7 +48,7 @@ from provenance.errors import InvalidPayload, Unparseable
 from provenance.events import Event, EventType
 from provenance.references import ImageReference
 from provenance.sources import Delivery
-from provenance.store import Database
+from provenance.store import Database, scans
 from provenance.store import admission as store
 from provenance.store.admission import ImageFacts, SeverityReader
 from provenance.timeutil import utcnow
@@ -421,7 +421,8 @@ def decide(
     now: datetime | None = None,
 ) -> Outcome:
     """Parse, read what the graph knows of each image at `now`, judge, log, answer.
-    Raises Unparseable / InvalidPayload for a malformed review (nothing logged)."""
+    Raises Unparseable / InvalidPayload for a malformed review (nothing logged).
+    `severity`: the worst finding of a digest's latest scans (default: the scans read)."""
     limits.check_delivery(delivery.content_type, delivery.params)
     review = parse_review(delivery.body)
     when = now or utcnow()
@@ -430,7 +431,11 @@ def decide(
     if refs:
         with db.read() as session:
             facts = store.image_facts(
-                session, refs, at=when, needs=_needs(policy), severity=severity
+                session,
+                refs,
+                at=when,
+                needs=_needs(policy),
+                severity=severity or scans.worst_severity,
             )
     decision = judge(review, facts, policy)
     event = decision_event(review, decision, time=when, policy_sha256=policy_sha256)

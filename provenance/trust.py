@@ -60,13 +60,15 @@ from typing import Any, Literal, Protocol
 
 import yaml
 
+from provenance import scan_shape
 from provenance.errors import InvalidConfiguration, InvalidPayload
 from provenance.timeutil import format_time, parse_time
 
 Kind = Literal["signature", "attestation"]
 NO_POLICY = "no trust policy"
-# Scanner severities, least to worst (Trivy's order); `none` as a ceiling: no finding at all.
-SEVERITIES = ("unknown", "low", "medium", "high", "critical")
+# Scanner severities, least to worst (`unknown` below `low`, as Trivy ranks them); `none`
+# as a ceiling: no finding at all.
+SEVERITIES = tuple(reversed(scan_shape.SEVERITIES))
 REQUIREMENTS = ("signed", "attested", "known_build")
 
 

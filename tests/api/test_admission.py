@@ -276,6 +276,36 @@ def test_known_build_requires_a_build_record(make_client: Client, tmp_path: Path
     assert admit(client, review(pod(f"{REPO}@{UNSIGNED}")))["allowed"] is True
 
 
+def _scan(minutes: float, dig: str, *severities: str, scanner: str = "trivy") -> dict[str, Any]:
+    found = [{"id": f"CVE-2026-{i}", "severity": sev} for i, sev in enumerate(severities)]
+    return event("artifact.scanned", minutes, digest=dig, scanner=scanner, vulnerabilities=found)
+
+
+def test_the_severity_ceiling_judges_the_latest_scan(
+    make_client: Client, tmp_path: Path, key: Key
+) -> None:
+    client = make(make_client, tmp_path, key, ENFORCE | {"max_severity": "high"})
+    seed(client, key)
+    pinned = review(pod(f"{REPO}@{SIGNED}"))
+    assert admit(client, pinned)["allowed"] is True  # never scanned: nothing above the ceiling
+    post_events(client, _scan(5, SIGNED, "high", "low"))
+    assert admit(client, review(pod(f"{REPO}@{SIGNED}")))["allowed"] is True  # at the ceiling
+    post_events(client, _scan(6, SIGNED, "critical", scanner="grype"))
+    response = admit(client, review(deployment(f"{REPO}:v1")))  # by tag: the same digest
+    assert response["allowed"] is False
+    assert response["status"]["message"].endswith(
+        "(container c0): vulnerable: its latest scan found critical, above high"
+    )
+    # grype scans again, clean; a late trivy scan (older by event time) changes nothing
+    post_events(client, _scan(8, SIGNED, scanner="grype"), _scan(4, SIGNED, "critical"))
+    assert admit(client, review(pod(f"{REPO}@{SIGNED}")))["allowed"] is True
+
+
+def test_without_a_ceiling_findings_refuse_nothing(enforcing: TestClient) -> None:
+    post_events(enforcing, _scan(5, SIGNED, "critical"))
+    assert admit(enforcing, review(pod(f"{REPO}@{SIGNED}")))["allowed"] is True
+
+
 def test_v1beta1_is_answered_in_v1beta1(enforcing: TestClient) -> None:
     doc = review(pod(f"{REPO}@{UNSIGNED}"), version="v1beta1")
     response = admit(enforcing, doc)  # admit checks the apiVersion echoed
