@@ -26,6 +26,14 @@ from provenance.errors import RejectedInput
 from provenance.trust import AdmissionPolicy, TrustPolicy
 
 router = APIRouter(prefix="/v1", tags=["admission"])
+_ingest_role = require(Role.INGEST)
+
+
+async def _admitted(request: Request) -> Services:
+    """The ingest role, checked on the event loop (no I/O: a sync dependency would cost a
+    threadpool round trip on the API server's hot path), and the services."""
+    _ingest_role(request)
+    return services(request)
 
 
 class StatusModel(BaseModel):
@@ -61,7 +69,6 @@ def _policy(svc: Services) -> tuple[AdmissionPolicy, str | None]:
 @router.post(
     "/admission",
     response_model=AdmissionReviewModel,
-    dependencies=[Depends(require(Role.INGEST))],
     responses=problems(400, 401, 403, 413, 415, 422, 503),
     openapi_extra={
         "requestBody": {
@@ -70,7 +77,7 @@ def _policy(svc: Services) -> tuple[AdmissionPolicy, str | None]:
         }
     },
 )
-async def admit(request: Request, svc: Annotated[Services, Depends(services)]) -> Response:
+async def admit(request: Request, svc: Annotated[Services, Depends(_admitted)]) -> Response:
     delivery = await receive(request, svc, admission.SOURCE, keep=True)
     policy, sha256 = _policy(svc)
     try:

@@ -285,10 +285,12 @@ def run(args: argparse.Namespace) -> int:
             allowed += bool(r.json()["response"]["allowed"])
         wall, cpu = time.perf_counter() - t0, server.cpu_seconds() - cpu0
         base: list[float] = []
+        base_cpu = server.cpu_seconds()
         for _ in range(args.requests // 2):  # the HTTP stack alone, for comparison
             t = time.perf_counter()
             client.get("/healthz").raise_for_status()
             base.append((time.perf_counter() - t) * 1000)
+        base_cpu = (server.cpu_seconds() - base_cpu) * 1000 / len(base)
         ms = [x * 1000 for x in latencies]
         print(
             f"POST /v1/admission on {drawn['events'][0]:,} events (SQLite), {len(ms)} requests "
@@ -298,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
             f"  {len(ms) / wall:.0f} req/s; server CPU {cpu * 1000 / len(ms):.2f} ms/request"
             f"{' (dry runs: judged, not logged)' if DRY_RUN else ''}\n"
             f"  GET /healthz for comparison: p50 {statistics.median(base):.2f} ms  "
-            f"p99 {percentile(base, 99):.2f} ms"
+            f"p99 {percentile(base, 99):.2f} ms; server CPU {base_cpu:.2f} ms/request"
         )
     return 0
 

@@ -395,9 +395,13 @@ def test_malformed_reviews_are_problems_and_quarantined(enforcing: TestClient) -
 def test_without_credentials_nothing_is_stored(
     make_client: Client, tmp_path: Path, key: Key
 ) -> None:
-    client = make(make_client, tmp_path, key, ENFORCE, ingest_token="in", admin_token="adm")
+    client = make(
+        make_client, tmp_path, key, ENFORCE, ingest_token="in", admin_token="adm", read_token="rd"
+    )
     doc = orjson.dumps(review(pod(f"{REPO}@{SIGNED}")))
     assert client.post("/v1/admission", content=doc).status_code == 401
+    reader = {"authorization": "Bearer rd"}
+    assert client.post("/v1/admission", content=doc, headers=reader).status_code == 403
     read = {"authorization": "Bearer adm"}
     entries = client.get("/v1/audit/log", headers=read).json()["entries"]
     assert entries == []
