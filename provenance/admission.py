@@ -48,7 +48,7 @@ from provenance.errors import InvalidPayload, Unparseable
 from provenance.events import Event, EventType
 from provenance.references import ImageReference
 from provenance.sources import Delivery
-from provenance.store import Database, scans
+from provenance.store import Database
 from provenance.store import admission as store
 from provenance.store.admission import ImageFacts, SeverityReader
 from provenance.timeutil import utcnow
@@ -435,7 +435,7 @@ def decide(
                 refs,
                 at=when,
                 needs=_needs(policy),
-                severity=severity or scans.worst_severity,
+                severity=severity,
             )
     decision = judge(review, facts, policy)
     event = decision_event(review, decision, time=when, policy_sha256=policy_sha256)

@@ -8,7 +8,7 @@ whatever the number of images: the tags' intervals open at `at` (`ix_edges_dst_k
 the digests known (`artifacts` primary key), and only what the policy's rules need: the
 latest verdict of each signature/attestation event (`ix_evidence_digest_id`), the builds
 that produced the digests (`ix_edges_dst_kind_until`), the worst severity of the latest
-scan (the scans reader, one call per digest).
+scans (`store.scans`, one read for all the digests).
 
 A tag resolves to the digest its history holds at `at` (event time): the `tagged` interval
 with `since <= at < until`. Signed / attested: the latest verdict of some signature /
@@ -37,10 +37,11 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import Connection, Engine, bindparam, event, func, select, text
 from sqlalchemy.orm import Session
 
+from provenance import scan_shape
 from provenance.events import Event
 from provenance.references import ImageReference
 from provenance.sources import Delivery
-from provenance.store import log
+from provenance.store import log, scans
 from provenance.store import nodes as N
 from provenance.store.db import Database
 from provenance.store.evidence import Evidence
@@ -92,6 +93,8 @@ def image_facts(
     worst: dict[str, str | None] = {}
     if "severity" in wanted and severity is not None:
         worst = {d: severity(session, d, as_of=at) for d in present}
+    elif "severity" in wanted and present:
+        worst = _worst(session, present, at)
     out = {}
     for r in unique:
         d = digest_of[r]
@@ -169,6 +172,15 @@ def _built(conn: Connection, digests: list[str], at: datetime) -> set[str]:
         return set()
     rows = conn.execute(_PRODUCED, {"artifacts": [N.artifact(d) for d in digests], "at": at})
     return {str(dst).removeprefix("artifact:") for dst, attrs in rows if _build_record(attrs or {})}
+
+
+def _worst(session: Session, digests: list[str], at: datetime) -> dict[str, str | None]:
+    """`scans.worst_severity` of every digest, with one read of the latest scans."""
+    out: dict[str, str | None] = {}
+    for digest, summaries in scans.latest_scans(session, digests, as_of=at).items():
+        found = [w for w in (s.worst() for s in summaries) if w is not None]
+        out[digest] = min(found, key=scan_shape.rank) if found else None
+    return out
 
 
 def _build_record(attrs: Mapping[str, object]) -> bool:

@@ -16,7 +16,7 @@ from provenance.events import Event, EventType
 from provenance.references import parse
 from provenance.service import ProjectionRunner, ingest
 from provenance.sources import Delivery, SourceSecrets
-from provenance.store import Database, log
+from provenance.store import Database, log, scans
 from provenance.store import admission as admission_store
 from provenance.store.admission import append_decision, image_facts
 from provenance.timeutil import utcnow
@@ -181,3 +181,30 @@ def test_a_relaxed_commit_is_relaxed_for_its_own_transaction_only(db: Database) 
         assert s.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
     with db.write() as s:
         assert s.execute(text("PRAGMA synchronous")).scalar() == 2
+
+
+def test_the_severity_of_every_digest_in_one_read_is_worst_severity(db: Database) -> None:
+    def scan(minutes: float, dig: str, scanner: str, *severities: str) -> dict[str, Any]:
+        found = [{"id": f"CVE-1-{i}", "severity": s} for i, s in enumerate(severities)]
+        return event(
+            "artifact.scanned", minutes, digest=dig, scanner=scanner, vulnerabilities=found
+        )
+
+    _load(
+        db,
+        event("artifact.pushed", 0, digest=A, repository=REPO, tag="v1"),
+        event("artifact.pushed", 0, digest=B, repository=REPO, tag="v2"),
+        event("artifact.pushed", 0, digest=C, repository=REPO, tag="v3"),
+        scan(1, A, "trivy", "low", "high"),
+        scan(2, A, "grype", "medium"),
+        scan(3, B, "trivy", "critical"),
+        scan(4, B, "trivy"),  # the latest trivy scan of B is clean
+        scan(5, B, "grype", "unknown"),
+    )
+    refs = [parse(f"{REPO}@{d}") for d in (A, B, C)]
+    for at in (T0 + timedelta(minutes=3, seconds=30), utcnow()):
+        with db.read() as s:
+            found = image_facts(s, refs, at=at)
+            expected = [scans.worst_severity(s, d, as_of=at) for d in (A, B, C)]
+        assert [found[r].severity for r in refs] == expected
+    assert expected == ["high", "unknown", None]
