@@ -277,6 +277,10 @@ class DeploymentModel(Placement):
     image: str | None = Field(
         default=None, description="the image reference as deployed (`repo:tag`), if by tag"
     )
+    severity: str | None = Field(
+        default=None,
+        description="the worst severity the digest's latest scans report; null: clean or unscanned",
+    )
 
 
 class DeploymentsResponse(Model):

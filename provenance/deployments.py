@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
+from provenance import scan_shape
 from provenance.errors import InvalidQuery
-from provenance.store import evidence, reads
+from provenance.store import evidence, reads, scans
 from provenance.store.reads import EdgeRow
 
 _ARTIFACT = "artifact:"
@@ -39,6 +40,8 @@ class Deployment:
     attested: bool
     pinned: bool
     image: str | None = None  # the reference as deployed (`repo:tag`), when given by tag
+    # The worst severity the digest's latest scans report (then): None when clean or unscanned.
+    severity: str | None = None
 
 
 def deployments(
@@ -54,6 +57,7 @@ def deployments(
     digests = sorted({e.src for e in edges if e.src.startswith(_ARTIFACT)})
     commits = _commits(session, digests)
     evidence = _evidence(session, digests, as_of)
+    scanned = scans.latest_scans(session, [d.removeprefix(_ARTIFACT) for d in digests], as_of=as_of)
     out = []
     for e in edges:
         attrs = nodes[e.dst].attrs
@@ -80,6 +84,7 @@ def deployments(
                 attested="attests" in kinds,
                 pinned=bool(e.attrs.get("pinned", True)),
                 image=e.attrs.get("image"),
+                severity=_worst(scanned.get(e.src.removeprefix(_ARTIFACT), [])),
             )
         )
     out.sort(
@@ -92,6 +97,11 @@ def deployments(
         )
     )
     return out
+
+
+def _worst(summaries: list[scans.ScanSummary]) -> str | None:
+    found = [w for s in summaries if (w := s.worst()) is not None]
+    return min(found, key=scan_shape.rank) if found else None
 
 
 def _commits(session: Session, artifact_nodes: list[str]) -> dict[str, str]:

@@ -106,7 +106,7 @@ class Event:
     container: str | None = None
     previous_digest: str | None = None
     # `artifact.scanned`: who scanned, what it found (`{id, severity, package?,
-    # fixed_version?}` each) and the counts per severity; see `provenance.scanning`.
+    # fixed_version?}` each) and the counts per severity; see `provenance.scan_shape`.
     scanner: str | None = None
     vulnerabilities: tuple[Mapping[str, Any], ...] | None = field(
         default=None, hash=False, compare=True

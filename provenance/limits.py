@@ -103,7 +103,7 @@ def check_event(event: Event) -> None:
         raise InvalidPayload(f"event {_id(event)}: size {event.size} is out of range")
     _check_time(event.time, event)
     _check_json(event.attributes, event, "attributes", 1)
-    if event.vulnerabilities is not None or event.attributes.get("withdrawn") is not None:
+    if event.type is EventType.ARTIFACT_SCANNED:
         _check_findings(event)
     key = event.attributes.get("key")
     if event.type in _SIGNED and isinstance(key, str) and len(key) > KEY:

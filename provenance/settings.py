@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     environments: dict[str, str] = Field(default_factory=dict)
     alert_webhook_url: str | None = None
+    # The lowest severity a running digest's latest scan may report before
+    # `vulnerable_deployed` fires. The projection reads the same variable itself
+    # (`store.history.min_severity`): it runs without a settings object.
+    alert_min_severity: Literal["critical", "high", "medium", "low", "unknown"] = "critical"
     # `provenance reconcile`'s registry calls: tries per call on 429, 5xx and transport
     # errors, and the longest `Retry-After` honoured (seconds; a longer one is cut to this).
     registry_retry_attempts: int = Field(default=5, gt=0)
@@ -58,6 +62,11 @@ class Settings(BaseSettings):
         if value is None or not value.strip():
             return None
         return value.strip()
+
+    @field_validator("alert_min_severity", mode="before")
+    @classmethod
+    def _severity_word(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("environments", mode="before")
     @classmethod

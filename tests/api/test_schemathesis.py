@@ -34,7 +34,7 @@ pytestmark = pytest.mark.schemathesis
 ADMIN = "schemathesis-admin"
 READ = "schemathesis-read"
 INGEST = "schemathesis-ingest"
-INGEST_PATHS = r"^/v1/(webhooks/\{source\}|events|attestations)$"
+INGEST_PATHS = r"^/v1/(webhooks/\{source\}|events|attestations|scans)$"
 
 
 # As deployed on PostgreSQL (nothing to keep a generated key next to): exports and
@@ -84,7 +84,7 @@ allow-extra-parameters = false
 
 
 # Where "schema-valid data is accepted" cannot hold, because the OpenAPI cannot say
-# what is valid: webhook and attestation bodies are free-form (what is valid depends on
+# what is valid: webhook, attestation and scan bodies are free-form (what is valid depends on
 # the source), which fields a canonical event needs depends on its type, and an export's
 # `until` must come after its `since`, and a page `cursor` is valid only when this service
 # issued it (an opaque token). Every other check runs there too.

@@ -6,9 +6,11 @@ import re
 from typing import Any
 
 import httpx
+import orjson
 from playwright.sync_api import expect
 
 from tests.browser.conftest import READ_TOKEN, shot
+from tests.scan_reports import trivy_report
 
 
 def test_search_finds_a_digest_by_prefix_and_by_repo_tag(served, page) -> None:
@@ -185,3 +187,32 @@ def test_expanding_a_node_walks_one_level_further(served, page) -> None:
     drawn = set(page.evaluate("document.getElementById('graph').cy.nodes().map(n => n.id())"))
     assert drawn == expected
     shot(page, "lineage-expanded")
+
+
+def test_a_scan_shows_on_the_artifact_page_and_marks_the_deployments_matrix(served, page) -> None:
+    url, info = served
+    digest = info["digests"]["rebuild"]  # the demo deploys it
+    report = trivy_report(digest, [("CVE-2026-4242", "CRITICAL", "openssl", "3.1.4", "3.1.5")])
+    sent = httpx.post(
+        f"{url}/v1/scans",
+        content=orjson.dumps(report),
+        headers={"content-type": "application/json"},
+    )
+    assert sent.status_code == 202, sent.text
+    page.goto(f"{url}/ui/artifacts/{digest}")
+    section = page.locator("#vulnerabilities")
+    expect(section).to_contain_text("trivy")
+    expect(section.locator('.vulnerable[data-severity="critical"]')).to_have_count(1)
+    expect(section.locator("a", has_text="CVE-2026-4242")).to_have_attribute(
+        "href", re.compile(r"/ui/blast-radius\?vulnerability=CVE-2026-4242")
+    )
+    shot(page, "artifact-vulnerabilities")
+    running = [
+        d for d in httpx.get(f"{url}/v1/deployments").json()["items"] if d["digest"] == digest
+    ]
+    assert running and all(d["severity"] == "critical" for d in running)
+    page.goto(f"{url}/ui/deployments")
+    marked = page.locator('#matrix .cell:has(.vulnerable[data-severity="critical"])')
+    expect(marked).to_have_count(len(running))
+    expect(marked.first).to_contain_text(digest.removeprefix("sha256:")[:12])
+    shot(page, "deployments-vulnerable")

@@ -12,6 +12,11 @@ const artLink = (d, label) => `<a class="mono" href="/ui/artifacts/${esc(d)}">${
 const badge = (ok, yes, no) => `<span class="badge ${ok ? "ok" : "bad"}">${esc(ok ? yes : no)}</span>`;
 const q = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== "")).toString();
 
+// A scan's worst severity as a badge: critical/high are bad, the rest a warning.
+const SEVERITIES = ["critical", "high", "medium", "low", "unknown"];
+const severityBadge = (worst) =>
+  worst ? `<span class="badge ${worst === "critical" || worst === "high" ? "bad" : "warn"} vulnerable" data-severity="${esc(worst)}">${esc(worst)}</span>` : "";
+
 function table(headers, rows, empty = "none") {
   if (!rows.length) return `<p class="muted">${esc(empty)}</p>`;
   return `<table><thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows
@@ -85,7 +90,7 @@ async function homePage(params) {
         artLink(a.digest),
         a.tags.map((t) => `<code>${esc(t)}</code>`).join("<br>"),
         fmt(a.first_seen),
-        [a.deployed ? '<span class="badge ok">running</span>' : "", badge(a.signed, "signed", "unsigned"), badge(a.attested, "attested", "unattested"), a.deleted ? '<span class="badge bad">deleted</span>' : ""].join(""),
+        [a.deployed ? '<span class="badge ok">running</span>' : "", badge(a.signed, "signed", "unsigned"), badge(a.attested, "attested", "unattested"), severityBadge(SEVERITIES.find((sev) => a.vulnerabilities && a.vulnerabilities[sev] > 0)), a.deleted ? '<span class="badge bad">deleted</span>' : ""].join(""),
       ]),
     );
     document.getElementById("artifacts-more").hidden = !cursor;
@@ -142,6 +147,19 @@ async function artifactPage(ref, params) {
       ["environment", "cluster / namespace", "workload", "since", "until", ""],
       a.deployments.map((d) => [esc(d.environment || ""), `${esc(d.cluster || "-")}/${esc(d.namespace || "-")}`, `<code>${esc(d.workload)}</code> ${esc(d.container || "")}`, fmt(d.since), fmt(d.until), d.active ? '<span class="badge ok">running</span>' : '<span class="badge warn">ended</span>']),
       "never deployed",
+    )}</section>
+    <section id="vulnerabilities"><h2>Vulnerabilities</h2>${table(
+      ["scanner", "scanned", "worst", ...SEVERITIES, "ids"],
+      (a.vulnerabilities || []).map((s) => [
+        esc(s.scanner),
+        fmt(s.time),
+        severityBadge(s.worst) || '<span class="badge ok">clean</span>',
+        ...SEVERITIES.map((sev) => esc(String(s.summary[sev] || 0))),
+        s.ids_known
+          ? s.vulnerabilities.slice(0, 20).map((v) => `<a class="mono" href="/ui/blast-radius?${q({ vulnerability: v.id })}">${esc(v.id)}</a>`).join(" ") + (s.vulnerabilities.length > 20 ? ` <span class="muted">+${s.vulnerabilities.length - 20}</span>` : "")
+          : '<span class="muted">counts only</span>',
+      ]),
+      "never scanned",
     )}</section>
     <section><h2>Pulls</h2><p><b>${a.pulls.count}</b> pulls${a.pulls.last ? `, last ${fmt(a.pulls.last)}` : ""}</p>
       <p>${a.pulls.actors.map((x) => `<a href="/ui/blast-radius?${q({ actor: x })}">${esc(x)}</a>`).join(", ")}</p></section>
@@ -274,7 +292,7 @@ async function deploymentsPage(params) {
   }
   const cell = (list) =>
     (list || [])
-      .map((d) => `<div class="cell">${d.digest ? artLink(d.digest) : `<code>${esc(d.image || "?")}</code>`} ${badge(d.signed, "signed", "unsigned")}${badge(d.attested, "attested", "unattested")}${d.pinned === false ? '<span class="badge warn">by tag</span>' : ""}<br><span class="muted">${esc(d.namespace || "")} since ${fmt(d.since)}</span></div>`)
+      .map((d) => `<div class="cell">${d.digest ? artLink(d.digest) : `<code>${esc(d.image || "?")}</code>`} ${badge(d.signed, "signed", "unsigned")}${badge(d.attested, "attested", "unattested")}${d.pinned === false ? '<span class="badge warn">by tag</span>' : ""}${severityBadge(d.severity)}<br><span class="muted">${esc(d.namespace || "")} since ${fmt(d.since)}</span></div>`)
       .join("");
   main.innerHTML = `<h1>Deployments${asOf ? ` as of ${fmt(asOf)}` : " now"}</h1>
     <form class="controls" id="asof-form">

@@ -228,3 +228,27 @@ def test_canonical_scan_event_round_trips_and_is_checked() -> None:
             Event.from_dict({**data, **bad})
     with pytest.raises(InvalidPayload):  # findings only on scans
         Event.from_dict({**data, "type": "artifact.pulled"})
+
+
+def test_limits_refuse_what_the_scan_tables_cannot_hold() -> None:
+    base = {
+        "id": "s-1",
+        "type": "artifact.scanned",
+        "time": "2026-03-09T14:00:00Z",
+        "source": "ci",
+        "digest": D,
+    }
+    fine = Delivery(source="events", body=orjson.dumps(base), received_at=NOW)
+    assert len(normalize(fine)) == 1
+    for extra in (
+        {"attributes": {"finding": "C" * 201}},
+        {"attributes": {"withdrawn": ["C" * 201]}},
+        {"vulnerabilities": [{"id": "C" * 201, "severity": "low"}]},
+        {"vulnerabilities": [{"id": "CVE-1", "severity": "low", "package": "p" * 301}]},
+        {"vulnerabilities": [{"id": "CVE-1", "severity": "low", "related": ["R"] * 51}]},
+        {"vulnerabilities": [{"id": f"CVE-{i}", "severity": "low"} for i in range(20_001)]},
+        {"scanner": "s" * 101},
+    ):
+        body = orjson.dumps({**base, **extra})
+        with pytest.raises(InvalidPayload):
+            normalize(Delivery(source="events", body=body, received_at=NOW))

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete
 
+from provenance.hashchain import GENESIS
 from provenance.service import ProjectionRunner, ingest
 from provenance.sources import SourceSecrets
 from provenance.store import Database, projection
 from provenance.store.alerting import list_alerts
+from provenance.store.models import Base, LogHead
 from provenance.store.scans import digests_listing, latest_scans, worst_severity
+from tests.answers import Answers
 from tests.factories import T0, delivery, digest, event
 
 A, B = digest("scan-a"), digest("scan-b")
@@ -130,3 +137,100 @@ def test_below_the_threshold_or_after_removal_raises_nothing(
     _ingest(db, scan(4, A, "grype", ("CVE-3", "high")))
     with db.read() as s:
         assert [a.digest for a in list_alerts(s, kind="vulnerable_deployed")] == [A]
+
+
+# --- arrival order ---------------------------------------------------------------------
+
+SCANNERS = ("trivy", "grype")
+IDS = ("CVE-1", "CVE-2", "CVE-3")
+SEVERITIES = ("critical", "high", "low")
+
+
+@st.composite
+def scan_histories(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Deployments, removals, reports and one-by-one findings of two digests, each at its
+    own minute (equal times are ordered by arrival, which is the log's business)."""
+    count = draw(st.integers(3, 10))
+    minutes = draw(st.permutations(range(60)))[:count]
+    out = []
+    for minute in minutes:
+        dig = draw(st.sampled_from((A, B)))
+        kind = draw(st.sampled_from(("report", "report", "finding", "deploy", "remove")))
+        where = {**WHERE, "workload": f"deployment/{dig[-4:]}"}
+        if kind == "deploy":
+            out.append(event("deployment.applied", minute, digest=dig, **where))
+        elif kind == "remove":
+            out.append(event("deployment.removed", minute, **where))
+        elif kind == "report":
+            found = draw(
+                st.lists(
+                    st.tuples(st.sampled_from(IDS), st.sampled_from(SEVERITIES)),
+                    max_size=3,
+                    unique_by=lambda f: f[0],
+                )
+            )
+            out.append(scan(minute, dig, draw(st.sampled_from(SCANNERS)), *found))
+        else:
+            vid = draw(st.sampled_from(IDS))
+            severity = draw(st.sampled_from((None, *SEVERITIES)))
+            vulns = [] if severity is None else [{"id": vid, "severity": severity}]
+            out.append(
+                event(
+                    "artifact.scanned",
+                    minute,
+                    digest=dig,
+                    scanner="amazon-inspector",
+                    vulnerabilities=vulns,
+                    attributes={"finding": vid},
+                )
+            )
+    return out
+
+
+def _wipe(db: Database) -> None:
+    with db.write() as s:
+        for table in reversed(Base.metadata.sorted_tables):
+            s.execute(delete(table))
+        s.add(LogHead(id=1, seq=0, hash=GENESIS))
+
+
+def _post(db: Database, events: list[dict[str, Any]], chunk: int) -> None:
+    runner = ProjectionRunner(db)
+    for start in range(0, len(events), chunk):
+        ingest(db, delivery(*events[start : start + chunk]), SourceSecrets())
+        runner.catch_up()
+
+
+def _scan_answers(db: Database) -> dict[str, Any]:
+    with db.read() as s:
+        answers = Answers(s)
+        answers.ask("latest", lambda: latest_scans(s, [A, B]))
+        for minute in (10, 30, 50):
+            when = T0 + timedelta(minutes=minute)
+            answers.ask(f"latest {minute}", lambda w=when: latest_scans(s, [A, B], as_of=w))
+        for dig in (A, B):
+            answers.ask(f"worst {dig}", lambda d=dig: worst_severity(s, d))
+        for vid in IDS:
+            answers.ask(f"listing {vid}", lambda v=vid: sorted(digests_listing(s, v)))
+            answers.blast("vulnerability", vid)
+        answers.alerts()
+    return answers.out
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(events=scan_histories(), data=st.data(), chunk=st.integers(1, 3))
+def test_latest_scans_and_alerts_do_not_depend_on_arrival(
+    db: Database, events: list[dict[str, Any]], data: st.DataObject, chunk: int
+) -> None:
+    arrival = data.draw(st.permutations(events))
+    again = data.draw(st.lists(st.sampled_from(events), max_size=2))  # retried deliveries
+    _wipe(db)
+    _post(db, sorted(events, key=lambda e: e["time"]), chunk=1)
+    expected = _scan_answers(db)
+    _wipe(db)
+    _post(db, [*arrival, *again], chunk=chunk)
+    assert _scan_answers(db) == expected
