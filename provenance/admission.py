@@ -439,7 +439,7 @@ def decide(
             )
     decision = judge(review, facts, policy)
     event = decision_event(review, decision, time=when, policy_sha256=policy_sha256)
-    limits.check_event(event)  # an over-long uid or name: a 422, before anything is stored
+    limits.check_event(event)  # fits by construction (`_fit`, `_clean`); checked like any event
     if not review.dry_run:  # sideEffects: NoneOnDryRun
         seq = store.append_decision(db, delivery, event)
         decision = Decision(decision.allowed, decision.mode, decision.images, seq)
