@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api import (
     access,
+    admission,
     audit,
     catalog,
     console,
@@ -105,6 +106,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(retention.router)
+    app.include_router(admission.router)
     console.install(app)
     return app
 

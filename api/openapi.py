@@ -171,7 +171,9 @@ def raw_body(*media_types: str, events: bool = False) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
-INGEST_PATHS = frozenset({"/v1/webhooks/{source}", "/v1/events", "/v1/attestations", "/v1/scans"})
+INGEST_PATHS = frozenset(
+    {"/v1/webhooks/{source}", "/v1/events", "/v1/attestations", "/v1/scans", "/v1/admission"}
+)
 
 
 def _no_nul_in_query(operation: dict[str, Any]) -> None:

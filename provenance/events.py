@@ -52,6 +52,9 @@ class EventType(StrEnum):
     BLOB_DELETED = "blob.deleted"
     # Operational notices (quota warnings and the like): logged, not projected.
     REGISTRY_NOTICE = "registry.notice"
+    # A validating-webhook decision (POST /v1/admission): evidence in the log and the
+    # timeline, not projected into the graph (an intent; the audit event confirms it).
+    ADMISSION_DECIDED = "admission.decided"
 
 
 BLOB_TYPES = frozenset(

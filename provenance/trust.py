@@ -31,6 +31,17 @@ The policy (version 1)::
       - pattern: registry.acme.io/acme/*
         keys: [ci-release]
         identities: [{issuer: ..., subject: ...}]
+    admission:                 # optional: how POST /v1/admission judges images
+      mode: enforce            # or warn: always allowed, the reasons as warnings
+      require: [signed, attested]   # any of signed, attested, known_build
+      max_severity: high       # refuse a digest whose latest scan has worse findings
+      registries: [registry.acme.io/, ghcr.io/acme/]   # prefixes; other images refused
+      unknown_image: deny      # an image the graph has never seen: deny or allow
+
+`admission` defaults (`AdmissionPolicy`): each field left out takes the value shown above,
+except `max_severity` (no ceiling) and `registries` (any registry). A policy without an
+`admission` section (or no policy at all) judges in `warn` mode: the webhook reports what
+it would refuse but never blocks until a policy asks it to.
 
 Without `sigstore.trusted_root`, keyless signatures are judged against the Sigstore
 public-good trust root that sigstore-python carries (read offline, never fetched).
@@ -49,11 +60,16 @@ from typing import Any, Literal, Protocol
 
 import yaml
 
+from provenance import scan_shape
 from provenance.errors import InvalidConfiguration, InvalidPayload
 from provenance.timeutil import format_time, parse_time
 
 Kind = Literal["signature", "attestation"]
 NO_POLICY = "no trust policy"
+# Scanner severities, least to worst (`unknown` below `low`, as Trivy ranks them); `none`
+# as a ceiling: no finding at all.
+SEVERITIES = tuple(reversed(scan_shape.SEVERITIES))
+REQUIREMENTS = ("signed", "attested", "known_build")
 
 
 # --- the policy ------------------------------------------------------------------------
@@ -116,6 +132,34 @@ class RepositoryRule:
 
 
 @dataclass(frozen=True, slots=True)
+class AdmissionPolicy:
+    """The `admission` section: what `POST /v1/admission` requires of each image.
+
+    `registries` are name prefixes of `registry/repository` (each ends with `/`, so
+    `ghcr.io/acme/` never admits `ghcr.io/acme-evil/`); empty: any registry. `max_severity`
+    None: no ceiling; `none`: any finding refuses. The default is what a policy without
+    the section gets: warn mode, so installing the webhook never blocks by surprise."""
+
+    mode: Literal["enforce", "warn"] = "warn"
+    require: frozenset[str] = frozenset({"signed", "attested"})
+    max_severity: str | None = None
+    registries: tuple[str, ...] = ()
+    unknown_image: Literal["deny", "allow"] = "deny"
+
+    def registry_allowed(self, name: str) -> bool:
+        """Whether `name` (`registry/repository`, Docker-normalized) is under a prefix."""
+        return not self.registries or any(f"{name}/".startswith(p) for p in self.registries)
+
+    def too_severe(self, worst: str | None) -> bool:
+        """Whether a digest whose latest scan's worst finding is `worst` is refused."""
+        if self.max_severity is None or worst is None:
+            return False
+        rank = SEVERITIES.index(worst) if worst in SEVERITIES else len(SEVERITIES) - 1
+        ceiling = -1 if self.max_severity == "none" else SEVERITIES.index(self.max_severity)
+        return rank > ceiling
+
+
+@dataclass(frozen=True, slots=True)
 class TrustPolicy:
     version: int
     keys: tuple[TrustedKey, ...]
@@ -125,6 +169,7 @@ class TrustPolicy:
     sha256: str  # of the file's exact bytes: every verdict names it
     # A private Sigstore's TrustedRoot JSON; None: the public-good root.
     sigstore_trusted_root: Path | None = None
+    admission: AdmissionPolicy = field(default_factory=AdmissionPolicy)
 
     @classmethod
     def load(cls, path: str | Path) -> TrustPolicy:
@@ -156,6 +201,7 @@ class TrustPolicy:
             "identities",
             "sigstore",
             "repositories",
+            "admission",
         }
         if "certificate_authorities" in unknown:
             # The old keyless list: CA certificates alone cannot judge a Sigstore signature
@@ -181,7 +227,14 @@ class TrustPolicy:
             for i, r in enumerate(_list(doc, "repositories"))
         )
         return cls(
-            1, keys, builders, identities, rules, hashlib.sha256(raw).hexdigest(), trusted_root
+            1,
+            keys,
+            builders,
+            identities,
+            rules,
+            hashlib.sha256(raw).hexdigest(),
+            trusted_root,
+            _admission(doc.get("admission", _ABSENT)),
         )
 
     def builder_trusted(self, builder_id: str) -> bool:
@@ -301,6 +354,66 @@ def _rule(item: object, what: str, key_ids: set[str]) -> RepositoryRule:
         _identity(x, f"{what}.identities[{i}]") for i, x in enumerate(_list(item, "identities"))
     )
     return RepositoryRule(_text(item.get("pattern"), f"{what}.pattern"), keys, identities)
+
+
+_ABSENT = object()
+
+
+def _admission(item: object) -> AdmissionPolicy:
+    """The `admission` section. Absent: `AdmissionPolicy()` (warn). Present: enforce unless
+    it says warn, and each field it leaves out takes its documented default."""
+    if item is _ABSENT:
+        return AdmissionPolicy()
+    if item is None:
+        item = {}
+    if not isinstance(item, Mapping):
+        raise InvalidConfiguration("admission must be a mapping")
+    unknown = set(item) - {"mode", "require", "max_severity", "registries", "unknown_image"}
+    if unknown:
+        names = ", ".join(sorted(map(str, unknown)))
+        raise InvalidConfiguration(f"admission: unknown fields: {names}")
+    mode = item.get("mode", "enforce")
+    if mode not in ("enforce", "warn"):
+        raise InvalidConfiguration("admission.mode must be enforce or warn")
+    require = item.get("require", ["signed", "attested"])
+    if not isinstance(require, list) or any(r not in REQUIREMENTS for r in require):
+        raise InvalidConfiguration(f"admission.require must be a list of {', '.join(REQUIREMENTS)}")
+    severity = item.get("max_severity")
+    if severity is not None and (
+        not isinstance(severity, str)
+        or severity.lower()
+        not in (
+            *SEVERITIES,
+            "none",
+        )
+    ):
+        raise InvalidConfiguration(
+            f"admission.max_severity must be one of {', '.join(SEVERITIES)} or none"
+        )
+    listed = item.get("registries") or []
+    if not isinstance(listed, list):
+        raise InvalidConfiguration("admission.registries must be a list of name prefixes")
+    registries = tuple(
+        _prefix(_text(r, f"admission.registries[{i}]")) for i, r in enumerate(listed)
+    )
+    unknown_image = item.get("unknown_image", "deny")
+    if unknown_image not in ("deny", "allow"):
+        raise InvalidConfiguration("admission.unknown_image must be deny or allow")
+    return AdmissionPolicy(
+        mode=mode,
+        require=frozenset(require),
+        max_severity=severity.lower() if isinstance(severity, str) else None,
+        registries=registries,
+        unknown_image=unknown_image,
+    )
+
+
+def _prefix(text: str) -> str:
+    """`Registry.ACME.io` -> `registry.acme.io/`: hosts are case-insensitive (references
+    lower them), and a prefix ends at a path boundary."""
+    head, slash, rest = text.partition("/")
+    prefix = head.lower() + slash + rest
+    return prefix if prefix.endswith("/") else f"{prefix}/"
 
 
 # --- what is verified ------------------------------------------------------------------
@@ -473,11 +586,21 @@ def policy_document(policy: TrustPolicy) -> dict[str, Any]:
             }
             for r in policy.repositories
         ],
+        "admission": {
+            "mode": policy.admission.mode,
+            "require": sorted(policy.admission.require),
+            "max_severity": policy.admission.max_severity,
+            "registries": list(policy.admission.registries),
+            "unknown_image": policy.admission.unknown_image,
+        },
     }
 
 
 __all__ = [
     "NO_POLICY",
+    "REQUIREMENTS",
+    "SEVERITIES",
+    "AdmissionPolicy",
     "Attestation",
     "AttestationVerifier",
     "BuildInfo",

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from provenance.errors import InvalidPayload, Unparseable, UnsupportedMedia
-from provenance.events import Event
+from provenance.events import Event, EventType
 from provenance.sources import Delivery, Normalized, SourceSecrets, each, strict
 from provenance.sources._common import load_json
+
+# Evidence the service writes itself (`POST /v1/admission` decisions, keyed by the review's
+# uid): a sender who could post it could claim a future uid and make the real decision a
+# duplicate, so neither the type nor the source is accepted here.
+_SERVICE_WRITTEN_TYPES = frozenset({EventType.ADMISSION_DECIDED})
+_SERVICE_WRITTEN_SOURCES = frozenset({"admission"})
 
 # JSON (one object or an array) or NDJSON; a browser form or a picture is a 415.
 CONTENT_TYPES = ("application/json", "application/x-ndjson", "application/jsonl")
@@ -29,12 +35,22 @@ def normalize_items(delivery: Delivery, secrets: SourceSecrets) -> Normalized:
     ):
         # Line by line: an unparseable line is refused alone, like an invalid event.
         lines = [line for line in body.splitlines() if line.strip()]
-        return each(lines, lambda line: [Event.from_dict(load_json(line))], label="lines")
+        return each(lines, lambda line: [_event(load_json(line))], label="lines")
     parsed = load_json(body)
     items = parsed if isinstance(parsed, list) else [parsed]
     if not items:
         raise InvalidPayload("no events in body")
-    return each(items, lambda item: [Event.from_dict(item)], label="events")
+    return each(items, lambda item: [_event(item)], label="events")
+
+
+def _event(item: object) -> Event:
+    event = Event.from_dict(item)
+    if event.type in _SERVICE_WRITTEN_TYPES or event.source in _SERVICE_WRITTEN_SOURCES:
+        raise InvalidPayload(
+            f"event {event.id}: {event.type} from source {event.source!r} is written by the"
+            " service itself (POST /v1/admission), never posted"
+        )
+    return event
 
 
 def _is_single_json(body: bytes) -> bool:

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.schemathesis
 ADMIN = "schemathesis-admin"
 READ = "schemathesis-read"
 INGEST = "schemathesis-ingest"
-INGEST_PATHS = r"^/v1/(webhooks/\{source\}|events|attestations|scans)$"
+INGEST_PATHS = r"^/v1/(webhooks/\{source\}|events|attestations|scans|admission)$"
 
 
 # As deployed on PostgreSQL (nothing to keep a generated key next to): exports and
