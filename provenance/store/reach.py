@@ -304,12 +304,13 @@ def walk(
     digests whose latest scan lists it); the walk goes on from them."""
     _prepare(session)
     session.execute(reach_t.insert().values(**_root_row(root)))
-    if seeds:
+    total, depth = 1, 0
+    if seeds:  # the first level is given: the walk goes on from it
         rows = [_root_row(s) | {"depth": 1, "parent": root} for s in seeds[: max_reach - 1]]
         session.execute(reach_t.insert(), rows)
+        total, depth = 1 + len(rows), 1
     dialect = session.get_bind().dialect.name
     level, count = _level_statement(dialect, tuple(kinds), as_of is None), _LEVEL_COUNT
-    total, depth = 1, 0
     while total < max_reach:
         depth += 1
         done = session.execute(level, {"depth": depth, "prev": depth - 1, "as_of": as_of})

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from provenance.cli import app as cli
+from cli import app as cli
 from provenance.store import Database
 from tests.conftest import sample_path
 from tests.factories import digest, event
@@ -367,6 +367,24 @@ def test_decisions_are_logged_once_per_uid_and_the_chain_verifies(
     result = CliRunner().invoke(cli, ["audit", "verify", "--database-url", db.url, "--json"])
     assert result.exit_code == 0, result.output
     assert orjson.loads(result.output)["ok"] is True
+
+
+def test_a_posted_decision_cannot_claim_a_review_uid(enforcing: TestClient) -> None:
+    """Decisions are the service's own evidence: one posted to /v1/events (by type, or by
+    the admission source) is refused, so it cannot make the real decision a duplicate."""
+    uid = "5d1f6a0e-0000-4000-8000-0000000000f0"
+    forged = [
+        {"id": uid, "type": "admission.decided", "time": "2026-05-01T00:00:00Z", "source": "x"},
+        {"id": uid, "type": "artifact.pulled", "time": "2026-05-01T00:00:00Z",
+         "source": "admission", "digest": UNSIGNED},
+    ]  # fmt: skip
+    for sent in forged:
+        r = enforcing.post("/v1/events", content=orjson.dumps(sent))
+        assert r.status_code == 422, r.text
+        assert "written by the service itself" in r.json()["detail"]
+    admit(enforcing, review(deployment(f"{REPO}:v2"), uid=uid))
+    (entry,) = _decisions(enforcing)
+    assert entry["events"][0]["id"] == uid
 
 
 def test_dry_runs_are_judged_but_not_logged(enforcing: TestClient) -> None:
