@@ -1,12 +1,14 @@
 """Histories derived from facts in event-time order, and the alerts they imply.
 
 The projector stores facts as stated (`tag_facts`, `deploy_facts`, `artifact_deletes`,
-each puller's first pull) and hands `recompute` the keys a batch touched. For each touched
-tag and workload the whole history is derived again from its facts ordered by `okey`
-(event time, then log seq, then position in the entry): intervals (`tagged` / `deployed`
-edges with `since`/`until`), derived `tag.updated` timeline rows, and the findings. A late
-fact therefore lands where its time puts it, and only the histories it belongs to are
-rewritten. The cost is that of the touched histories, never of the graph.
+each puller's first pull) and hands `recompute` the keys a batch touched. Each touched
+tag and workload is derived again from the batch's earliest time on, from its facts
+ordered by `okey` (event time, then log seq, then position in the entry), with the
+interval open at that time carried in: intervals (`tagged` / `deployed` edges with
+`since`/`until`), derived `tag.updated` timeline rows, and the findings from that time
+on. A late fact therefore lands where its time puts it, and only the tails of the
+histories it belongs to are rewritten. The cost is that of those tails, never of the
+graph. (A workload with a partial deployment fact is still derived whole.)
 
 Entry points: `Touched`, `recompute`.
 """
