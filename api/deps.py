@@ -54,8 +54,11 @@ class Services:
         for item in outcome.rejected:
             self.metrics.rejected(delivery.source, item.error)
         if self.runner is not None and outcome.seq is not None:
-            # Embedded mode: project now so the answer is readable as soon as it is 202.
-            self.runner.try_catch_up()
+            if self.settings.project_before_accept:
+                # Embedded mode: project now so the answer is readable as soon as it is 202.
+                self.runner.try_catch_up()
+            else:
+                self.runner.wake()  # projected behind, with whatever else is pending
         return outcome
 
     def _publish(self, delivery: Delivery, publisher: Publisher) -> IngestOutcome:

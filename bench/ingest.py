@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -127,7 +127,9 @@ def throwaway_database(backend: str, workdir: Path, pg_admin_url: str) -> Iterat
 class Server:
     """`provenance serve` in a subprocess on a free loopback port, auth off."""
 
-    def __init__(self, database_url: str, workdir: Path) -> None:
+    def __init__(
+        self, database_url: str, workdir: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"serve-{self.port}.log"
@@ -137,6 +139,7 @@ class Server:
             if not k.startswith("PROVENANCE_") or k == "PROVENANCE_BENCH_PG"
         }
         env |= {"PROVENANCE_DATABASE_URL": database_url, "PROVENANCE_LOG_LEVEL": "WARNING"}
+        env |= extra_env or {}
         # `/readyz` needs a signing key; only a SQLite database gets one generated beside it.
         key = workdir / "bench-signing-key.pem"
         if not key.exists():
@@ -166,8 +169,15 @@ class Server:
 
     def peak_rss_mib(self) -> float:
         """VmHWM of the server process: its peak resident set size."""
+        return self._status_mib("VmHWM:")
+
+    def rss_mib(self) -> float:
+        """VmRSS of the server process: its resident set size now."""
+        return self._status_mib("VmRSS:")
+
+    def _status_mib(self, name: str) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(name):
                 return int(line.split()[1]) / 1024
         return float("nan")
 
@@ -449,6 +459,9 @@ class IngestResult:
     server_cpu_seconds: float
     body_mib: float
     floor_rate: float = 0.0  # hash-chained stdlib sqlite3 append of the same bodies
+    project_behind: bool = False  # PROVENANCE_PROJECT_BEFORE_ACCEPT=false
+    # (events accepted, server VmRSS MiB) every --rss-every events, and at lag 0
+    rss_curve: list[tuple[int, float]] = field(default_factory=list)
 
     @property
     def of_floor(self) -> float:
@@ -460,9 +473,13 @@ class IngestResult:
 
 
 async def _post_all(
-    base_url: str, bodies: list[bytes], concurrency: int
+    base_url: str,
+    bodies: list[bytes],
+    concurrency: int,
+    on_accepted: Callable[[int], None] = lambda _: None,
 ) -> tuple[float, float, list[float], int, int, int]:
-    """POST every body; return (start, last 202, latencies, accepted, duplicates, errors)."""
+    """POST every body; return (start, last 202, latencies, accepted, duplicates, errors).
+    `on_accepted` is told the events accepted so far after each 202."""
     pending = iter(bodies)
     latencies: list[float] = []
     totals = {"accepted": 0, "duplicates": 0, "errors": 0}
@@ -486,6 +503,7 @@ async def _post_all(
                 totals["accepted"] += answer["accepted"]
                 totals["duplicates"] += answer["duplicates"]
                 last_ok = max(last_ok, done)
+                on_accepted(totals["accepted"])
 
     start = time.perf_counter()
     await asyncio.gather(*(client_loop() for _ in range(concurrency)))
@@ -541,10 +559,19 @@ def run_ingest(backend: str, database_url: str, args: argparse.Namespace) -> Ing
     )
     floor = sqlite_floor(bodies, args.workdir)
     say(f"{backend}: hash-chained sqlite3 floor {floor:,.0f} ev/s")
-    with Server(database_url, args.workdir) as server, httpx.Client(base_url=server.url) as probe:
+    extra_env = {"PROVENANCE_PROJECT_BEFORE_ACCEPT": "false"} if args.project_behind else {}
+    server = Server(database_url, args.workdir, extra_env)
+    with server, httpx.Client(base_url=server.url) as probe:
         cpu_at_start = server.cpu_seconds()
+        curve: list[tuple[int, float]] = []
+
+        def sample(accepted: int) -> None:
+            if accepted >= (len(curve) + 1) * args.rss_every:
+                curve.append((accepted, server.rss_mib()))
+                say(f"{backend}: {accepted:,} events accepted, server RSS {curve[-1][1]:,.0f} MiB")
+
         start, last_ok, latencies, accepted, duplicates, errors = asyncio.run(
-            _post_all(server.url, bodies, args.concurrency)
+            _post_all(server.url, bodies, args.concurrency, sample)
         )
         lag_at_last = int(_readiness(probe)["projection_lag"])
         while True:
@@ -553,6 +580,7 @@ def run_ingest(backend: str, database_url: str, args: argparse.Namespace) -> Ing
                 projected = time.perf_counter()
                 break
             time.sleep(0.05)
+        curve.append((accepted, server.rss_mib()))
         accept_s = last_ok - start
         project_s = max(projected - start, accept_s)
         return IngestResult(
@@ -577,6 +605,8 @@ def run_ingest(backend: str, database_url: str, args: argparse.Namespace) -> Ing
             server_cpu_seconds=server.cpu_seconds() - cpu_at_start,
             body_mib=sum(map(len, bodies)) / 2**20,
             floor_rate=floor,
+            project_behind=args.project_behind,
+            rss_curve=curve,
         )
 
 
@@ -974,7 +1004,8 @@ def report(
         parts.append(
             table(
                 f"Ingest: {i0.events:,} Distribution events, {i0.requests} POSTs of {i0.batch}, "
-                f"{i0.concurrency} concurrent clients",
+                f"{i0.concurrency} concurrent clients"
+                + (", projected behind the 202" if i0.project_behind else ""),
                 [
                     "backend",
                     "accepted ev/s",
@@ -1109,6 +1140,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--events", type=int, default=20_000, help="Distribution events to ingest")
     p.add_argument("--batch", type=int, default=100, help="events per webhook request")
     p.add_argument("--concurrency", type=int, default=4, help="concurrent HTTP clients")
+    p.add_argument(
+        "--project-behind",
+        action="store_true",
+        help="serve with PROVENANCE_PROJECT_BEFORE_ACCEPT=false: a 202 once logged, the"
+        " projection thread batching what is pending behind it",
+    )
+    p.add_argument(
+        "--rss-every", type=int, default=100_000, help="sample the server's RSS every N events"
+    )
     p.add_argument("--repositories", type=int, default=200, help="repositories in the stream")
     p.add_argument("--artifacts", type=int, default=100_000, help="artifacts in the query graph")
     p.add_argument("--pulls-per-artifact", type=float, default=0.5, help="mean pulls per artifact")
@@ -1167,6 +1207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f" {i.peak_rss_mib:,.0f} MiB, floor {i.floor_rate:,.0f} ev/s"
                         f" ({i.of_floor:.3f} of it)"
                     )
+                    curve = ", ".join(f"{n:,}: {mib:,.0f}" for n, mib in i.rss_curve)
+                    say(f"{backend}: server RSS MiB by events accepted (last: at lag 0): {curve}")
             if not args.skip_query and args.db is not None and backend == "sqlite":
                 built, plan, db = kept_graph(args.db, args)
                 if built is not None:

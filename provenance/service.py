@@ -141,12 +141,14 @@ class ProjectionRunner:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            # Cleared before catching up: a wake during it means another round, not a
+            # wait. Whatever was appended meanwhile is projected together, in one batch.
+            self._wake.clear()
             try:
                 self.catch_up()
             except Exception:
                 logger.exception("background projection failed; retrying")
             self._wake.wait(self._interval)
-            self._wake.clear()
 
 
 class LaneProjector:

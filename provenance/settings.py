@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     kafka_group: str = "provenance-worker"  # the workers' consumer group (faust app id)
     kafka_session_timeout: float = Field(default=30.0, gt=0)  # a dead worker's partitions move
     kafka_publish_timeout: float = Field(default=10.0, gt=0)  # API: no broker ack by then: 503
+    # Embedded (`serve`): project a delivery before its 202 (readable at once), or only
+    # commit it and let the projection thread take all that is pending in one batch behind
+    # (faster under load; a 202 still means durably stored; lag at /readyz and /metrics).
+    project_before_accept: bool = True
     kafka_linger_ms: float = Field(default=5.0, ge=0)  # API: wait this long to fill a batch
     kafka_batch_deliveries: int = Field(default=200, gt=0)  # API: deliveries per Kafka message
     worker_batch: int = Field(default=200, gt=0)  # Kafka messages per database transaction

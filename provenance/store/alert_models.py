@@ -17,7 +17,8 @@ class AlertRow(Base):
     __table_args__ = (
         Index("ix_alerts_time", "time"),
         Index("ix_alerts_kind_time", "kind", "time"),
-        Index("ix_alerts_scope", "scope"),
+        # A scope's findings from a time on (a workload re-derived from there).
+        Index("ix_alerts_scope_time", "scope", "time"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -15,7 +15,7 @@ Entry points: `reconcile`, `stored_key`, `list_alerts`, `due_for_delivery`,
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,25 +55,34 @@ def stored_key(finding: rules.Finding) -> str:
 
 
 def reconcile(
-    session: Session, insert: Callable[[Any], Any], scopes: set[str], raised: Sequence[Raised]
+    session: Session,
+    insert: Callable[[Any], Any],
+    scopes: set[str],
+    raised: Sequence[Raised],
+    *,
+    since: Mapping[str, datetime] | None = None,
 ) -> None:
-    """Make the stored alerts of `scopes` the findings `raised` (see the module docstring)."""
+    """Make the stored alerts of `scopes` the findings `raised` (see the module docstring).
+    A scope in `since` was derived again only from that time on: its stored findings
+    before it stand as they are."""
     if not scopes:
         return
     desired: dict[str, Raised] = {}
     for r in sorted(raised, key=lambda r: r.finding.time):  # stable: rule order on ties
         desired.setdefault(stored_key(r.finding), r)
-    scope_list = sorted(scopes)
+    bounds: dict[datetime | None, list[str]] = {}
+    for scope in sorted(scopes):
+        bounds.setdefault((since or {}).get(scope), []).append(scope)
     existing: list[Any] = []
-    for start in range(0, len(scope_list), _CHUNK):
-        chunk = scope_list[start : start + _CHUNK]
-        existing.extend(
-            session.execute(
-                select(AlertRow.id, AlertRow.key, AlertRow.scope, AlertRow.superseded_at).where(
-                    AlertRow.scope.in_(chunk)
-                )
+    for bound, scope_list in bounds.items():
+        for start in range(0, len(scope_list), _CHUNK):
+            chunk = scope_list[start : start + _CHUNK]
+            stmt = select(AlertRow.id, AlertRow.key, AlertRow.scope, AlertRow.superseded_at).where(
+                AlertRow.scope.in_(chunk)
             )
-        )
+            if bound is not None:
+                stmt = stmt.where(AlertRow.time >= bound)
+            existing.extend(session.execute(stmt))
     stored = {key for _, key, _, _ in existing}
     fresh_by_scope: dict[str, list[str]] = {}
     for key, r in desired.items():

@@ -1,12 +1,14 @@
 """Histories derived from facts in event-time order, and the alerts they imply.
 
 The projector stores facts as stated (`tag_facts`, `deploy_facts`, `artifact_deletes`,
-each puller's first pull) and hands `recompute` the keys a batch touched. For each touched
-tag and workload the whole history is derived again from its facts ordered by `okey`
-(event time, then log seq, then position in the entry): intervals (`tagged` / `deployed`
-edges with `since`/`until`), derived `tag.updated` timeline rows, and the findings. A late
-fact therefore lands where its time puts it, and only the histories it belongs to are
-rewritten. The cost is that of the touched histories, never of the graph.
+each puller's first pull) and hands `recompute` the keys a batch touched. Each touched
+tag and workload is derived again from the batch's earliest time on, from its facts
+ordered by `okey` (event time, then log seq, then position in the entry), with the
+interval open at that time carried in: intervals (`tagged` / `deployed` edges with
+`since`/`until`), derived `tag.updated` timeline rows, and the findings from that time
+on. A late fact therefore lands where its time puts it, and only the tails of the
+histories it belongs to are rewritten. The cost is that of those tails, never of the
+graph. (A workload with a partial deployment fact is still derived whole.)
 
 Entry points: `Touched`, `recompute`.
 """
@@ -62,9 +64,15 @@ class Touched:
     # The earliest event time of the batch's tag facts and deletes: tag histories are
     # derived again from there on (in time order, the tail; a late fact, from its time).
     since: datetime | None = None
+    # The earliest event time of the batch's deployment facts: the touched workloads are
+    # derived again from the earlier of this and `since` on.
+    deployed_since: datetime | None = None
 
     def saw(self, time: datetime) -> None:
-        self.since = time if self.since is None else min(self.since, time)
+        self.since = _earliest(self.since, time)
+
+    def saw_deploy(self, time: datetime) -> None:
+        self.deployed_since = _earliest(self.deployed_since, time)
 
     def __bool__(self) -> bool:
         return bool(
@@ -83,6 +91,14 @@ class _Findings:
 
     scopes: set[str] = field(default_factory=set)
     raised: list[Raised] = field(default_factory=list)
+    # Scopes derived again only from a time on: their stored findings before it stand.
+    since: dict[str, datetime] = field(default_factory=dict)
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return min(a, b)
 
 
 def recompute(session: Session, insert_: Callable[[Any], Any], touched: Touched) -> None:
@@ -90,17 +106,20 @@ def recompute(session: Session, insert_: Callable[[Any], Any], touched: Touched)
     found = _Findings()
     tags = touched.tags | _tags_holding(session, touched.deleted)
     _tag_histories(session, found, tags, touched.since)
-    workloads = (
-        touched.workloads
-        | _column_in(session, DeployFact.workload, DeployFact.tag_ref, tags)
-        | _workloads_running(session, touched.evidenced)
+    workloads = touched.workloads | _column_in(
+        session, DeployFact.workload, DeployFact.tag_ref, tags
     )
-    digests = _workload_histories(session, insert_, found, workloads)
+    starts = _starts(
+        workloads,
+        _earliest(touched.since, touched.deployed_since),
+        _workloads_running(session, touched.evidenced),
+    )
+    digests = _workload_histories(session, insert_, found, starts)
     _delete_alerts(session, found, digests | touched.deleted)
     vulnerable_alerts(session, found, digests | touched.scanned)
     _puller_alerts(found, touched.first_pulls)
     # One reconciliation, in event-time order: the alerts are raised as they happened.
-    reconcile(session, insert_, found.scopes, found.raised)
+    reconcile(session, insert_, found.scopes, found.raised, since=found.since)
 
 
 # --- tags ------------------------------------------------------------------------------
@@ -269,13 +288,45 @@ def timeline_row(
 # --- workloads -------------------------------------------------------------------------
 
 
-def _workloads_running(session: Session, digests: set[str]) -> set[str]:
-    """Workloads that were ever given one of `digests` (its evidence decides their alerts)."""
-    found = _column_in(session, DeployFact.workload, DeployFact.digest, digests)
-    arts = {N.artifact(d) for d in digests}
-    targets = _column_in(session, Edge.dst, Edge.src, arts, kind="deployed")
-    nodes = _rows_in(session, Node, Node.id, targets)
-    return found | {str(n.attrs.get("workload")) for n in nodes if n.attrs.get("workload")}
+def _workloads_running(session: Session, digests: set[str]) -> dict[str, datetime]:
+    """Workloads that were ever given one of `digests` (its evidence decides their alerts),
+    each with the earliest time it was: its findings from then on may change."""
+    out: dict[str, datetime] = {}
+
+    def saw(workload: str, time: datetime) -> None:
+        out[workload] = min(out.get(workload, time), time)
+
+    ids = sorted(digests)
+    for start in range(0, len(ids), _CHUNK):
+        stmt = (
+            select(DeployFact.workload, func.min(DeployFact.time))
+            .where(DeployFact.digest.in_(ids[start : start + _CHUNK]))
+            .group_by(DeployFact.workload)
+        )
+        for workload, time in session.execute(stmt):
+            saw(str(workload), time)
+    # Deployed by a tag that held the digest then: only the interval names the digest.
+    running = _rows_in(session, Edge, Edge.src, {N.artifact(d) for d in digests}, kind="deployed")
+    first: dict[str, datetime] = {}
+    for e in running:
+        first[e.dst] = min(first.get(e.dst, e.since), e.since)
+    for n in _rows_in(session, Node, Node.id, first):
+        if n.attrs.get("workload"):
+            saw(str(n.attrs["workload"]), first[n.id])
+    return out
+
+
+def _starts(
+    workloads: set[str], tail: datetime | None, evidenced: dict[str, datetime]
+) -> dict[str, datetime | None]:
+    """From when each workload's history is derived again (None: whole)."""
+    out: dict[str, datetime | None] = dict.fromkeys(workloads, tail)
+    for workload, time in evidenced.items():
+        if workload not in out:
+            out[workload] = time
+        elif (known := out[workload]) is not None:
+            out[workload] = min(known, time)
+    return out
 
 
 def _matches(selector: dict[str, Any], placement: dict[str, Any]) -> bool:
@@ -299,6 +350,9 @@ class _Derivation:
     candidates: set[str] = field(default_factory=set)  # every container they may speak of
     fallback_nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     resolved_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Per container, the interval open where a tail derivation starts (reopened: its
+    # `until` is derived again).
+    carried: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def workload(
         self, workload: str, own: list[DeployFact], resolve: Callable[[DeployFact], str | None]
@@ -354,7 +408,7 @@ class _Derivation:
         facts: list[DeployFact],
         resolve: Callable[[DeployFact], str | None],
     ) -> None:
-        current: dict[str, Any] | None = None
+        current = self.carried.get(target)
         for f in facts:
             if f.kind == "removed":
                 if current is not None:
@@ -403,18 +457,60 @@ class _Derivation:
 
 
 def _workload_histories(
-    session: Session, insert_: Callable[[Any], Any], found: _Findings, workloads: set[str]
+    session: Session,
+    insert_: Callable[[Any], Any],
+    found: _Findings,
+    starts: dict[str, datetime | None],
 ) -> set[str]:
-    """Derive what each container of `workloads` ran; return the digests whose deployments
-    may have changed (before and after)."""
-    if not workloads:
+    """Derive what each container of the workloads ran, from its start time on; return the
+    digests whose deployments may have changed (before and after).
+
+    A workload with a partial fact (one naming less than its container) is derived whole:
+    a container that becomes known later takes the partial facts from before."""
+    if not starts:
         return set()
+    partial = _column_in(
+        session,
+        DeployFact.workload,
+        DeployFact.workload,
+        starts,
+        where=DeployFact.target.is_(None),
+    )
+    groups: dict[datetime | None, set[str]] = defaultdict(set)
+    for workload, since in starts.items():
+        groups[None if workload in partial else since].add(workload)
+    touched: set[str] = set()
+    for since in sorted(groups, key=lambda t: (t is not None, t)):
+        touched |= _derive(session, insert_, found, groups[since], since)
+    return touched
+
+
+def _derive(
+    session: Session,
+    insert_: Callable[[Any], Any],
+    found: _Findings,
+    workloads: set[str],
+    since: datetime | None,
+) -> set[str]:
+    """Derive the workloads' histories again from `since` on (None: whole), as the tags':
+    the interval open at `since` on each container is carried into the walk, the
+    intervals opened after it are replaced, and so are the findings from `since` on."""
+    k0 = order_key(since) if since is not None else ""
+    tail = since is not None
     facts: dict[str, list[DeployFact]] = defaultdict(list)
-    for f in _rows_in(session, DeployFact, DeployFact.workload, workloads):
+    rows = _rows_in(
+        session,
+        DeployFact,
+        DeployFact.workload,
+        workloads,
+        where=DeployFact.okey >= k0 if tail else None,
+    )
+    for f in rows:
         facts[f.workload].append(f)
     refs = {f.tag_ref for fs in facts.values() for f in fs if f.tag_ref and not f.digest}
     tagged: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
-    for e in _rows_in(session, Edge, Edge.dst, refs, kind="tagged"):
+    held_then = Edge.until_okey >= k0 if tail else None  # an interval over by then: no use
+    for e in _rows_in(session, Edge, Edge.dst, refs, kind="tagged", where=held_then):
         tagged[e.dst].append((e.since, e.until, e.src.removeprefix("artifact:")))
 
     def resolve(f: DeployFact) -> str | None:
@@ -428,35 +524,45 @@ def _workload_histories(
         return max(held)[1] if held else None
 
     out = _Derivation()
+    affected: list[Any] = []
+    doomed: list[int] = []
+    if tail:
+        # No partial facts: every fact names its container, and only those containers'
+        # intervals from `since` on change.
+        targets = {f.target for fs in facts.values() for f in fs if f.target is not None}
+        affected, doomed = _intervals_from(session, targets, k0, out.carried)
     for workload in sorted(workloads):
         out.workload(workload, sorted(facts.get(workload, []), key=lambda f: f.okey), resolve)
     edges, candidates, fallback_nodes = out.edges, out.candidates, out.fallback_nodes
     resolved_rows, openings = out.resolved_rows, out.openings
     raised: list[Raised] = []
-    before = _rows_in(session, Edge, Edge.dst, candidates, kind="deployed")
+    if tail:
+        before = affected
+        for start in range(0, len(doomed), _CHUNK):
+            session.execute(delete(Edge).where(Edge.id.in_(doomed[start : start + _CHUNK])))
+        if out.carried:
+            session.execute(
+                update(Edge),
+                [
+                    {"id": r["id"], "until": r["until"], "until_okey": r["until_okey"]}
+                    for r in out.carried.values()
+                ],
+            )
+    else:
+        before = _rows_in(session, Edge, Edge.dst, candidates, kind="deployed")
+        target_list = sorted(candidates)
+        for start in range(0, len(target_list), _CHUNK):
+            chunk = target_list[start : start + _CHUNK]
+            session.execute(delete(Edge).where(Edge.kind == "deployed", Edge.dst.in_(chunk)))
     touched = {e.src.removeprefix("artifact:") for e in before if e.src.startswith("artifact:")}
     touched |= {
         e["src"].removeprefix("artifact:") for e in edges if e["src"].startswith("artifact:")
     }
-    target_list = sorted(candidates)
-    for start in range(0, len(target_list), _CHUNK):
-        chunk = target_list[start : start + _CHUNK]
-        session.execute(delete(Edge).where(Edge.kind == "deployed", Edge.dst.in_(chunk)))
     if edges:
         session.execute(insert(_EDGES), edges)
-    used = {e["dst"] for e in edges}
-    if fallback_nodes:
-        stmt = insert_(Node.__table__)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={"first_seen": stmt.excluded.first_seen},
-            where=stmt.excluded.first_seen < Node.first_seen,
-        )
-        session.execute(stmt, list(fallback_nodes.values()))
     # A container named by an exact event takes the partial events: the stand-in goes.
-    unused = sorted(candidates - used - {f.target for fs in facts.values() for f in fs if f.target})
-    for start in range(0, len(unused), _CHUNK):
-        session.execute(delete(Node).where(Node.id.in_(unused[start : start + _CHUNK])))
+    used = {e["dst"] for e in edges} | {f.target for fs in facts.values() for f in fs if f.target}
+    _write_stand_ins(session, insert_, fallback_nodes, sorted(candidates - used))
     if resolved_rows:
         _show_resolved(session, resolved_rows)
     proof = _evidence(session, {d for _, _, d in openings})
@@ -464,9 +570,49 @@ def _workload_histories(
         e = Event.from_dict(f.data).with_changes(digest=digest)
         for finding in rules.deployed_without_evidence(e, proof[digest]):
             raised.append(Raised(f"workload:{workload}", finding, (f.seq,)))
-    found.scopes |= {f"workload:{w}" for w in workloads}
+    scopes = {f"workload:{w}" for w in workloads}
+    found.scopes |= scopes
+    if since is not None:
+        found.since.update(dict.fromkeys(scopes, since))
     found.raised += raised
     return touched
+
+
+def _intervals_from(
+    session: Session, targets: set[str], k0: str, carried: dict[str, dict[str, Any]]
+) -> tuple[list[Any], list[int]]:
+    """The containers' `deployed` intervals still open at `k0` or opened after it; the one
+    open at `k0` is put in `carried` (reopened), the ids of the later ones returned."""
+    affected = _rows_in(
+        session, Edge, Edge.dst, targets, kind="deployed", where=Edge.until_okey >= k0
+    )
+    doomed = []
+    for e in affected:
+        if (e.okey or "") < k0:
+            carried[e.dst] = {"id": e.id, "src": e.src, "until": None, "until_okey": OPEN}
+        else:
+            doomed.append(e.id)
+    return affected, doomed
+
+
+def _write_stand_ins(
+    session: Session,
+    insert_: Callable[[Any], Any],
+    nodes: dict[str, dict[str, Any]],
+    unused: list[str],
+) -> None:
+    """Upsert the stand-in nodes the derivation used (earliest first_seen), drop the
+    containers' stand-ins no longer used."""
+    if nodes:
+        stmt = insert_(Node.__table__)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={"first_seen": stmt.excluded.first_seen},
+            where=stmt.excluded.first_seen < Node.first_seen,
+        )
+        session.execute(stmt, list(nodes.values()))
+    for start in range(0, len(unused), _CHUNK):
+        session.execute(delete(Node).where(Node.id.in_(unused[start : start + _CHUNK])))
 
 
 def _show_resolved(session: Session, resolved: list[dict[str, Any]]) -> None:
@@ -624,7 +770,13 @@ def _rows_in(
 
 
 def _column_in(
-    session: Session, wanted: Any, column: Any, values: Iterable[str], *, kind: str | None = None
+    session: Session,
+    wanted: Any,
+    column: Any,
+    values: Iterable[str],
+    *,
+    kind: str | None = None,
+    where: Any = None,
 ) -> set[str]:
     ids = sorted(values)
     out: set[str] = set()
@@ -632,6 +784,8 @@ def _column_in(
         stmt = select(wanted).where(column.in_(ids[start : start + _CHUNK])).distinct()
         if kind is not None:
             stmt = stmt.where(Edge.kind == kind)
+        if where is not None:
+            stmt = stmt.where(where)
         out.update(str(v) for v in session.execute(stmt).scalars() if v is not None)
     return out
 

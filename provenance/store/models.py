@@ -311,6 +311,13 @@ class DeployFact(Base):
         Index("ix_deploy_facts_workload_okey", "workload", "okey"),
         Index("ix_deploy_facts_tag_ref", "tag_ref"),
         Index("ix_deploy_facts_digest", "digest"),
+        # Workloads with a partial fact are derived whole (see history._workload_histories).
+        Index(
+            "ix_deploy_facts_partial",
+            "workload",
+            sqlite_where=text("target IS NULL"),
+            postgresql_where=text("target IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

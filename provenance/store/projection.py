@@ -764,6 +764,7 @@ class Projector:
             }
         )
         self._touched.workloads.add(e.workload)
+        self._touched.saw_deploy(e.time)
 
     # --- building blocks ------------------------------------------------------------
 
