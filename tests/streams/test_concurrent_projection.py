@@ -22,9 +22,9 @@ from sqlalchemy import func, select, text
 from provenance.service import LaneProjector, ProjectionRunner, ingest, ingest_batch
 from provenance.sources import Delivery, SourceSecrets
 from provenance.store import Database, projection
-from provenance.store.models import HISTORY_EDGE_KINDS, Edge
+from provenance.store.models import HISTORY_EDGE_KINDS, Edge, Node
 from provenance.timeutil import utcnow
-from tests.factories import delivery
+from tests.factories import delivery, event
 from tests.streams import story
 
 pytestmark = pytest.mark.integration
@@ -81,22 +81,17 @@ def graph_shape(db: Database) -> dict[str, Any]:
         return {"once edges": once[0], "distinct once edges": once[1]}
 
 
-@pytest.mark.parametrize(("seed", "shuffle"), [(21, True), (22, False), (23, False)])
-def test_two_projectors_on_shared_keys_build_the_single_projector_graph(
-    pg: Database, tmp_path: Path, seed: int, shuffle: bool, caplog: pytest.LogCaptureFixture
-) -> None:
-    events = story.events(seed, 220)
-    expected = in_time_order(tmp_path, events)
-    append(pg, events, seed, shuffle=shuffle)
-
-    # In step: both projectors start a transaction at the same moment, every round.
+def in_step(pg: Database, *, batch: int) -> tuple[list[int], list[BaseException]]:
+    """Project both lanes to the end in two threads, in step: both projectors start a
+    transaction at the same moment, every round. Returns the transactions of each and
+    what escaped them."""
     step = threading.Barrier(len(LANES), timeout=120)
     failures: list[BaseException] = []
     transactions = [0] * len(LANES)
     done = [False] * len(LANES)
 
     def project(i: int) -> None:
-        projector = LaneProjector(pg, batch=BATCH)
+        projector = LaneProjector(pg, batch=batch)
         try:
             while not all(done):
                 step.wait()
@@ -109,12 +104,24 @@ def test_two_projectors_on_shared_keys_build_the_single_projector_graph(
             failures.append(exc)
             step.abort()
 
-    caplog.set_level(logging.INFO, logger="provenance.service")
     threads = [threading.Thread(target=project, args=(i,)) for i in range(len(LANES))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=600)
+    return transactions, failures
+
+
+@pytest.mark.parametrize(("seed", "shuffle"), [(21, True), (22, False), (23, False)])
+def test_two_projectors_on_shared_keys_build_the_single_projector_graph(
+    pg: Database, tmp_path: Path, seed: int, shuffle: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = story.events(seed, 220)
+    expected = in_time_order(tmp_path, events)
+    append(pg, events, seed, shuffle=shuffle)
+
+    caplog.set_level(logging.INFO, logger="provenance.service")
+    transactions, failures = in_step(pg, batch=BATCH)
     assert not failures, failures  # no deadlock escaped the projector
     assert all(n > 20 for n in transactions), transactions  # side by side, many times
     retried = sum("conflicted" in r.getMessage() for r in caplog.records)
@@ -153,3 +160,28 @@ def test_the_advisory_locks_are_transaction_scoped(pg: Database) -> None:
         ).scalar_one()
         assert projection.lag(s) == 0
     assert held == 0
+
+
+def test_a_build_learns_from_both_lanes_at_once(pg: Database) -> None:
+    """Builds known already (queued) learn `started` in one lane and `finished` with its
+    builder in the other, the two projectors in step: no merge of attributes is lost."""
+    builds = [f"run-{n}" for n in range(40)]
+    queued = [event("build.queued", n, build=b) for n, b in enumerate(builds)]
+    ingest(pg, delivery(*queued), SourceSecrets())
+    ProjectionRunner(pg).catch_up()
+    for n, b in enumerate(builds):
+        started = event("build.started", n + 1, build=b)
+        finished = event("build.finished", n + 2, build=b, builder=f"ci-{n % 3}")
+        for e, lane in ((started, LANES[0]), (finished, LANES[1])):
+            d = Delivery("events", orjson.dumps([e]), utcnow(), "application/json")
+            ingest_batch(pg, [d], SourceSecrets(), lanes=[lane])
+    transactions, failures = in_step(pg, batch=1)
+    assert not failures, failures
+    assert min(transactions) == len(builds)
+    with pg.read() as s:
+        attrs = {n.id: n.attrs for n in s.scalars(select(Node).where(Node.kind == "build"))}
+    assert len(attrs) == len(builds)
+    for n, b in enumerate(builds):
+        got = attrs[f"build:{b}"]
+        assert {"queued", "started", "finished"} <= got.keys(), got
+        assert got["builder"] == f"ci-{n % 3}"
