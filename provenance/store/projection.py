@@ -31,7 +31,18 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, case, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -365,12 +376,23 @@ class Projector:
             handler(self, seq, event)
 
     def flush(self) -> None:
-        self.sync()
+        if not self._concurrent:
+            self.sync()
+        else:  # what the histories read first; the rows lanes share last (`_sync_shared`)
+            self._sync_nodes(late=False)
+            self._write_evidence()
+            early = {k: r for k, r in self._new_edges.items() if k[2] in _EDGES_READ_BY_HISTORY}
+            if early:  # one signature's or attestation's own: no other lane writes them
+                for k in early:
+                    del self._new_edges[k]
+                self._write_once_edges_concurrently(early)
         self._write_timeline()
         self._write_facts()
         if self._touched:
             history.recompute(self.session, self._insert, self._touched)
             self._touched = history.Touched()
+        if self._concurrent:
+            self._sync_shared()
         self.session.flush()
 
     def _write_timeline(self) -> None:
@@ -402,25 +424,86 @@ class Projector:
             # their findings can change.
             stmt = stmt.returning(PullerSeen.repository, PullerSeen.actor, PullerSeen.seq)
             firsts = [self._first_pulls[k] for k in sorted(self._first_pulls)]
-            changed = self.session.execute(stmt, firsts).all()
+            if self._concurrent:
+                changed = self._first_pulls_concurrently(firsts)
+            else:
+                changed = list(self.session.execute(stmt, firsts).all())
             for repository, actor, seq in changed:
                 row = self._first_pulls[(repository, actor)]
                 self._touched.first_pulls[(repository, actor)] = (seq, row["data"])
             self._first_pulls.clear()
 
+    def _first_pulls_concurrently(self, firsts: list[dict[str, Any]]) -> list[Any]:
+        """Concurrent projectors: insert-or-nothing, then move back only the first pulls
+        this batch heard earlier (an upsert would lock every puller's row it meets until
+        the commit, and the lanes would queue on them)."""
+        seen = cast("Table", PullerSeen.__table__)
+        stmt = self._insert(seen).on_conflict_do_nothing(index_elements=["repository", "actor"])
+        cols = (seen.c.repository, seen.c.actor, seen.c.seq)
+        changed: list[Any] = list(self.session.execute(stmt.returning(*cols), firsts).all())
+        made = {(r, a) for r, a, _ in changed}
+        rest = [r for r in firsts if (r["repository"], r["actor"]) not in made]
+        stored: dict[tuple[str, str], str] = {}
+        for start in range(0, len(rest), 500):  # a plain read: it locks nothing
+            keys = [(r["repository"], r["actor"]) for r in rest[start : start + 500]]
+            found = self.session.execute(
+                select(seen.c.repository, seen.c.actor, seen.c.okey).where(
+                    tuple_(seen.c.repository, seen.c.actor).in_(keys)
+                )
+            )
+            stored.update({(r, a): k for r, a, k in found})
+        for row in rest:
+            if stored.get((row["repository"], row["actor"]), "") <= row["okey"]:
+                continue  # heard of earlier already (the usual case): nothing to lock
+            moved = self.session.execute(
+                update(seen)
+                .where(
+                    seen.c.repository == row["repository"],
+                    seen.c.actor == row["actor"],
+                    seen.c.okey > row["okey"],
+                )
+                .values(okey=row["okey"], time=row["time"], seq=row["seq"], data=row["data"])
+                .returning(*cols)
+            ).all()
+            changed.extend(moved)
+        return changed
+
     def sync(self) -> None:
         """Write the buffered rows (nodes, once-only edges, artifacts, pulls, evidence)."""
-        self._sync_nodes()
+        self._sync_nodes(late=False)
         if self._attr_merges:
             self._merge_stored_attrs()
-        if self._evidence_rows:
-            # In event order, as the ORM would have: readers take the latest id per event.
-            self.session.execute(insert(_EVIDENCE), self._evidence_rows)
-            self._evidence_rows = []
+        self._write_evidence()
         if self._artifact_rows:
             self._write_artifacts()
         if self._new_edges:
             self._write_once_edges()
+        self._write_pulls()
+
+    def _sync_shared(self) -> None:
+        """Concurrent projectors: the rows other lanes write too, last. A row new to the
+        graph is inserted by one lane, and another lane inserting it waits until that
+        transaction commits (an upsert also locks a row it updates until then): written
+        just before the commit, the wait is short. (An actor, a repository, a base image,
+        its edges are new to the graph in many batches while it grows.) Each table in key
+        order, the tables in one order; the attributes stored nodes learn go last, once
+        their rows exist whoever inserted them."""
+        if self._new_edges:
+            self._write_once_edges()
+        self._write_pulls()
+        if self._artifact_rows:
+            self._write_artifacts()
+        self._sync_nodes(late=True)
+        if self._attr_merges:
+            self._merge_stored_attrs()
+
+    def _write_evidence(self) -> None:
+        if self._evidence_rows:
+            # In event order, as the ORM would have: readers take the latest id per event.
+            self.session.execute(insert(_EVIDENCE), self._evidence_rows)
+            self._evidence_rows = []
+
+    def _write_pulls(self) -> None:
         if self._pull_rows:
             stmt = self._insert(Pull.__table__)
             ex = stmt.excluded
@@ -435,11 +518,16 @@ class Projector:
             self.session.execute(stmt, [self._pull_rows[k] for k in sorted(self._pull_rows)])
             self._pull_rows.clear()
 
-    def _sync_nodes(self) -> None:
+    def _sync_nodes(self, *, late: bool) -> None:
         if not self._new_nodes:
             return
-        rows = [self._new_nodes[k] for k in sorted(self._new_nodes)]  # lock order: by id
-        self._new_nodes.clear()
+        if self._concurrent and not late:
+            ids = sorted(k for k, r in self._new_nodes.items() if r["kind"] in _READ_BY_HISTORY)
+        else:
+            ids = sorted(self._new_nodes)  # lock order: by id
+        rows = [self._new_nodes.pop(k) for k in ids]
+        if not rows:
+            return
         if not self._concurrent:
             stmt = self._insert(Node.__table__)
             stmt = stmt.on_conflict_do_update(
@@ -948,6 +1036,12 @@ class Projector:
         )
         if len(self._timeline) >= 500:
             self._write_timeline()
+
+
+# Nodes and once-only edges `history.recompute` reads (a workload's containers, what
+# signs or attests a digest): written before it.
+_READ_BY_HISTORY = frozenset({"deployment"})
+_EDGES_READ_BY_HISTORY = frozenset({"signs", "attests"})
 
 
 def _in_key_order(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
