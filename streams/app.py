@@ -25,11 +25,10 @@ Agents, timers and pages:
                         has one projector at a time across a rebalance); every second it
                         catches up all its partitions (a new owner takes what the
                         previous one left) and sweeps the global cursor over what every
-                        lane projected (taking entries with no lane, the CLI's). Reading,
-                        cursors and commits run side by side; applying a batch to the
-                        graph is serialized across workers by one advisory lock (see
-                        `provenance.store.projection`), so the graph catches up at one
-                        projector's rate however many workers there are
+                        lane projected (taking entries with no lane, the CLI's). Workers
+                        apply their batches side by side: rows shared between lanes are
+                        written in key order and late in the transaction, histories under
+                        per-key advisory locks (see `provenance.store.projection`)
     owned_partitions    every second: tell the projection which partitions this worker
                         owns now (after a rebalance they move with the deliveries)
     publish_events      leader only: log entries after the outbox cursor -> events topic

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from provenance import alerts as rules
@@ -61,6 +61,11 @@ class Touched:
     # Pullers whose first pull (by event time) the batch changed: (seq, event data) of it.
     # Any other puller's first pull, and so its finding, is as it was.
     first_pulls: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    # What the batch's new facts name besides their own key: digests a tag was pointed at or
+    # a workload given, tags a workload was given by name. Only for the key locks: a
+    # derivation of another tag or workload that reads these must wait for this batch.
+    digests: set[str] = field(default_factory=set)
+    tag_refs: set[str] = field(default_factory=set)
     # The earliest event time of the batch's tag facts and deletes: tag histories are
     # derived again from there on (in time order, the tail; a late fact, from its time).
     since: datetime | None = None
@@ -103,23 +108,76 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 
 def recompute(session: Session, insert_: Callable[[Any], Any], touched: Touched) -> None:
     session.flush()
+    locks = _KeyLocks.of(session)
+    # Each key is locked before the facts it is derived from are read (and the batch's own
+    # facts are written before): of two batches touching one key, the later one reads the
+    # earlier one's facts committed. Keys found by a lookup are locked before their turn.
+    locks.take(
+        tags=touched.tags | touched.tag_refs,
+        workloads=touched.workloads,
+        digests=touched.deleted | touched.evidenced | touched.digests | touched.scanned,
+    )
     found = _Findings()
     tags = touched.tags | _tags_holding(session, touched.deleted)
-    _tag_histories(session, found, tags, touched.since)
+    if locks:
+        # a tag holding a newly signed digest: what a workload it names runs is signed now
+        locks.take(tags=tags | _tags_holding(session, touched.evidenced))
     workloads = touched.workloads | _column_in(
         session, DeployFact.workload, DeployFact.tag_ref, tags
     )
-    starts = _starts(
-        workloads,
-        _earliest(touched.since, touched.deployed_since),
-        _workloads_running(session, touched.evidenced),
-    )
+    evidenced = _workloads_running(session, touched.evidenced)
+    locks.take(workloads=workloads | set(evidenced))
+    _tag_histories(session, found, tags, touched.since)
+    starts = _starts(workloads, _earliest(touched.since, touched.deployed_since), evidenced)
     digests = _workload_histories(session, insert_, found, starts)
     _delete_alerts(session, found, digests | touched.deleted)
     vulnerable_alerts(session, found, digests | touched.scanned)
     _puller_alerts(found, touched.first_pulls)
     # One reconciliation, in event-time order: the alerts are raised as they happened.
     reconcile(session, insert_, found.scopes, found.raised, since=found.since)
+
+
+@dataclass
+class _KeyLocks:
+    """PostgreSQL: transaction-scoped advisory locks, one per tag, workload and digest,
+    taken in one statement in hash order (two batches cannot wait on each other within
+    one round). Projectors of different lanes write facts side by side; a history is
+    derived under its key's lock, so it is derived from every fact committed before. On
+    SQLite (one writer) it takes nothing."""
+
+    session: Session | None
+    held: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, session: Session) -> _KeyLocks:
+        return cls(session if session.get_bind().dialect.name == "postgresql" else None)
+
+    def __bool__(self) -> bool:
+        return self.session is not None
+
+    def take(
+        self,
+        *,
+        tags: Iterable[str] = (),
+        workloads: Iterable[str] = (),
+        digests: Iterable[str] = (),
+    ) -> None:
+        if self.session is None:
+            return
+        keys = {f"t|{t}" for t in tags} | {f"w|{w}" for w in workloads}
+        keys |= {f"d|{d}" for d in digests}
+        keys -= self.held
+        if keys:
+            self.session.execute(_LOCK_KEYS, {"space": _LOCK_SPACE, "keys": sorted(keys)})
+            self.held |= keys
+
+
+_LOCK_SPACE = 0x68697374  # "hist": the two-key advisory lock space of history keys
+_LOCK_KEYS = text(
+    "SELECT pg_advisory_xact_lock(:space, h) FROM "
+    "(SELECT DISTINCT hashtext(k) AS h FROM unnest(CAST(:keys AS text[])) AS k ORDER BY h) AS s "
+    "ORDER BY h"
+)
 
 
 # --- tags ------------------------------------------------------------------------------

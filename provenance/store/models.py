@@ -187,6 +187,12 @@ class Node(Base):
     first_seen: Mapped[datetime]
 
 
+# The edges of a derived history (intervals rewritten by `history`); every other kind is
+# once-only: one row per (src, kind, dst), keeping the earliest time it was stated.
+HISTORY_EDGE_KINDS = ("tagged", "deployed")
+ONCE_EDGES = "kind NOT IN ('tagged', 'deployed')"
+
+
 class Edge(Base):
     """A relation valid from `since` until `until` (None: still valid). Once-only edges
     (built, pushed, pulled_by...) keep the earliest time they were stated; the intervals of
@@ -216,6 +222,16 @@ class Edge(Base):
             postgresql_where=text("kind = 'deployed'"),
         ),
         Index("ix_edges_dst_kind_until", "dst", "kind", "until_okey"),
+        # One row per once-only edge, whichever projector writes it first (ON CONFLICT).
+        Index(
+            "ux_edges_once",
+            "src",
+            "kind",
+            "dst",
+            unique=True,
+            postgresql_where=text(ONCE_EDGES),
+            sqlite_where=text(ONCE_EDGES),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -30,7 +30,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, delete, func, insert, select, text, update
+import orjson
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -41,6 +53,7 @@ from provenance.store import nodes as N
 from provenance.store.alert_models import ALERT_PROJECTION_TABLES, PullerSeen
 from provenance.store.db import blames_the_input
 from provenance.store.models import (
+    ONCE_EDGES,
     PROJECTION_TABLES,
     Artifact,
     ArtifactDelete,
@@ -63,19 +76,23 @@ logger = logging.getLogger(__name__)
 _TIMELINE = cast("Table", TimelineEvent.__table__)
 _EVIDENCE = cast("Table", evidence.Evidence.__table__)
 _EDGES = cast("Table", Edge.__table__)
+_NODES = cast("Table", Node.__table__)
 
 
 CURSOR = "graph"  # the global cursor: every entry up to it is projected
 LANE_CURSOR = "graph:"  # + lane: every entry of that lane up to it is projected
 
 # Concurrent projectors (one per worker, each on its own partitions) apply their batches
-# one at a time: the Projector's writes (node and edge upserts, read-modify-write of
-# attributes, history recomputation from facts other transactions may not have committed
-# yet) are only correct between transactions that see each other. One transaction-level
-# advisory lock around the application is the simplest thing that is correct whatever
-# the Projector does; facts commute, so the order in which lanes take it does not matter.
-# Reading the log, the cursors and the commit stay concurrent.
-_APPLY_LOCK = 0x70726F6A  # "proj"
+# side by side on PostgreSQL. What makes that correct without a global lock:
+# - rows shared between lanes (hub nodes, artifacts, pulls, facts) are written in key order,
+#   so two transactions take their row locks in the same order and cannot deadlock on them;
+# - nodes and once-only edges go in with INSERT ... ON CONFLICT DO NOTHING (a unique index
+#   for the once-only kinds) and an UPDATE only where a stored row learns an earlier time:
+#   a hub (an actor, a repository) is locked only by a batch that changes it;
+# - attribute merges happen inside the UPDATE (a JSON merge), not read-modify-write;
+# - `history.recompute` takes per-key advisory locks (tag, workload, digest) before it
+#   reads the facts it derives from, so lanes touching one tag serialize on it alone.
+# A deadlock or serialization failure left over is retried by the caller (LaneProjector).
 
 
 def lane_cursor(lane: str) -> str:
@@ -169,8 +186,6 @@ def project_lane(session: Session, lane: str, *, limit: int = 500) -> int:
 
 
 def _apply_or_set_aside(session: Session, rows: Sequence[LogEntry]) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPLY_LOCK})
     try:
         with session.begin_nested():
             apply_entries(session, rows)
@@ -322,6 +337,8 @@ class Projector:
         self._insert: Callable[[Any], Any] = (
             sqlite.insert if dialect == "sqlite" else postgresql.insert
         )
+        # PostgreSQL: other lanes' projectors write at the same time (SQLite: one writer).
+        self._concurrent = dialect == "postgresql"
 
     # --- entry points ---------------------------------------------------------------
 
@@ -359,12 +376,23 @@ class Projector:
             handler(self, seq, event)
 
     def flush(self) -> None:
-        self.sync()
+        if not self._concurrent:
+            self.sync()
+        else:  # what the histories read first; the rows lanes share last (`_sync_shared`)
+            self._sync_nodes(late=False)
+            self._write_evidence()
+            early = {k: r for k, r in self._new_edges.items() if k[2] in _EDGES_READ_BY_HISTORY}
+            if early:  # one signature's or attestation's own: no other lane writes them
+                for k in early:
+                    del self._new_edges[k]
+                self._write_once_edges_concurrently(early)
         self._write_timeline()
         self._write_facts()
         if self._touched:
             history.recompute(self.session, self._insert, self._touched)
             self._touched = history.Touched()
+        if self._concurrent:
+            self._sync_shared()
         self.session.flush()
 
     def _write_timeline(self) -> None:
@@ -382,7 +410,7 @@ class Projector:
         ):
             if rows:
                 stmt = self._insert(model.__table__).on_conflict_do_nothing(index_elements=keys)
-                self.session.execute(stmt, rows)
+                self.session.execute(stmt, _in_key_order(rows, keys))
                 rows.clear()
         if self._first_pulls:
             stmt = self._insert(PullerSeen.__table__)
@@ -395,25 +423,87 @@ class Projector:
             # RETURNING names the pullers whose first pull this batch moved (or made): only
             # their findings can change.
             stmt = stmt.returning(PullerSeen.repository, PullerSeen.actor, PullerSeen.seq)
-            changed = self.session.execute(stmt, list(self._first_pulls.values())).all()
+            firsts = [self._first_pulls[k] for k in sorted(self._first_pulls)]
+            if self._concurrent:
+                changed = self._first_pulls_concurrently(firsts)
+            else:
+                changed = list(self.session.execute(stmt, firsts).all())
             for repository, actor, seq in changed:
                 row = self._first_pulls[(repository, actor)]
                 self._touched.first_pulls[(repository, actor)] = (seq, row["data"])
             self._first_pulls.clear()
 
+    def _first_pulls_concurrently(self, firsts: list[dict[str, Any]]) -> list[Any]:
+        """Concurrent projectors: insert-or-nothing, then move back only the first pulls
+        this batch heard earlier (an upsert would lock every puller's row it meets until
+        the commit, and the lanes would queue on them)."""
+        seen = cast("Table", PullerSeen.__table__)
+        stmt = self._insert(seen).on_conflict_do_nothing(index_elements=["repository", "actor"])
+        cols = (seen.c.repository, seen.c.actor, seen.c.seq)
+        changed: list[Any] = list(self.session.execute(stmt.returning(*cols), firsts).all())
+        made = {(r, a) for r, a, _ in changed}
+        rest = [r for r in firsts if (r["repository"], r["actor"]) not in made]
+        stored: dict[tuple[str, str], str] = {}
+        for start in range(0, len(rest), 500):  # a plain read: it locks nothing
+            keys = [(r["repository"], r["actor"]) for r in rest[start : start + 500]]
+            found = self.session.execute(
+                select(seen.c.repository, seen.c.actor, seen.c.okey).where(
+                    tuple_(seen.c.repository, seen.c.actor).in_(keys)
+                )
+            )
+            stored.update({(r, a): k for r, a, k in found})
+        for row in rest:
+            if stored.get((row["repository"], row["actor"]), "") <= row["okey"]:
+                continue  # heard of earlier already (the usual case): nothing to lock
+            moved = self.session.execute(
+                update(seen)
+                .where(
+                    seen.c.repository == row["repository"],
+                    seen.c.actor == row["actor"],
+                    seen.c.okey > row["okey"],
+                )
+                .values(okey=row["okey"], time=row["time"], seq=row["seq"], data=row["data"])
+                .returning(*cols)
+            ).all()
+            changed.extend(moved)
+        return changed
+
     def sync(self) -> None:
         """Write the buffered rows (nodes, once-only edges, artifacts, pulls, evidence)."""
-        self._sync_nodes()
+        self._sync_nodes(late=False)
         if self._attr_merges:
             self._merge_stored_attrs()
-        if self._evidence_rows:
-            # In event order, as the ORM would have: readers take the latest id per event.
-            self.session.execute(insert(_EVIDENCE), self._evidence_rows)
-            self._evidence_rows = []
+        self._write_evidence()
         if self._artifact_rows:
             self._write_artifacts()
         if self._new_edges:
             self._write_once_edges()
+        self._write_pulls()
+
+    def _sync_shared(self) -> None:
+        """Concurrent projectors: the rows other lanes write too, last. A row new to the
+        graph is inserted by one lane, and another lane inserting it waits until that
+        transaction commits (an upsert also locks a row it updates until then): written
+        just before the commit, the wait is short. (An actor, a repository, a base image,
+        its edges are new to the graph in many batches while it grows.) Each table in key
+        order, the tables in one order; the attributes stored nodes learn go last, once
+        their rows exist whoever inserted them."""
+        if self._new_edges:
+            self._write_once_edges()
+        self._write_pulls()
+        if self._artifact_rows:
+            self._write_artifacts()
+        self._sync_nodes(late=True)
+        if self._attr_merges:
+            self._merge_stored_attrs()
+
+    def _write_evidence(self) -> None:
+        if self._evidence_rows:
+            # In event order, as the ORM would have: readers take the latest id per event.
+            self.session.execute(insert(_EVIDENCE), self._evidence_rows)
+            self._evidence_rows = []
+
+    def _write_pulls(self) -> None:
         if self._pull_rows:
             stmt = self._insert(Pull.__table__)
             ex = stmt.excluded
@@ -425,24 +515,56 @@ class Projector:
                     "last": case((ex.last > Pull.last, ex.last), else_=Pull.last),
                 },
             )
-            self.session.execute(stmt, list(self._pull_rows.values()))
+            self.session.execute(stmt, [self._pull_rows[k] for k in sorted(self._pull_rows)])
             self._pull_rows.clear()
 
-    def _sync_nodes(self) -> None:
-        if self._new_nodes:
+    def _sync_nodes(self, *, late: bool) -> None:
+        if not self._new_nodes:
+            return
+        if self._concurrent and not late:
+            ids = sorted(k for k, r in self._new_nodes.items() if r["kind"] in _READ_BY_HISTORY)
+        else:
+            ids = sorted(self._new_nodes)  # lock order: by id
+        rows = [self._new_nodes.pop(k) for k in ids]
+        if not rows:
+            return
+        if not self._concurrent:
             stmt = self._insert(Node.__table__)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["id"],
                 set_={"first_seen": stmt.excluded.first_seen},
                 where=stmt.excluded.first_seen < Node.first_seen,
             )
-            self.session.execute(stmt, list(self._new_nodes.values()))
-            self._new_nodes.clear()
+            self.session.execute(stmt, rows)
+            return
+        # An upsert locks every row it meets, even one it leaves as it is: every batch
+        # would lock the hubs (an actor, a repository) until it commits, and lanes would
+        # queue on them. Insert what is new; update only a stored row heard of earlier.
+        stmt = self._insert(_NODES).on_conflict_do_nothing(index_elements=["id"])
+        made = set(self.session.execute(stmt.returning(_NODES.c.id), rows).scalars())
+        earlier = [
+            {"b_id": r["id"], "b_first": r["first_seen"]} for r in rows if r["id"] not in made
+        ]
+        if earlier:
+            first = bindparam("b_first", type_=_NODES.c.first_seen.type)
+            self.session.execute(
+                update(_NODES)
+                .where(_NODES.c.id == bindparam("b_id"), _NODES.c.first_seen > first)
+                .values(first_seen=first),
+                earlier,
+            )
 
     def _merge_stored_attrs(self) -> None:
         merges = self._attr_merges
         self._attr_merges = {}
         ids = sorted(merges)
+        if self._concurrent:
+            # Merged inside the UPDATE, so a concurrent merge into the same node (its row
+            # lock) is never lost; a node that already says all of it is left unlocked.
+            self.session.execute(
+                _MERGE_ATTRS, [{"id": i, "patch": orjson.dumps(merges[i]).decode()} for i in ids]
+            )
+            return
         changed: list[dict[str, Any]] = []
         for start in range(0, len(ids), 500):
             rows = self.session.execute(
@@ -476,13 +598,16 @@ class Projector:
             "life_key": case((later, ex.life_key), else_=Artifact.life_key),
         }
         upsert = stmt.on_conflict_do_update(index_elements=["digest"], set_=changes)
-        self.session.execute(upsert, rows)
+        self.session.execute(upsert, sorted(rows, key=lambda r: str(r["digest"])))
 
     def _write_once_edges(self) -> None:
         """New once-only edges go in with one executemany; one said earlier than stored
         moves `since` back (a conditional UPDATE by id)."""
         pending = self._new_edges
         self._new_edges = {}
+        if self._concurrent:
+            self._write_once_edges_concurrently(pending)
+            return
         keys = list(pending)
         mark = "?" if self.session.get_bind().dialect.paramstyle == "qmark" else "%s"
         term = f"(src = {mark} AND kind = {mark} AND dst = {mark})"
@@ -510,6 +635,43 @@ class Projector:
                 .values(since=since, seq=bindparam("b_seq"))
             )
             self.session.execute(stmt, earlier)  # said earlier, heard later
+
+    def _write_once_edges_concurrently(
+        self, pending: dict[tuple[str, str, str], dict[str, Any]]
+    ) -> None:
+        """PostgreSQL, projectors side by side: insert-or-nothing on `ux_edges_once` (no
+        probe first, which a concurrent insert would race), in key order; then move back
+        the `since` of the ones already stored that this batch heard of earlier."""
+        keys = sorted(pending, key=lambda k: (k[0], k[2], k[1]))  # (src, kind, dst) order
+        rows = [pending[k] for k in keys]
+        stmt = self._insert(_EDGES).on_conflict_do_nothing(
+            index_elements=["src", "kind", "dst"], index_where=text(ONCE_EDGES)
+        )
+        made = {
+            (src, dst, kind)
+            for src, dst, kind in self.session.execute(
+                stmt.returning(_EDGES.c.src, _EDGES.c.dst, _EDGES.c.kind), rows
+            )
+        }
+        earlier = [
+            {"b_src": k[0], "b_dst": k[1], "b_kind": k[2], "b_since": r["since"], "b_seq": r["seq"]}
+            for k, r in zip(keys, rows, strict=True)
+            if k not in made
+        ]
+        if earlier:
+            since = bindparam("b_since", type_=_EDGES.c.since.type)
+            self.session.execute(
+                update(_EDGES)
+                .where(
+                    _EDGES.c.src == bindparam("b_src"),
+                    _EDGES.c.kind == bindparam("b_kind"),
+                    _EDGES.c.dst == bindparam("b_dst"),
+                    text(ONCE_EDGES),
+                    _EDGES.c.since > since,
+                )
+                .values(since=since, seq=bindparam("b_seq")),
+                earlier,
+            )
 
     def _okey(self, seq: int, e: Event) -> str:
         return order_key(e.time, seq, self._ord)
@@ -569,6 +731,8 @@ class Projector:
             }
         )
         self._touched.tags.add(tag_id)
+        if kind == "point" and e.digest is not None:
+            self._touched.digests.add(e.digest)
         self._touched.saw(e.time)
 
     def tag_updated(self, seq: int, e: Event) -> None:
@@ -765,6 +929,10 @@ class Projector:
         )
         self._touched.workloads.add(e.workload)
         self._touched.saw_deploy(e.time)
+        if e.digest is not None:
+            self._touched.digests.add(e.digest)
+        if tag_ref is not None:
+            self._touched.tag_refs.add(tag_ref)
 
     # --- building blocks ------------------------------------------------------------
 
@@ -878,6 +1046,23 @@ class Projector:
         if len(self._timeline) >= 500:
             self._write_timeline()
 
+
+# Nodes and once-only edges `history.recompute` reads (a workload's containers, what
+# signs or attests a digest): written before it.
+_READ_BY_HISTORY = frozenset({"deployment"})
+_EDGES_READ_BY_HISTORY = frozenset({"signs", "attests"})
+
+
+def _in_key_order(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    """Rows sorted by their identity: concurrent writers take row locks in one order."""
+    return sorted(rows, key=lambda r: tuple(str(r[k]) for k in keys))
+
+
+# PostgreSQL: a node's stored attributes learn `patch` (its keys win) in the UPDATE itself.
+_MERGE_ATTRS = text(
+    "UPDATE nodes SET attrs = CAST(CAST(attrs AS jsonb) || CAST(:patch AS jsonb) AS json) "
+    "WHERE id = :id AND NOT CAST(attrs AS jsonb) @> CAST(:patch AS jsonb)"
+)
 
 # What a signature/attestation node keeps about itself; verdicts live in `evidence`.
 _SIGNED_ATTRS = ("format", "predicate_type", "media_type", "key_hint", "subject_name", "keyless")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Index, String, insert, select, update
+from sqlalchemy import BigInteger, Boolean, Index, String, insert, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from provenance import scan_shape
@@ -131,6 +131,11 @@ def record(session: Session, insert_: Callable[[Any], Any], row: Mapping[str, An
     new_id = session.execute(stmt, dict(row)).scalar_one_or_none()
     if new_id is None:
         return False  # stated before: nothing changes
+    if session.get_bind().dialect.name == "postgresql":
+        # Projectors of other lanes may record a scan of the same group at once: which
+        # fact is current is decided by one of them at a time (until its commit).
+        group_key = f"{row['digest']}|{row['scanner']}|{row['subject']}"
+        session.execute(_GROUP_LOCK, {"space": _LOCK_SPACE, "key": group_key})
     listed = _listed(new_id, row["digest"], row["vulnerabilities"])
     if listed:
         session.execute(insert(ScanVulnerability), listed)
@@ -157,6 +162,10 @@ def record(session: Session, insert_: Callable[[Any], Any], row: Mapping[str, An
             .values(current=current)
         )
     return True
+
+
+_LOCK_SPACE = 0x7363616E  # "scan": the two-key advisory lock space of scan groups
+_GROUP_LOCK = text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
 
 
 def _listed(fact_id: int, digest: str, vulnerabilities: list[Any]) -> list[dict[str, Any]]:
