@@ -3,7 +3,7 @@
 The API server sends an AdmissionReview (admission.k8s.io/v1, or v1beta1 from older
 clusters) and reads back one in the same version: `response.uid` echoes the request,
 `allowed`, `status.message` (why, per image) and `warnings`. Judged by the trust policy's
-`admission` section (`provenance.admission`); every decision is appended to the log as
+`admission` section (`provenance.ingest.admission`); every decision is appended to the log as
 `admission.decided` evidence, once per request uid, before it is answered. A malformed review
 is a 400/422 problem (the API server then applies the webhook's failurePolicy).
 """
@@ -21,9 +21,9 @@ from api.auth import Role, require
 from api.deps import Services, services
 from api.ingest import receive
 from api.openapi import problems
-from provenance import admission
-from provenance.errors import RejectedInput
-from provenance.trust import AdmissionPolicy, TrustPolicy
+from provenance.ingest import admission
+from provenance.model.errors import RejectedInput
+from provenance.trust.policy import AdmissionPolicy, TrustPolicy
 
 router = APIRouter(prefix="/v1", tags=["admission"])
 _ingest_role = require(Role.INGEST)

@@ -24,12 +24,12 @@ from api import (
 )
 from api.deps import Services
 from api.metrics import Metrics
-from provenance.attestations import Verifier
-from provenance.notify import AlertNotifier
-from provenance.pubsub_auth import verifier_from_settings
-from provenance.service import ProjectionRunner, Publisher
+from provenance.ingest.notify import AlertNotifier
+from provenance.ingest.service import ProjectionRunner, Publisher
 from provenance.settings import Settings
 from provenance.store import Database
+from provenance.trust.attestations import Verifier
+from provenance.trust.pubsub import verifier_from_settings
 
 
 def create_app(

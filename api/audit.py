@@ -20,7 +20,7 @@ from api.schemas import (
     QuarantineResponse,
     VerifyResponse,
 )
-from provenance.hashchain import body_digest
+from provenance.model.hashchain import body_digest
 from provenance.store import log, quarantine
 from provenance.store.models import LogEntry
 from provenance.store.quarantine import Kind

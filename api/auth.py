@@ -1,6 +1,6 @@
 """Credentials: bearer tokens for three roles (ingest, read, admin; admin may do
 everything), and on a webhook route the one alternative its source may use instead
-(`provenance.credentials.ALTERNATIVES`). Every check here runs before the body is read."""
+(`provenance.trust.credentials.ALTERNATIVES`). Every check here runs before the body is read."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from api.problems import AuthProblem
-from provenance.credentials import ALTERNATIVES, URL_TOKEN_PARAM, Alternative, matches
 from provenance.settings import Settings
+from provenance.trust.credentials import ALTERNATIVES, URL_TOKEN_PARAM, Alternative, matches
 
 
 class Role(StrEnum):

@@ -14,7 +14,7 @@ from api.guards import no_nul_in_query
 from api.openapi import problems
 from api.responses import json_response
 from api.schemas import Model
-from provenance import catalog
+from provenance.query import catalog
 
 router = APIRouter(
     prefix="/v1",

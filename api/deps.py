@@ -10,13 +10,13 @@ import anyio.from_thread
 from fastapi import Request
 
 from api.metrics import Metrics
-from provenance.audit import ChainVerifier
-from provenance.errors import ProvenanceError, RejectedInput, UnknownSource
-from provenance.service import IngestOutcome, ProjectionRunner, Publisher, ingest, prepare
+from provenance.ingest.service import IngestOutcome, ProjectionRunner, Publisher, ingest, prepare
+from provenance.ingest.sources import Delivery, SourceSecrets
+from provenance.model.errors import ProvenanceError, RejectedInput, UnknownSource
+from provenance.query.audit import ChainVerifier
 from provenance.settings import Settings
-from provenance.sources import Delivery, SourceSecrets
 from provenance.store import Database, quarantine
-from provenance.trust import AttestationVerifier
+from provenance.trust.policy import AttestationVerifier
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Request
 from pydantic import AfterValidator, Field
 
-from provenance.errors import InvalidQuery
+from provenance.model.errors import InvalidQuery
 
 NO_NUL_PATTERN = "^[^\\x00]*$"
 

@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import Services, services
 from api.trust import signer
-from provenance.errors import InvalidConfiguration, Unavailable
+from provenance.model.errors import InvalidConfiguration, Unavailable
+from provenance.model.timeutil import utcnow
 from provenance.store import log, projection
-from provenance.timeutil import utcnow
 
 router = APIRouter(tags=["health"])
 Svc = Annotated[Services, Depends(services)]

@@ -18,11 +18,11 @@ from api.deps import Services, services
 from api.openapi import INGEST_MEDIA_TYPES, problems, raw_body
 from api.responses import json_response
 from api.schemas import IngestResponse, RejectedItem
-from provenance.credentials import verify_github_signature, without_credentials
-from provenance.errors import PayloadTooLarge, UnknownSource
-from provenance.service import IngestOutcome
-from provenance.sources import SOURCES, Delivery
-from provenance.timeutil import utcnow
+from provenance.ingest.service import IngestOutcome
+from provenance.ingest.sources import SOURCES, Delivery
+from provenance.model.errors import PayloadTooLarge, UnknownSource
+from provenance.model.timeutil import utcnow
+from provenance.trust.credentials import verify_github_signature, without_credentials
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
@@ -146,7 +146,7 @@ async def events(request: Request, svc: Annotated[Services, Depends(services)]) 
     openapi_extra=raw_body(*INGEST_MEDIA_TYPES["scans"]),
 )
 async def scans(request: Request, svc: Annotated[Services, Depends(services)]) -> Response:
-    """A Trivy, Grype or CycloneDX report (`provenance.sources.scans`); `?digest=` names
+    """A Trivy, Grype or CycloneDX report (`provenance.ingest.sources.scans`); `?digest=` names
     the image when the report does not."""
     return await _accept(svc, await receive(request, svc, "scans", keep=True))
 

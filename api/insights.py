@@ -22,9 +22,9 @@ from api.schemas import (
     EnvironmentsResponse,
     Timestamp,
 )
-from provenance import deployments as deps
-from provenance.alerts import AlertKind
-from provenance.errors import InvalidQuery
+from provenance.model.alerts import AlertKind
+from provenance.model.errors import InvalidQuery
+from provenance.query import deployments as deps
 from provenance.store.alerting import list_alerts
 
 router = APIRouter(

@@ -29,7 +29,7 @@ from prometheus_client import (
 )
 from prometheus_client.gc_collector import GCCollector
 
-from provenance.sources import SOURCES
+from provenance.ingest.sources import SOURCES
 
 # Label values are chosen by us, never by a sender: anything else is "other".
 _SOURCES = SOURCES | {"events", "attestations", "scans"}

@@ -4,7 +4,7 @@ Entry points:
     Problem                  the RFC 9457 body of every error answer
     problems(*statuses)      `responses=` of a route: each status as application/problem+json
     raw_body(*media_types)   `openapi_extra=` of a route that reads its raw body (ingest)
-    event_schema()           the canonical event, derived from `provenance.events.Event`
+    event_schema()           the canonical event, derived from `provenance.model.events.Event`
     INGEST_MEDIA_TYPES       what each ingest route takes, from the adapters' own lists
     MAX_ID                   the largest id or seq the store holds (paging parameters' bound)
     DIGEST_PATTERN           `sha256:<64 hex>` as a JSON Schema pattern
@@ -25,9 +25,9 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.guards import NO_NUL_PATTERN
-from provenance.events import Event, EventType
+from provenance.ingest.sources import SOURCES
+from provenance.model.events import Event, EventType
 from provenance.settings import Settings
-from provenance.sources import SOURCES
 
 PROBLEM = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
@@ -84,7 +84,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _adapter_media_types(source: str) -> tuple[str, ...]:
-    module = importlib.import_module(f"provenance.sources.{source.replace('-', '_')}")
+    module = importlib.import_module(f"provenance.ingest.sources.{source.replace('-', '_')}")
     found: tuple[str, ...] = getattr(module, "CONTENT_TYPES", ("application/json",))
     return found
 
@@ -128,7 +128,7 @@ def _field_schema(name: str, hint: Any) -> dict[str, Any]:
     elif hint is str:
         pattern = _PATTERNS.get(name)
         schema = {"type": "string", "pattern": pattern} if pattern else {"type": "string"}
-    elif name == "vulnerabilities":  # artifact.scanned's findings (provenance.scan_shape)
+    elif name == "vulnerabilities":  # artifact.scanned's findings (provenance.model.scan_shape)
         schema = {"type": "array", "items": {"type": "object"}}
         optional = True
     else:

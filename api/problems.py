@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from provenance import errors
+from provenance.model import errors
 
 logger = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 
-from provenance import wire
-from provenance.errors import Unavailable
+from provenance.ingest import wire
+from provenance.ingest.sources import Delivery
+from provenance.model.errors import Unavailable
 from provenance.settings import Settings
-from provenance.sources import Delivery
 
 logger = logging.getLogger(__name__)
 

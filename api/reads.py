@@ -22,8 +22,8 @@ from api.schemas import (
     TimelineResponse,
     Timestamp,
 )
-from provenance import catalog, graph, queries
-from provenance.errors import InvalidQuery
+from provenance.model.errors import InvalidQuery
+from provenance.query import catalog, graph, queries
 
 router = APIRouter(
     prefix="/v1",

@@ -21,8 +21,8 @@ from api.guards import no_nul_in_query
 from api.openapi import problems
 from api.responses import json_response
 from api.schemas import Model, Timestamp
-from provenance import retention
-from provenance.exports import _cell, _csv_line
+from provenance.model import retention
+from provenance.query.exports import _cell, _csv_line
 from provenance.store import retention as store_retention
 
 router = APIRouter(

@@ -28,12 +28,12 @@ from api.ingest import accepted, receive
 from api.openapi import DIGEST_PATTERN, INGEST_MEDIA_TYPES, problems, raw_body
 from api.responses import json_response
 from api.schemas import IngestResponse, Timestamp
-from provenance import checkpoints, exports
-from provenance.attestations import ServiceSigner
-from provenance.errors import InvalidQuery
-from provenance.queries import check_digest
+from provenance.model.errors import InvalidQuery
+from provenance.model.timeutil import format_time, utcnow
+from provenance.query import checkpoints, exports
+from provenance.query.queries import check_digest
 from provenance.store import evidence
-from provenance.timeutil import format_time, utcnow
+from provenance.trust.attestations import ServiceSigner
 
 router = APIRouter(prefix="/v1", tags=["trust"], responses=problems(401, 403, 503))
 Svc = Annotated[Services, Depends(services)]

@@ -49,8 +49,8 @@ import orjson
 import psycopg
 from sqlalchemy import func, select
 
-from provenance import queries
-from provenance.sources import Delivery, normalize
+from provenance.ingest.sources import Delivery, normalize
+from provenance.query import queries
 from provenance.store import Database, log, projection
 from provenance.store.models import Artifact, Edge, Node, TimelineEvent
 

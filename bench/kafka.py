@@ -64,10 +64,10 @@ from ingest import (  # the sibling benchmark: same stream, same embedded figure
     throwaway_database,
 )
 
-from provenance import wire
-from provenance.attestations import ServiceSigner
+from provenance.ingest import wire
 from provenance.store import Database, projection
 from provenance.store.models import EventKey, LogEntry
+from provenance.trust.attestations import ServiceSigner
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = Path(sys.prefix) / "bin" / "provenance"

@@ -40,10 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest import DEFAULT_PG_ADMIN, DistributionStream, envelopes, say, throwaway_database
 
-from provenance.service import LaneProjector, ingest_batch
-from provenance.sources import Delivery, SourceSecrets
+from provenance.ingest.service import LaneProjector, ingest_batch
+from provenance.ingest.sources import Delivery, SourceSecrets
+from provenance.model.timeutil import utcnow
 from provenance.store import Database, projection
-from provenance.timeutil import utcnow
 
 
 def lane_of(body: bytes, lanes: int) -> str:

@@ -24,9 +24,9 @@ from typing import Any
 
 import orjson
 
-from provenance.retention import Window
-from provenance.service import ProjectionRunner, ingest
-from provenance.sources import Delivery, SourceSecrets
+from provenance.ingest.service import ProjectionRunner, ingest
+from provenance.ingest.sources import Delivery, SourceSecrets
+from provenance.model.retention import Window
 from provenance.store import Database
 from provenance.store import retention as store_retention
 

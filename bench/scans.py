@@ -19,9 +19,9 @@ from typing import Any
 
 import orjson
 
-from provenance import queries
-from provenance.service import ProjectionRunner, ingest
-from provenance.sources import Delivery, SourceSecrets
+from provenance.ingest.service import ProjectionRunner, ingest
+from provenance.ingest.sources import Delivery, SourceSecrets
+from provenance.query import queries
 from provenance.store import Database
 from provenance.store.scans import digests_listing, worst_severity
 

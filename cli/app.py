@@ -3,7 +3,7 @@
 Human output (trees, tables: `cli.tables`) goes to the terminal; `--json` prints
 machine output. Query commands ask a running service with `--server URL` (else
 PROVENANCE_URL; `provenance.client`), otherwise they open the database at `--database-url`
-(else PROVENANCE_DATABASE_URL), which they never create (`provenance.opening`). Exit codes
+(else PROVENANCE_DATABASE_URL), which they never create (`provenance.store.opening`). Exit codes
 are decided in one place (`cli.exits`); a domain error is one line, never a traceback.
 """
 
@@ -25,14 +25,14 @@ from rich.table import Table
 
 from cli import exits
 from cli.tables import Style, blast_radius_tables, consoles, trace_view, when
-from provenance import catalog, queries
 from provenance.client import ServiceClient
-from provenance.errors import InvalidConfiguration, ProvenanceError
 from provenance.logs import configure_logging
-from provenance.opening import open_database
+from provenance.model.errors import InvalidConfiguration, ProvenanceError
+from provenance.model.timeutil import parse_time, utcnow
+from provenance.query import catalog, queries
 from provenance.settings import Settings, is_loopback
 from provenance.store import Database, log, projection
-from provenance.timeutil import parse_time, utcnow
+from provenance.store.opening import open_database
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations and the projection.")
@@ -249,7 +249,7 @@ def db_upgrade(database_url: DbUrl = None) -> None:
 @answers
 def db_rebuild(database_url: DbUrl = None) -> None:
     """Drop the graph and replay it from the log."""
-    from provenance.service import ProjectionRunner  # noqa: PLC0415
+    from provenance.ingest.service import ProjectionRunner  # noqa: PLC0415
 
     with _database(_settings(database_url), create=False) as db:
         with db.write() as session:
@@ -272,7 +272,7 @@ def demo(
     """Load a built-in example story (in the sources' own formats) so queries show something.
     It goes to the service at --server (PROVENANCE_URL), else to a service answering on
     http://127.0.0.1:8000, else (or with --database-url) into the database."""
-    from provenance import demo as story  # noqa: PLC0415
+    from provenance.ingest import demo as story  # noqa: PLC0415
 
     target = server
     if target is None and database_url is None:
@@ -390,7 +390,7 @@ def retention(
     wide: Wide = False,
 ) -> None:
     """The retention report: per digest of a repository, delete or keep, and why."""
-    from provenance.retention import Window  # noqa: PLC0415 - only this command
+    from provenance.model.retention import Window  # noqa: PLC0415 - only this command
     from provenance.store import retention as store_retention  # noqa: PLC0415
 
     window = Window(
@@ -548,8 +548,8 @@ def audit_verify(
 def _verify_checkpoint(
     path: Path, key: Path | None, database_url: str | None, *, json: bool
 ) -> None:
-    from provenance import checkpoints  # noqa: PLC0415 - loads the cryptography
-    from provenance.attestations import ServiceSigner  # noqa: PLC0415
+    from provenance.query import checkpoints  # noqa: PLC0415 - loads the cryptography
+    from provenance.trust.attestations import ServiceSigner  # noqa: PLC0415
 
     settings = _settings(database_url)
     try:
@@ -591,8 +591,8 @@ def audit_checkpoint(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="write to FILE")] = None,
 ) -> None:
     """Print (or save) a checkpoint of the log head, signed with the service key."""
-    from provenance import checkpoints  # noqa: PLC0415 - loads the cryptography
-    from provenance.attestations import ServiceSigner  # noqa: PLC0415
+    from provenance.query import checkpoints  # noqa: PLC0415 - loads the cryptography
+    from provenance.trust.attestations import ServiceSigner  # noqa: PLC0415
 
     settings = _settings(database_url)
     with _database(settings, create=False) as db, db.read() as session:
@@ -616,7 +616,7 @@ def keys_generate(
 ) -> None:
     """Create the service's signing key at PATH once (mode 0600); an existing key is kept,
     so an init container may run this at every start. Point PROVENANCE_SIGNING_KEY at it."""
-    from provenance.attestations import ServiceSigner  # noqa: PLC0415 - loads the cryptography
+    from provenance.trust.attestations import ServiceSigner  # noqa: PLC0415 - loads the cryptography
 
     existed = output.exists()
     if not output.parent.is_dir():
@@ -640,8 +640,8 @@ def trust_reverify(
 ) -> None:
     """Verify every stored signature and attestation again under the current policy,
     appending the new verdicts next to the old ones (nothing is overwritten)."""
-    from provenance.attestations import Verifier  # noqa: PLC0415 - loads the cryptography
-    from provenance.reverify import reverify  # noqa: PLC0415
+    from provenance.ingest.reverify import reverify  # noqa: PLC0415
+    from provenance.trust.attestations import Verifier  # noqa: PLC0415 - loads the cryptography
 
     settings = _settings(database_url)
     verifier = Verifier.from_policy(policy or settings.trust_policy)
@@ -680,8 +680,8 @@ def export(
     token: Token = None,
 ) -> None:
     """Compliance export: every push and deployment in the period, with its evidence."""
-    from provenance import exports  # noqa: PLC0415 - loads the cryptography
-    from provenance.attestations import ServiceSigner  # noqa: PLC0415
+    from provenance.query import exports  # noqa: PLC0415 - loads the cryptography
+    from provenance.trust.attestations import ServiceSigner  # noqa: PLC0415
 
     chosen = exports.check_format(fmt)
     spec = exports.Export(
@@ -768,9 +768,9 @@ def reconcile(
     json: Json = False,
 ) -> None:
     """Walk a registry (OCI distribution API) and record what the webhooks missed."""
-    from provenance.reconcile import reconcile as run  # noqa: PLC0415
-    from provenance.registry_client import RegistryClient  # noqa: PLC0415
-    from provenance.service import ProjectionRunner  # noqa: PLC0415
+    from provenance.ingest.reconcile import reconcile as run  # noqa: PLC0415
+    from provenance.ingest.registry_client import RegistryClient  # noqa: PLC0415
+    from provenance.ingest.service import ProjectionRunner  # noqa: PLC0415
 
     settings = _settings(database_url)
     with (

@@ -11,7 +11,7 @@ Entry points: `exit_code(error)` and `message(error)` (one line, never a traceba
 
 from __future__ import annotations
 
-from provenance.errors import NotFound, ProvenanceError, Unavailable
+from provenance.model.errors import NotFound, ProvenanceError, Unavailable
 
 OK = 0
 NEGATIVE = 1

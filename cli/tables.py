@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
-from provenance.timeutil import parse_time
+from provenance.model.timeutil import parse_time
 
 # An OCI digest (algorithm:hex) or a git sha (40 hex) anywhere in a cell.
 _DIGEST = re.compile(r"\b([a-z0-9]+:)?([0-9a-f]{40,128})\b")

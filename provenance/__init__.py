@@ -1,14 +1,19 @@
-"""Supply-chain provenance for container registries: the domain.
+"""Supply-chain provenance for container registries: the domain, laid out by its flow.
 
-Entry points:
-    provenance.events      the canonical event vocabulary (Event, EventType)
-    provenance.sources     source adapters: normalize(Delivery) -> list[Event]
-    provenance.store       the hash-chained log, the projection, the graph tables
-    provenance.queries     read side: artifacts, timelines, lineage, blast radius
-    provenance.service     the ingest use case shared by `serve`, `api` and `worker`
-    provenance.settings    the one settings object
+    provenance.model     events, deliveries, node ids, errors, time, the hash chain, the
+                         rules of alerts, retention and scans: pure values and functions
+    provenance.trust     the trust policy and the verification of signatures, attestations
+                         and push tokens (the only importer of the cryptography libraries)
+    provenance.store     the only importer of SQLAlchemy: the hash-chained log, the
+                         projection of it into the graph, histories, and the reads
+    provenance.ingest    bytes -> log: source adapters, the ingest use case, the wire format
+                         of distributed mode, outboxes, reconciliation, admission, the demo
+    provenance.query     graph -> answers: artifacts, lineage and its rendering, blast
+                         radius, deployments, the catalog, exports, checkpoints, the audit
+    provenance.settings  the one settings object
 
-Depends on none of `api`, `streams` and `cli`: they are thin shells around this package.
+Each layer uses only the layers below it (import-linter checks it in `make test`). `api`,
+`streams` and `cli` are thin shells around this package, which imports none of them.
 """
 
 __all__: list[str] = []

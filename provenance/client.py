@@ -25,7 +25,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import orjson
 
-from provenance.errors import (
+from provenance.model.errors import (
     InvalidConfiguration,
     InvalidQuery,
     NotFound,

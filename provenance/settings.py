@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     read_token: SecretStr | None = None
     admin_token: SecretStr | None = None
     github_webhook_secret: SecretStr | None = None
-    # The gar route's Pub/Sub push token (provenance.pubsub_auth): both set, or neither.
+    # The gar route's Pub/Sub push token (provenance.trust.pubsub): both set, or neither.
     gar_audience: str | None = None
     gar_service_account: str | None = None
     google_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"  # v1 PEMs or a JWKS

@@ -6,7 +6,7 @@ Entry points:
     streams.app.app                                            for `faust -A streams.app`
 
 The whole topology is in `streams/app.py`. Agents are thin: they call the same
-`provenance.service` functions as the embedded runner, in a thread.
+`provenance.ingest.service` functions as the embedded runner, in a thread.
 """
 
 __all__: list[str] = []

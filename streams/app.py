@@ -4,7 +4,7 @@ Topics (PROVENANCE_KAFKA_TOPIC_PREFIX, default `provenance`; partitions and repl
 from PROVENANCE_KAFKA_PARTITIONS / _REPLICATION):
 
     <prefix>.deliveries    what `provenance api` accepted: batches of deliveries in the
-                           `provenance.wire` framing (exact bodies), keyed by repository
+                           `provenance.ingest.wire` framing (exact bodies), keyed by repository
                            (else source) so one repository's deliveries stay in order
     <prefix>.events        canonical events, one JSON message per log entry, in log order,
                            keyed like the deliveries; published from the log (its outbox)
@@ -66,11 +66,11 @@ import faust
 from aiokafka import AIOKafkaClient
 from mode import CrashingSupervisor
 
-from provenance import notify, service, wire
-from provenance.errors import Unavailable, Unparseable
+from provenance.ingest import notify, service, wire
+from provenance.ingest.sources import Delivery, SourceSecrets
 from provenance.logs import configure_logging
+from provenance.model.errors import Unavailable, Unparseable
 from provenance.settings import Settings
-from provenance.sources import Delivery, SourceSecrets
 from provenance.store import Database, log, projection
 from streams.metrics import WorkerMetrics
 
@@ -470,7 +470,7 @@ async def _kafka_state(servers: list[str]) -> dict[str, Any]:
 
 def _secrets(settings: Settings) -> SourceSecrets:
     """The same context the API normalizes with (credentials were the API's to check)."""
-    from provenance.attestations import Verifier  # noqa: PLC0415 - loads the cryptography
+    from provenance.trust.attestations import Verifier  # noqa: PLC0415 - loads the cryptography
 
     return SourceSecrets(
         environments=settings.environments,

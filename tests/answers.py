@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from provenance import deployments, queries
-from provenance.errors import NotFound
+from provenance.model.errors import NotFound
+from provenance.query import deployments, queries
 from provenance.store.alerting import list_alerts
 
 ARRIVAL = {"seq", "events", "id", "evaluated_at", "path", "next_cursor"}

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from provenance.sources import Delivery
+from provenance.ingest.sources import Delivery
 
 T0 = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
 _ids = itertools.count(1)

@@ -37,12 +37,12 @@ from typing import Any, Literal, Protocol
 from sqlalchemy import Connection, Engine, bindparam, event, func, select, text
 from sqlalchemy.orm import Session
 
-from provenance import scan_shape
-from provenance.events import Event
-from provenance.references import ImageReference
-from provenance.sources import Delivery
+from provenance.model import nodes as N
+from provenance.model import scan_shape
+from provenance.model.delivery import Delivery
+from provenance.model.events import Event
+from provenance.model.references import ImageReference
 from provenance.store import log, scans
-from provenance.store import nodes as N
 from provenance.store.db import Database
 from provenance.store.evidence import Evidence
 from provenance.store.models import Artifact, Edge, order_key

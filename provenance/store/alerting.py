@@ -24,9 +24,9 @@ import orjson
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from provenance import alerts as rules
+from provenance.model import alerts as rules
+from provenance.model.timeutil import format_time, utcnow
 from provenance.store.alert_models import AlertDelivery, AlertRow
-from provenance.timeutil import format_time, utcnow
 
 _CHUNK = 500
 

@@ -28,7 +28,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from provenance.errors import Unavailable
+from provenance.model.errors import Unavailable
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Index, String, Text, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from provenance.events import Event, EventType
+from provenance.model.events import Event, EventType
+from provenance.model.timeutil import parse_time
 from provenance.store.models import Base, BigId
-from provenance.timeutil import parse_time
 
 #: The log source whose events carry verdicts this service reached itself.
 VERIFYING_SOURCE = "attestations"

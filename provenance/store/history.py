@@ -25,11 +25,11 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from provenance import alerts as rules
-from provenance import scan_shape
-from provenance.events import Event, EventType
+from provenance.model import alerts as rules
+from provenance.model import nodes as N
+from provenance.model import scan_shape
+from provenance.model.events import Event, EventType
 from provenance.store import evidence, scans
-from provenance.store import nodes as N
 from provenance.store.alerting import Raised, reconcile
 from provenance.store.models import (
     OPEN,

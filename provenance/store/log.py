@@ -16,9 +16,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from provenance.events import Event
-from provenance.hashchain import GENESIS, EntryContent, entry_hash
-from provenance.sources import Delivery
+from provenance.model.delivery import Delivery
+from provenance.model.events import Event
+from provenance.model.hashchain import GENESIS, EntryContent, entry_hash
 from provenance.store.models import EventKey, LogEntry, LogHead
 
 # Headers worth keeping as evidence. Everything else (Authorization, cookies, proxies'

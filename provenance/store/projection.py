@@ -46,10 +46,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from provenance.errors import ProvenanceError
-from provenance.events import BLOB_TYPES, Event, EventType, is_digest
+from provenance.model import nodes as N
+from provenance.model.errors import ProvenanceError
+from provenance.model.events import BLOB_TYPES, Event, EventType, is_digest
+from provenance.model.timeutil import format_time
 from provenance.store import cursors, evidence, history, quarantine, scans
-from provenance.store import nodes as N
 from provenance.store.alert_models import ALERT_PROJECTION_TABLES, PullerSeen
 from provenance.store.db import blames_the_input
 from provenance.store.models import (
@@ -68,7 +69,6 @@ from provenance.store.models import (
     TimelineEvent,
     order_key,
 )
-from provenance.timeutil import format_time
 
 logger = logging.getLogger(__name__)
 

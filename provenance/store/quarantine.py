@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from provenance.sources import Delivery
+from provenance.model.delivery import Delivery
 from provenance.store.log import kept_headers
 from provenance.store.models import LogEntry, QuarantineItem
 

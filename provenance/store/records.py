@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from provenance.hashchain import GENESIS
+from provenance.model.hashchain import GENESIS
 from provenance.store import reads
 from provenance.store.models import Edge, LogEntry, ProjectionCursor, TimelineEvent
 

@@ -26,9 +26,9 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from provenance import retention
-from provenance.retention import DigestFacts, Interval, Window
-from provenance.store import nodes as N
+from provenance.model import nodes as N
+from provenance.model import retention
+from provenance.model.retention import DigestFacts, Interval, Window
 from provenance.store.models import Artifact, Edge, Pull, TimelineEvent
 
 _CHUNK = 500

@@ -24,15 +24,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Index, String, insert, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from provenance import scan_shape
-from provenance.events import Event
+from provenance.model import scan_shape
+from provenance.model.events import Event
+from provenance.model.scan_shape import ScanSummary
 from provenance.store.models import Base, BigId, order_key
 
 _CHUNK = 500
@@ -79,20 +79,6 @@ class ScanVulnerability(Base):
 
 
 SCAN_PROJECTION_TABLES = (ScanFact, ScanVulnerability)
-
-
-@dataclass(frozen=True, slots=True)
-class ScanSummary:
-    """The latest word of one scanner on one digest."""
-
-    scanner: str
-    time: datetime
-    summary: dict[str, int]
-    vulnerabilities: tuple[Mapping[str, Any], ...]
-    ids_known: bool = True
-
-    def worst(self) -> str | None:
-        return scan_shape.worst(self.summary)
 
 
 # --- writing ---------------------------------------------------------------------------

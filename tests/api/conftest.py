@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
-from provenance.attestations import ServiceSigner
 from provenance.settings import Settings
 from provenance.store import Database
+from provenance.trust.attestations import ServiceSigner
 
 
 @pytest.fixture(scope="session")

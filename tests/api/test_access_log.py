@@ -67,13 +67,13 @@ def test_every_line_of_a_request_carries_its_id_and_secrets_are_redacted(
     access = [r for r in lines if r["logger"] == "provenance.access"]
     assert access and access[0]["source"] == "dockerhub"
     inside = [r for r in lines if r["logger"] != "httpx"]  # the test client's own line
-    assert any(r["logger"] == "provenance.service" for r in inside)
+    assert any(r["logger"] == "provenance.ingest.service" for r in inside)
     assert all(r.get("request_id") == "rid-7" for r in inside), inside
 
 
 def test_console_lines_show_the_extras() -> None:
     record = logging.LogRecord(
-        "provenance.service", logging.WARNING, "", 0, "quarantined", (), None
+        "provenance.ingest.service", logging.WARNING, "", 0, "quarantined", (), None
     )
     record.source = "harbor"
     record.reason = "not this source's format"

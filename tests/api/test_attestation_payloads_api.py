@@ -8,14 +8,14 @@ from pathlib import Path
 import orjson
 from fastapi.testclient import TestClient
 
-from tests.provenance.test_attestation_payloads import (
+from tests.signing import Key, dsse_envelope
+from tests.sigstore_fixture import BUNDLE_V02
+from tests.trust.test_attestation_payloads import (
     NPM_WORKFLOW,
     PAYLOADS,
     _load,
     write_sigstore_policy,
 )
-from tests.signing import Key, dsse_envelope
-from tests.sigstore_fixture import BUNDLE_V02
 
 
 def test_over_http_each_is_a_202_with_its_verdict(

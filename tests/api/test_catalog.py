@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from provenance import demo
+from provenance.ingest import demo
 from provenance.store import Database
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from cli import app
-from provenance.hashchain import GENESIS, EntryContent, entry_hash
+from provenance.model.hashchain import GENESIS, EntryContent, entry_hash
 from provenance.store import Database
 from provenance.store.models import LogEntry, LogHead
 from tests.factories import digest, event

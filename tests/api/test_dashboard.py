@@ -13,7 +13,7 @@ import yaml
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from provenance import demo
+from provenance.ingest import demo
 from tests.signing import Key
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,13 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
-from provenance import wire
-from provenance.errors import Unavailable
-from provenance.service import ingest_batch
+from provenance.ingest import wire
+from provenance.ingest.service import ingest_batch
+from provenance.ingest.sources import Delivery, SourceSecrets
+from provenance.model.errors import Unavailable
+from provenance.model.timeutil import utcnow
 from provenance.settings import Settings
-from provenance.sources import Delivery, SourceSecrets
 from provenance.store import Database
-from provenance.timeutil import utcnow
 from tests.factories import digest, event
 
 

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from provenance.sources import SOURCES
+from provenance.ingest.sources import SOURCES
 from tests.factories import digest, event
 
 ADMIN = {"authorization": "Bearer a-tok"}

@@ -24,13 +24,13 @@ from securesystemslib.signer import SSlibKey
 from typer.testing import CliRunner
 
 from cli import app
-from provenance import exports
-from provenance.attestations import ServiceSigner, default_key_path
-from provenance.errors import InvalidConfiguration, Unavailable
-from provenance.service import ProjectionRunner, ingest
-from provenance.sources import Delivery, SourceSecrets
+from provenance.ingest.service import ProjectionRunner, ingest
+from provenance.ingest.sources import Delivery, SourceSecrets
+from provenance.model.errors import InvalidConfiguration, Unavailable
+from provenance.model.timeutil import utcnow
+from provenance.query import exports
 from provenance.store import Database
-from provenance.timeutil import utcnow
+from provenance.trust.attestations import ServiceSigner, default_key_path
 from tests.factories import at, digest, event
 from tests.signing import Key, dsse_envelope, statement_v1, write_policy
 

@@ -20,9 +20,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from provenance.sources import Delivery
+from provenance.ingest.sources import Delivery
+from provenance.model.timeutil import utcnow
 from provenance.store import Database, log
-from provenance.timeutil import utcnow
 from tests.factories import digest, event
 
 DIST = "application/vnd.docker.distribution.events.v1+json"
@@ -192,7 +192,7 @@ def test_log_lines_redact_url_tokens() -> None:
 def gar_client(make_client: Callable[..., TestClient]) -> Iterator[tuple[TestClient, Any]]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from tests.provenance.test_pubsub_auth import ACCOUNT, AUDIENCE, KID, CertsServer, jwks
+    from tests.trust.test_pubsub_auth import ACCOUNT, AUDIENCE, KID, CertsServer, jwks
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     server = CertsServer()
@@ -207,7 +207,7 @@ def gar_client(make_client: Callable[..., TestClient]) -> Iterator[tuple[TestCli
 def test_gar_takes_the_pubsub_push_token(gar_client: tuple[TestClient, Any]) -> None:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from tests.provenance.test_pubsub_auth import claims, sign
+    from tests.trust.test_pubsub_auth import claims, sign
 
     client, key = gar_client
     message = {"action": "INSERT", "digest": f"us-docker.pkg.dev/p/r/img@{digest('g1')}"}
@@ -571,8 +571,8 @@ def test_readers_survive_an_entry_nested_deeper_than_any_reader_renders(
 
 
 def _unchecked(raw: dict[str, Any]) -> Any:
-    from provenance.events import Event, EventType
-    from provenance.timeutil import parse_time
+    from provenance.model.events import Event, EventType
+    from provenance.model.timeutil import parse_time
 
     return Event(
         id=raw["id"],
@@ -651,7 +651,7 @@ def test_tampered_rows_are_named_not_crashed_on(db: Database, client: TestClient
 
 
 def test_the_503_names_no_host() -> None:
-    from provenance.errors import Unavailable
+    from provenance.model.errors import Unavailable
 
     db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     with pytest.raises(Unavailable) as caught:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.openapi import MAX_ID, PROBLEM
-from provenance.sources import SOURCES
+from provenance.ingest.sources import SOURCES
 
 ADMIN = "openapi-admin"
 OPEN = {"/healthz", "/readyz", "/metrics"}

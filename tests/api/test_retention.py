@@ -12,8 +12,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from provenance import demo
-from provenance.retention import COLUMNS, REASONS
+from provenance.ingest import demo
+from provenance.model.retention import COLUMNS, REASONS
 from provenance.store import Database
 from tests.factories import at, digest, event
 

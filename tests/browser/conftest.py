@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 
 from api import create_app
-from provenance import demo
+from provenance.ingest import demo
 from provenance.settings import Settings
 from provenance.store import Database
 from tests.signing import Key, dsse_envelope, statement_v1, write_policy

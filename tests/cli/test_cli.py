@@ -150,7 +150,7 @@ def test_the_demo_fits_80_columns(db: Database) -> None:
 def test_search_finds_the_demo_digest_by_prefix_and_says_when_nothing_matches(
     tmp_path: Path,
 ) -> None:
-    from provenance import demo
+    from provenance.ingest import demo
     from provenance.store import Database
 
     url = f"sqlite:///{tmp_path / 'search.db'}"

@@ -7,7 +7,7 @@ import orjson
 from typer.testing import CliRunner
 
 from cli import app
-from provenance import demo
+from provenance.ingest import demo
 from provenance.store import Database
 
 runner = CliRunner()

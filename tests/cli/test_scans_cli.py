@@ -7,8 +7,8 @@ import orjson
 from typer.testing import CliRunner
 
 from cli import app
-from provenance.service import ProjectionRunner, ingest
-from provenance.sources import SourceSecrets
+from provenance.ingest.service import ProjectionRunner, ingest
+from provenance.ingest.sources import SourceSecrets
 from provenance.store import Database
 from tests.factories import delivery, digest, event
 

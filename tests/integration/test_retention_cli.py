@@ -7,7 +7,7 @@ import httpx
 import orjson
 import pytest
 
-from provenance import demo
+from provenance.ingest import demo
 from tests.integration.conftest import Proc
 from tests.integration.test_cli_server import _cli
 

@@ -29,11 +29,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from provenance import wire
-from provenance.attestations import ServiceSigner
-from provenance.sources import Delivery
+from provenance.ingest import wire
+from provenance.ingest.sources import Delivery
 from provenance.store import Database, log, projection
 from provenance.store.models import EventKey
+from provenance.trust.attestations import ServiceSigner
 from tests.conftest import _reset_postgres, need
 from tests.integration.conftest import (
     VENV_BIN,

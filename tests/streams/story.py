@@ -86,7 +86,7 @@ def events(seed: int, count: int) -> list[dict[str, Any]]:
                 "type": "build.finished",
                 "build": f"run-{d[-6:]}",
                 # one commit per build (two are contradictory input; the answers then name
-                # the earliest stated: tests/provenance/store/test_event_order.py)
+                # the earliest stated: tests/store/test_event_order.py)
                 "commit": COMMITS[int(d[-6:], 16) % len(COMMITS)],
                 "digest": d,
                 "repository": repo,

@@ -19,11 +19,11 @@ import orjson
 import pytest
 from sqlalchemy import func, select, text
 
-from provenance.service import LaneProjector, ProjectionRunner, ingest, ingest_batch
-from provenance.sources import Delivery, SourceSecrets
+from provenance.ingest.service import LaneProjector, ProjectionRunner, ingest, ingest_batch
+from provenance.ingest.sources import Delivery, SourceSecrets
+from provenance.model.timeutil import utcnow
 from provenance.store import Database, projection
 from provenance.store.models import HISTORY_EDGE_KINDS, Edge, Node
-from provenance.timeutil import utcnow
 from tests.factories import delivery, event
 from tests.streams import story
 
@@ -120,7 +120,7 @@ def test_two_projectors_on_shared_keys_build_the_single_projector_graph(
     expected = in_time_order(tmp_path, events)
     append(pg, events, seed, shuffle=shuffle)
 
-    caplog.set_level(logging.INFO, logger="provenance.service")
+    caplog.set_level(logging.INFO, logger="provenance.ingest.service")
     transactions, failures = in_step(pg, batch=BATCH)
     assert not failures, failures  # no deadlock escaped the projector
     assert all(n > 20 for n in transactions), transactions  # side by side, many times

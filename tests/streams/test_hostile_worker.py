@@ -19,10 +19,10 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from provenance import wire
-from provenance.sources import Delivery
+from provenance.ingest import wire
+from provenance.ingest.sources import Delivery
+from provenance.model.timeutil import utcnow
 from provenance.store.models import EventKey, LogEntry, QuarantineItem, TimelineEvent
-from provenance.timeutil import utcnow
 from tests.conftest import SAMPLES
 from tests.factories import sha
 from tests.streams.conftest import Stack

@@ -13,10 +13,10 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from provenance import wire
-from provenance.sources import Delivery
+from provenance.ingest import wire
+from provenance.ingest.sources import Delivery
+from provenance.model.timeutil import utcnow
 from provenance.store.models import LogEntry, QuarantineItem, TimelineEvent
-from provenance.timeutil import utcnow
 from tests.conftest import sample_path
 from tests.factories import sha
 from tests.integration.conftest import free_port

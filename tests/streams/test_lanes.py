@@ -17,8 +17,9 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from provenance.service import LaneProjector, ProjectionRunner, ingest, ingest_batch
-from provenance.sources import Delivery, SourceSecrets
+from provenance.ingest.service import LaneProjector, ProjectionRunner, ingest, ingest_batch
+from provenance.ingest.sources import Delivery, SourceSecrets
+from provenance.model.timeutil import utcnow
 from provenance.store import Database, projection
 from provenance.store.models import (
     ArtifactDelete,
@@ -28,7 +29,6 @@ from provenance.store.models import (
     TagFact,
     TimelineEvent,
 )
-from provenance.timeutil import utcnow
 from tests.factories import delivery
 from tests.streams import story
 

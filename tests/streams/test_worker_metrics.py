@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from provenance import wire
+from provenance.ingest import wire
 from tests.api.test_dashboard import alert_metrics, dashboard_metrics
 from tests.streams.conftest import Stack
 from tests.streams.test_kafka import TOPICS, _deliveries

@@ -1,0 +1,2 @@
+"""Query: graph -> answers. Artifacts, lineage and its rendering, blast radius,
+deployments, the catalog, exports, checkpoints and the audit of the chain."""
