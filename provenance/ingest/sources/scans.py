@@ -203,13 +203,16 @@ def _cyclonedx(report: Mapping[str, Any]) -> _Found:
     if isinstance(name, str):
         for digest in found.digests:
             found.name(digest, name)
+    # Only strings name things here: a hostile list or object is no key (nor a crash).
     packages = {
-        c.get("bom-ref"): c for c in _components(report.get("components")) if c.get("bom-ref")
+        ref: c
+        for c in _components(report.get("components"))
+        if isinstance(ref := c.get("bom-ref"), str) and ref
     }
     for v in _objects(report.get("vulnerabilities")):
         vid = v.get("id")
         state = _object(v.get("analysis")).get("state")
-        if state in _WITHDRAWING:
+        if isinstance(state, str) and state in _WITHDRAWING:
             if isinstance(vid, str) and vid.strip():
                 found.withdrawn.append(vid.strip())
             continue

@@ -123,6 +123,18 @@ def test_cyclonedx_vex_withdraws_findings() -> None:
     assert event.attributes["withdrawn"] == ["CVE-2024-0001"]
 
 
+def test_cyclonedx_names_that_are_not_strings_name_nothing() -> None:
+    """A list where a bom-ref or a VEX state belongs (a fuzzer found it) is no key: the
+    finding stays, unwithdrawn, and nothing raises."""
+    bom = cyclonedx_bom(D, FINDINGS)
+    for component in bom.get("components", []):
+        component["bom-ref"] = [component.get("bom-ref")]
+    bom["vulnerabilities"][0]["analysis"] = {"state": ["not_affected"]}
+    event = _one("scans", bom)
+    assert _ids(event) == [f[0] for f in FINDINGS]
+    assert "withdrawn" not in event.attributes
+
+
 def test_cyclonedx_without_vulnerabilities_or_subject_is_refused() -> None:
     bom = cyclonedx_bom(D, FINDINGS)
     del bom["vulnerabilities"]
