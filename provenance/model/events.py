@@ -64,7 +64,6 @@ BLOB_TYPES = frozenset(
 # Which types need which fields; checked once, in `Event.validate`.
 _REQUIRED: dict[EventType, tuple[str, ...]] = {
     EventType.ARTIFACT_PULLED: ("digest",),
-    EventType.ARTIFACT_DELETED: ("digest",),
     EventType.ARTIFACT_SIGNED: ("digest",),
     EventType.ARTIFACT_ATTESTED: ("digest",),
     EventType.TAG_UPDATED: ("digest", "repository", "tag"),
@@ -76,7 +75,11 @@ _REQUIRED: dict[EventType, tuple[str, ...]] = {
 }
 
 
-_DIGEST_OR_TAG = frozenset({EventType.ARTIFACT_PUSHED, EventType.DEPLOYMENT_APPLIED})
+# A Harbor tag retention run names a deleted tagged artifact by `repo:tag` only: the
+# projection resolves the digest the tag held at the delete's time.
+_DIGEST_OR_TAG = frozenset(
+    {EventType.ARTIFACT_PUSHED, EventType.DEPLOYMENT_APPLIED, EventType.ARTIFACT_DELETED}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from provenance.store import evidence, scans
 from provenance.store.alerting import Raised, reconcile
 from provenance.store.models import (
     OPEN,
+    Artifact,
     ArtifactDelete,
     DeployFact,
     Edge,
@@ -127,10 +128,11 @@ def recompute(session: Session, insert_: Callable[[Any], Any], touched: Touched)
     )
     evidenced = _workloads_running(session, touched.evidenced)
     locks.take(workloads=workloads | set(evidenced))
-    _tag_histories(session, found, tags, touched.since)
+    resolved = _tag_histories(session, insert_, found, tags, touched.since)
+    locks.take(digests=resolved)
     starts = _starts(workloads, _earliest(touched.since, touched.deployed_since), evidenced)
     digests = _workload_histories(session, insert_, found, starts)
-    _delete_alerts(session, found, digests | touched.deleted)
+    _delete_alerts(session, found, digests | touched.deleted, moved=resolved)
     vulnerable_alerts(session, found, digests | touched.scanned)
     _puller_alerts(found, touched.first_pulls)
     # One reconciliation, in event-time order: the alerts are raised as they happened.
@@ -197,6 +199,8 @@ class _TagWalk:
     edges: list[dict[str, Any]] = field(default_factory=list)
     reopened: list[dict[str, Any]] = field(default_factory=list)
     derived: list[dict[str, Any]] = field(default_factory=list)
+    # (tag, okey) of each delete of the tag -> the digest it held just before (None: none)
+    held: dict[tuple[str, str], str | None] = field(default_factory=dict)
 
     def tag(
         self, tag: str, own: list[TagFact], before: Edge | None, deletes: list[ArtifactDelete]
@@ -210,7 +214,13 @@ class _TagWalk:
             current = {"id": before.id, "src": before.src, "until": None, "until_okey": OPEN}
             self.reopened.append(current)
             mine.add(before.src.removeprefix("artifact:"))
-        closing = [d for d in deletes if d.digest in mine and d.repository in (None, repo)]
+        # A delete by tag closes its own tag (its tag fact), no other: the digest it resolves
+        # to is derived here, after the other tags' walks may have read it.
+        closing = [
+            d
+            for d in deletes
+            if d.tag_ref is None and d.digest in mine and d.repository in (None, repo)
+        ]
         # (okey, is an artifact delete, fact), in order of okey
         stream: list[tuple[str, bool, Any]] = [(f.okey, False, f) for f in own]
         stream += [(d.okey, True, d) for d in closing]
@@ -218,6 +228,9 @@ class _TagWalk:
         for okey, artifact_delete, fact in stream:
             self.found.scopes.add(f"{tag}|{okey}")
             if artifact_delete or fact.kind == "delete":
+                if not artifact_delete:
+                    held = current["src"].removeprefix("artifact:") if current else None
+                    self.held[(tag, okey)] = held
                 gone = N.artifact(fact.digest) if artifact_delete else None
                 if current is not None and gone in (None, current["src"]):
                     current.update(until=fact.time, until_okey=okey)
@@ -259,12 +272,17 @@ class _TagWalk:
 
 
 def _tag_histories(
-    session: Session, found: _Findings, tags: set[str], since: datetime | None
-) -> None:
+    session: Session,
+    insert_: Callable[[Any], Any],
+    found: _Findings,
+    tags: set[str],
+    since: datetime | None,
+) -> set[str]:
     """Derive the tags' histories again from `since` on: what held before stays, the
-    interval open at `since` is carried into the walk, the rest is replaced."""
+    interval open at `since` is carried into the walk, the rest is replaced. Return the
+    digests a delete by one of the tags now resolves to, or no longer does."""
     if not tags:
-        return
+        return set()
     k0 = order_key(since) if since is not None else ""
     facts: dict[str, list[TagFact]] = defaultdict(list)
     for f in _rows_in(session, TagFact, TagFact.tag, tags, where=TagFact.okey >= k0):
@@ -300,6 +318,89 @@ def _tag_histories(
         session.execute(insert(_EDGES), edges)
     if derived:
         session.execute(insert(_TIMELINE), derived)
+    return _resolve_deletes(session, insert_, tags, k0, walk.held)
+
+
+def _resolve_deletes(
+    session: Session,
+    insert_: Callable[[Any], Any],
+    tags: set[str],
+    k0: str,
+    held: dict[tuple[str, str], str | None],
+) -> set[str]:
+    """A delete by tag deletes the digest the tag held at its time (its own tag fact has
+    the delete's order key): store that digest on the delete and its timeline row, and
+    derive again the `deleted` state of the digests it moved from and to."""
+    by_tag = _rows_in(
+        session, ArtifactDelete, ArtifactDelete.tag_ref, tags, where=ArtifactDelete.okey >= k0
+    )
+    changed = [(d, digest) for d in by_tag if (digest := held.get((d.tag_ref, d.okey))) != d.digest]
+    if not changed:
+        return set()
+    for d, digest in changed:
+        session.execute(
+            update(ArtifactDelete)
+            .where(ArtifactDelete.source == d.source, ArtifactDelete.event_id == d.event_id)
+            .values(digest=digest)
+        )
+        session.execute(
+            update(TimelineEvent)
+            .where(
+                TimelineEvent.source == d.source,
+                TimelineEvent.event_id == d.event_id,
+                TimelineEvent.type == EventType.ARTIFACT_DELETED.value,
+                TimelineEvent.derived_tag.is_(None),
+            )
+            .values(digest=digest, data={**d.data, "digest": digest} if digest else d.data)
+        )
+    digests = {x for d, digest in changed for x in (d.digest, digest) if x is not None}
+    _relive(session, insert_, digests)
+    return digests
+
+
+def _relive(session: Session, insert_: Callable[[Any], Any], digests: set[str]) -> None:
+    """Each digest's `deleted` as its latest push or delete in the timeline says (the
+    projector's rule, `Artifact.life_key`), once a delete by tag moved to or from it."""
+    latest: dict[str, Any] = {}
+    first: dict[str, datetime] = {}
+    for t in _rows_in(
+        session,
+        TimelineEvent,
+        TimelineEvent.digest,
+        digests,
+        where=TimelineEvent.type.in_(
+            (EventType.ARTIFACT_PUSHED.value, EventType.ARTIFACT_DELETED.value)
+        )
+        & TimelineEvent.derived_tag.is_(None),
+    ):
+        known = latest.get(t.digest)
+        if known is None or (t.time, t.seq, t.ord) > (known.time, known.seq, known.ord):
+            latest[t.digest] = t
+        first[t.digest] = min(first.get(t.digest, t.time), t.time)
+    rows = []
+    for digest in sorted(latest):
+        t = latest[digest]
+        gone = t.type == EventType.ARTIFACT_DELETED.value
+        rows.append(
+            {
+                "digest": digest,
+                # A row this batch has not written yet (lanes write theirs after the
+                # histories) takes the earlier first_seen when it is.
+                "first_seen": first[digest],
+                "deleted": gone,
+                "deleted_at": t.time if gone else None,
+                "life_key": order_key(t.time, t.seq, t.ord // 2),
+            }
+        )
+    if not rows:
+        return
+    stmt = insert_(Artifact.__table__)
+    ex = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["digest"],
+        set_={"deleted": ex.deleted, "deleted_at": ex.deleted_at, "life_key": ex.life_key},
+    )
+    session.execute(stmt, rows)
 
 
 def _moved(fact: TagFact, previous: str) -> Event:
@@ -758,8 +859,14 @@ def min_severity() -> str:
 # --- deletes and pullers ---------------------------------------------------------------
 
 
-def _delete_alerts(session: Session, found: _Findings, digests: set[str]) -> None:
-    """deleted_while_deployed: a delete inside a deployment interval of its digest."""
+def _delete_alerts(
+    session: Session, found: _Findings, digests: set[str], *, moved: set[str]
+) -> None:
+    """deleted_while_deployed: a delete inside a deployment interval of its digest.
+    `moved`: digests a delete by tag resolved to or no longer does (their findings are
+    derived again even with no delete left)."""
+    found.scopes |= {f"deleted:{d}" for d in moved}
+    digests = digests | moved
     if not digests:
         return
     deletes = _rows_in(session, ArtifactDelete, ArtifactDelete.digest, digests)
@@ -779,7 +886,8 @@ def _delete_alerts(session: Session, found: _Findings, digests: set[str]) -> Non
             if e.src == art and e.since <= d.time and (e.until is None or e.until > d.time)
         )
         placements = [{k: where.get(t, {}).get(k) for k in _PLACEMENT} for t in hits]
-        finding = rules.deleted_while_deployed(Event.from_dict(d.data), placements)
+        deleted = Event.from_dict(d.data).with_changes(digest=d.digest)  # by tag: resolved
+        finding = rules.deleted_while_deployed(deleted, placements)
         if finding is not None:
             raised.append(Raised(f"deleted:{d.digest}", finding, (d.seq,)))
     found.scopes |= {f"deleted:{d}" for d in with_deletes}

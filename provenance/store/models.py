@@ -351,14 +351,20 @@ class DeployFact(Base):
 
 
 class ArtifactDelete(Base):
-    """A digest was deleted (from `repository`, or everywhere) at `time`."""
+    """A digest was deleted (from `repository`, or everywhere) at `time`. A delete by tag
+    (`tag_ref`, a Harbor retention run's `repo:tag`) names no digest: `digest` is the one
+    the tag held at `time`, derived with the tag's history (None while it held none)."""
 
     __tablename__ = "artifact_deletes"
-    __table_args__ = (Index("ix_artifact_deletes_digest", "digest"),)
+    __table_args__ = (
+        Index("ix_artifact_deletes_digest", "digest"),
+        Index("ix_artifact_deletes_tag_ref", "tag_ref"),
+    )
 
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(300), primary_key=True)
-    digest: Mapped[str] = mapped_column(String(71))
+    digest: Mapped[str | None] = mapped_column(String(71))
+    tag_ref: Mapped[str | None] = mapped_column(String(600))
     repository: Mapped[str | None] = mapped_column(String(500))
     okey: Mapped[str] = mapped_column(String(64))
     time: Mapped[datetime]

@@ -780,14 +780,23 @@ class Projector:
                 }
 
     def deleted(self, seq: int, e: Event) -> None:
-        assert e.digest is not None
         okey = self._okey(seq, e)
-        self.artifact(e.digest, e.time, life=(okey, True))
+        tag_ref = None
+        if e.digest is None:
+            # By tag (a Harbor retention run's `repo:tag`): the tag goes, and the digest it
+            # held at `e.time` is derived with its history (`history._tag_histories`).
+            assert e.repository and e.tag
+            self.tag_fact(seq, e, kind="delete")
+            tag_ref = N.tag(e.repository, e.tag)
+        else:
+            self.artifact(e.digest, e.time, life=(okey, True))
+            self._touched.deleted.add(e.digest)
         self._deletes.append(
             {
                 "source": e.source,
                 "event_id": e.id,
                 "digest": e.digest,
+                "tag_ref": tag_ref,
                 "repository": e.repository,
                 "okey": okey,
                 "time": e.time,
@@ -795,7 +804,6 @@ class Projector:
                 "data": self._data,
             }
         )
-        self._touched.deleted.add(e.digest)
         self._touched.saw(e.time)
 
     def tag_deleted(self, seq: int, e: Event) -> None:

@@ -21,8 +21,9 @@ Quirks handled here:
   REPLICATION -> one `artifact.replicated` per replicated artifact, on the *source*
   repository (the destination is an attribute) since the payload names no digest;
   QUOTA_* -> `registry.notice`; TAG_RETENTION -> a `registry.notice` with the run's details,
-  plus `tag.deleted` (`repo:tag`) or `artifact.deleted` (`repo@digest`) for each artifact the
-  run deleted successfully.
+  plus an `artifact.deleted` for each artifact the run deleted successfully: by digest
+  (`repo@digest`), or by repository and tag (`repo:tag`, no digest: the projection resolves
+  the digest the tag held at the run's time, and removes the tag).
 * TAG_RETENTION `name_tag` is the repository *inside* the project (`alpine:3.8` in project
   `harbor`): the repository is `<harbor_hostname>/<project_name>/alpine`; a `name_tag` that
   already starts with the project is not prefixed twice.
@@ -429,7 +430,9 @@ def _retention_events(env: _Envelope) -> list[Event]:
         events.append(
             Event(
                 id=env.event_id(index + 1, len(deleted) + 1, digest, name_tag),
-                type=EventType.ARTIFACT_DELETED if digest else EventType.TAG_DELETED,
+                # `repo:tag`: the artifact the tag held then (the projection resolves it
+                # from the tag's history) is deleted, and the tag with it.
+                type=EventType.ARTIFACT_DELETED,
                 time=env.time,
                 source=SOURCE,
                 digest=digest,

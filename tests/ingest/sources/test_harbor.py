@@ -146,13 +146,14 @@ def test_quota_warning_is_a_notice(load):
     assert event.attributes["digests"] == [D2]
 
 
-def test_tag_retention_is_a_notice_plus_tag_deletes(load):
+def test_tag_retention_is_a_notice_plus_deletes_by_tag(load):
     notice, *deletes = load("tag-retention.json")
     assert notice.type == EventType.REGISTRY_NOTICE
     assert notice.attributes["retained"] == 40
-    assert [(e.type, e.repository, e.tag) for e in deletes] == [
-        (EventType.TAG_DELETED, REPO, "v1.3.7"),
-        (EventType.TAG_DELETED, REPO, "v1.3.8"),
+    # `repo:tag` names no digest: the projection resolves the one the tag held then
+    assert [(e.type, e.repository, e.tag, e.digest) for e in deletes] == [
+        (EventType.ARTIFACT_DELETED, REPO, "v1.3.7", None),
+        (EventType.ARTIFACT_DELETED, REPO, "v1.3.8", None),
     ]
     assert len({notice.id, *(e.id for e in deletes)}) == 3
 
@@ -240,7 +241,7 @@ def test_documented_tag_retention_keeps_the_project(load_delivery, name):
     assert notice.attributes["project"] == "harbor"
     # name_tag `alpine:3.8` names the repository inside project `harbor` on `localhost`
     assert (deleted.type, deleted.repository, deleted.tag) == (
-        EventType.TAG_DELETED,
+        EventType.ARTIFACT_DELETED,
         "localhost/harbor/alpine",
         "3.8",
     )

@@ -3,9 +3,9 @@ delete: an ECR lifecycle expiration (an `ECR Image Action` DELETE: EventBridge n
 actor or user agent for it, CloudTrail's `PolicyExecutionEvent` alone does), an Artifact
 Registry clean-up (a Pub/Sub DELETE of `<repo>@<digest>`), and a Harbor tag retention run
 (TAG_RETENTION, whose `deleted_artifact[].name_tag` is `repo@digest` for an artifact
-without tags). Each payload is the documented sample; the digest it deletes is deployed
-first. The retention report keeps the digest while it runs and lists it no more once the
-registry deleted it."""
+without tags, and `repo:tag` for a tagged one: the digest the tag held then). Each payload
+is the documented sample; the digest it deletes is deployed first. The retention report
+keeps the digest while it runs and lists it no more once the registry deleted it."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from provenance.ingest.sources import Delivery, SourceSecrets, normalize
 from provenance.model.events import EventType
 from provenance.model.retention import Window
 from provenance.model.timeutil import format_time
+from provenance.query import queries
 from provenance.store import Database
 from provenance.store import retention as store_retention
 from provenance.store.alerting import list_alerts
@@ -140,32 +141,43 @@ def test_a_lifecycle_delete_of_a_running_digest_raises_the_alert(
     assert deleted.digest in {i.digest for i in before.items}
 
 
-def test_a_retention_run_naming_a_tag_deletes_the_tag(
-    db: Database, load_delivery: Callable[..., Delivery]
+@pytest.mark.parametrize("running", [True, False], ids=["running", "idle"])
+def test_a_retention_run_naming_a_tag_deletes_the_digest_the_tag_held(
+    db: Database, load_delivery: Callable[..., Delivery], running: bool
 ) -> None:
-    """The documented `repo:tag` form names no digest: a `tag.deleted`, and the tag is gone
-    from the report (Harbor deleted the artifact the tag held; the alert needs the digest,
-    which the payload does not give)."""
+    """The documented `repo:tag` form names no digest: an `artifact.deleted` by repository
+    and tag, which deletes the digest the tag held at the run's time (from the tag's
+    history) and the tag; a workload running that digest raises the alert."""
     payload = load_delivery("harbor", "harbor/tag-retention.json")
-    notice, *tag_deletes = normalize(payload, SECRETS)
+    notice, *by_tag = normalize(payload, SECRETS)
     assert notice.type is EventType.REGISTRY_NOTICE
-    assert {e.type for e in tag_deletes} == {EventType.TAG_DELETED}
-    first = tag_deletes[0]
-    assert first.repository and first.tag
-    push = {
-        "id": "lifecycle-tagged-push",
-        "source": "prop",
-        "type": "artifact.pushed",
-        "time": format_time(first.time - timedelta(hours=1)),
-        "digest": HARBOR_DIGEST,
-        "repository": first.repository,
-        "tag": first.tag,
-    }
-    ingest(db, delivery(push), SECRETS)
+    assert {e.type for e in by_tag} == {EventType.ARTIFACT_DELETED}
+    assert all(e.digest is None and e.repository and e.tag for e in by_tag)
+    first = by_tag[0]
+    assert first.repository == "harbor.acme.example/acme/payments-api"
+    assert first.tag == "v1.3.7"
+    story = _story(first.with_changes(digest=HARBOR_DIGEST), running=running)
+    story[0]["tag"] = first.tag
+    ingest(db, delivery(*story), SECRETS)
     ProjectionRunner(db).catch_up()
     [item] = _report(db, first.repository).items
-    assert item.tags == [first.tag] and item.verdict == "keep"
+    assert item.tags == [first.tag] and item.verdict == "keep"  # tagged, and maybe running
     ingest(db, payload, SECRETS)
     ProjectionRunner(db).catch_up()
-    [item] = _report(db, first.repository).items
-    assert item.tags == [] and item.verdict == "delete"
+    with db.read() as s:
+        found = list_alerts(s, kind="deleted_while_deployed", superseded=False)
+        view = queries.artifact(s, HARBOR_DIGEST)
+    if running:
+        [alert] = found
+        assert (alert.digest, alert.repository) == (HARBOR_DIGEST, first.repository)
+        assert alert.time == first.time
+        [deployment] = alert.details["deployments"]
+        assert deployment["workload"] == "deployment/payments-api"
+    else:
+        assert found == []
+    assert view.deleted and view.deleted_at == first.time
+    assert [(t.tag, t.current) for t in view.tags] == [(first.tag, False)]
+    after = _report(db, first.repository)
+    assert after.items == [] and after.already_deleted == 1
+    before = _report(db, first.repository, as_of=first.time - timedelta(seconds=1))
+    assert [i.digest for i in before.items] == [HARBOR_DIGEST]
