@@ -136,6 +136,7 @@ class ProjectionRunner:
         self._wake.set()
 
     def start(self) -> None:
+        self._db.checkpoint_beside_writers()  # this loop checkpoints the WAL (SQLite)
         self._thread = threading.Thread(target=self._run, name="projection", daemon=True)
         self._thread.start()
 
@@ -154,6 +155,10 @@ class ProjectionRunner:
                 self.catch_up()
             except Exception:
                 logger.exception("background projection failed; retrying")
+            try:
+                self._db.checkpoint()
+            except Exception:
+                logger.exception("WAL checkpoint failed; retrying")
             self._wake.wait(self._interval)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,9 @@ def _is_file(url: str) -> bool:
     return ":memory:" not in url and "mode=memory" not in url and url.rstrip("/") != "sqlite:"
 
 
-def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+def _sqlite_engine(
+    url: str, *, immediate: bool, auto_checkpoint: Callable[[], bool] = lambda: True
+) -> Engine:
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
@@ -93,6 +95,11 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         # FULL: a committed append survives power loss, which is what a 202 promises.
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA busy_timeout=30000")
+        if not auto_checkpoint():
+            # A commit that crosses the WAL threshold would copy the WAL back and fsync on
+            # its caller's time (10 ms and more, while holding the writer): checkpoints
+            # run beside the writers instead (`Database.checkpoint`).
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.execute(f"PRAGMA cache_size=-{cache_kib}")  # negative: KiB, not pages
         cur.close()
 
@@ -109,8 +116,11 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._checkpoints_beside = False
         if self.is_sqlite:
-            self._write_engine = _sqlite_engine(url, immediate=True)
+            self._write_engine = _sqlite_engine(
+                url, immediate=True, auto_checkpoint=lambda: not self._checkpoints_beside
+            )
             self._read_engine = _sqlite_engine(url, immediate=False)
         else:
             self._write_engine = create_engine(
@@ -126,6 +136,26 @@ class Database:
         self._reads = sessionmaker(self._read_engine, expire_on_commit=False)
         # SQLite allows one writer; queueing here is cheaper than busy-waiting in SQLite.
         self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    def checkpoint_beside_writers(self) -> None:
+        """SQLite file: from now on WAL checkpoints are this process's background work
+        (`checkpoint`, called by a long-running loop), never a committing writer's: the
+        tail latency of a write (an admission decision) is then its own commit's."""
+        if not self.is_sqlite or not _is_file(self.url) or self._checkpoints_beside:
+            return
+        self._checkpoints_beside = True
+        self._write_engine.dispose()  # the kept writer reconnects without auto-checkpoints
+
+    def checkpoint(self) -> None:
+        """A PASSIVE WAL checkpoint on a connection of its own, outside the writer lock:
+        it copies what no reader still needs and waits for nobody."""
+        if not self._checkpoints_beside:
+            return
+        raw = self._read_engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+        finally:
+            raw.close()
 
     @property
     def engine(self) -> Engine:
