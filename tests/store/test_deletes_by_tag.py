@@ -10,17 +10,17 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from provenance.ingest.service import ProjectionRunner, ingest
 from provenance.ingest.sources import SourceSecrets
-from provenance.model.hashchain import GENESIS
 from provenance.query import queries
 from provenance.store import Database, projection
 from provenance.store.alerting import list_alerts
-from provenance.store.models import ArtifactDelete, Base, LogHead
+from provenance.store.models import ArtifactDelete
 from tests.answers import Answers
 from tests.factories import T0, at, delivery, digest, event
+from tests.replay import post, wipe
 
 REPO = "harbor.acme.example/acme/payments-api"
 A, B, C = digest("a"), digest("b"), digest("c")
@@ -121,20 +121,6 @@ def stories(draw: st.DrawFn) -> list[dict[str, Any]]:
     return out
 
 
-def _wipe(db: Database) -> None:
-    with db.write() as s:
-        for table in reversed(Base.metadata.sorted_tables):
-            s.execute(delete(table))
-        s.add(LogHead(id=1, seq=0, hash=GENESIS))
-
-
-def _post(db: Database, events: list[dict[str, Any]], chunk: int) -> None:
-    runner = ProjectionRunner(db)
-    for start in range(0, len(events), chunk):
-        ingest(db, delivery(*events[start : start + chunk]), SourceSecrets())
-        runner.catch_up()
-
-
 def _answers(db: Database) -> dict[str, Any]:
     with db.read() as s:
         answers = Answers(s)
@@ -160,11 +146,11 @@ def test_any_arrival_order_deletes_the_digests_of_time_order(
     db: Database, events: list[dict[str, Any]], data: st.DataObject, chunk: int
 ) -> None:
     arrival = data.draw(st.permutations(events))
-    _wipe(db)
-    _post(db, sorted(events, key=lambda e: e["time"]), chunk=1)
+    wipe(db)
+    post(db, sorted(events, key=lambda e: e["time"]), chunk=1)
     expected = _answers(db)
-    _wipe(db)
-    _post(db, arrival, chunk=chunk)
+    wipe(db)
+    post(db, arrival, chunk=chunk)
     assert _answers(db) == expected
     with db.write() as s:
         projection.rebuild(s)

@@ -15,17 +15,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
 
 from provenance.ingest.service import ProjectionRunner, ingest
 from provenance.ingest.sources import SourceSecrets
-from provenance.model.hashchain import GENESIS
 from provenance.query import deployments, queries
 from provenance.store import Database, projection
 from provenance.store.alerting import list_alerts
-from provenance.store.models import Base, LogHead
 from tests.answers import Answers
 from tests.factories import T0, at, delivery, digest, event, sha
+from tests.replay import post, wipe
 
 REPO = "registry.acme.io/acme/app"
 DIGESTS = [digest(n) for n in "abc"]
@@ -120,22 +118,6 @@ def event_sets(draw: st.DrawFn) -> list[dict[str, Any]]:
     return out
 
 
-def _wipe(db: Database) -> None:
-    with db.write() as s:
-        for table in reversed(Base.metadata.sorted_tables):
-            s.execute(delete(table))
-        s.add(LogHead(id=1, seq=0, hash=GENESIS))
-
-
-def _post(db: Database, events: list[dict[str, Any]], *, chunk: int, batch: int) -> None:
-    runner = ProjectionRunner(db, batch=batch)
-    for start in range(0, len(events), chunk):
-        ingest(db, delivery(*events[start : start + chunk]), SourceSecrets())
-        if start % (2 * chunk) == 0:
-            runner.catch_up()
-    runner.catch_up()
-
-
 def _answers(db: Database) -> dict[str, Any]:
     moments = [None, *(T0 + timedelta(minutes=m) for m in (30, 90, 150, 210, 280))]
     with db.read() as s:
@@ -176,11 +158,11 @@ def test_any_arrival_order_gives_the_answers_of_time_order(
 ) -> None:
     arrival = data.draw(st.permutations(events))
     again = data.draw(st.lists(st.sampled_from(events), max_size=4))  # retried deliveries
-    _wipe(db)
-    _post(db, _in_time_order(events), chunk=1, batch=1)
+    wipe(db)
+    post(db, _in_time_order(events), chunk=1, batch=1, project_every=2)
     expected = _answers(db)
-    _wipe(db)
-    _post(db, [*arrival, *again], chunk=chunk, batch=batch)
+    wipe(db)
+    post(db, [*arrival, *again], chunk=chunk, batch=batch, project_every=2)
     assert _answers(db) == expected
     with db.write() as s:
         projection.rebuild(s)

@@ -8,17 +8,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
 
 from provenance.ingest.service import ProjectionRunner, ingest
 from provenance.ingest.sources import SourceSecrets
-from provenance.model.hashchain import GENESIS
 from provenance.store import Database, projection
 from provenance.store.alerting import list_alerts
-from provenance.store.models import Base, LogHead
 from provenance.store.scans import digests_listing, latest_scans, worst_severity
 from tests.answers import Answers
 from tests.factories import T0, delivery, digest, event
+from tests.replay import post, wipe
 
 A, B = digest("scan-a"), digest("scan-b")
 WHERE = {"workload": "deployment/app", "namespace": "prod", "cluster": "eu-1", "container": "app"}
@@ -187,20 +185,6 @@ def scan_histories(draw: st.DrawFn) -> list[dict[str, Any]]:
     return out
 
 
-def _wipe(db: Database) -> None:
-    with db.write() as s:
-        for table in reversed(Base.metadata.sorted_tables):
-            s.execute(delete(table))
-        s.add(LogHead(id=1, seq=0, hash=GENESIS))
-
-
-def _post(db: Database, events: list[dict[str, Any]], chunk: int) -> None:
-    runner = ProjectionRunner(db)
-    for start in range(0, len(events), chunk):
-        ingest(db, delivery(*events[start : start + chunk]), SourceSecrets())
-        runner.catch_up()
-
-
 def _scan_answers(db: Database) -> dict[str, Any]:
     with db.read() as s:
         answers = Answers(s)
@@ -228,9 +212,9 @@ def test_latest_scans_and_alerts_do_not_depend_on_arrival(
 ) -> None:
     arrival = data.draw(st.permutations(events))
     again = data.draw(st.lists(st.sampled_from(events), max_size=2))  # retried deliveries
-    _wipe(db)
-    _post(db, sorted(events, key=lambda e: e["time"]), chunk=1)
+    wipe(db)
+    post(db, sorted(events, key=lambda e: e["time"]), chunk=1)
     expected = _scan_answers(db)
-    _wipe(db)
-    _post(db, [*arrival, *again], chunk=chunk)
+    wipe(db)
+    post(db, [*arrival, *again], chunk=chunk)
     assert _scan_answers(db) == expected
