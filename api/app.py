@@ -23,6 +23,7 @@ from api import (
     trust,
 )
 from api.deps import Services
+from api.ingestors import LogIngestor, PublishingIngestor
 from api.metrics import Metrics
 from provenance.ingest.notify import AlertNotifier
 from provenance.ingest.service import ProjectionRunner, Publisher
@@ -87,7 +88,11 @@ def create_app(
     app.state.services = Services(
         settings=settings,
         db=database,
-        runner=runner,
+        ingestor=(
+            PublishingIngestor(database, publisher)
+            if publisher is not None
+            else LogIngestor(database, runner, settings.project_before_accept)
+        ),
         metrics=metrics,
         verifier=Verifier.from_policy(settings.trust_policy),  # a broken policy stops the start
         publisher=publisher,
