@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -26,7 +26,18 @@ Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 class Model(BaseModel):
+    """A response model: the wire form of one answer of `provenance.query`."""
+
     model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def from_domain(cls, answer: object) -> Self:
+        """The wire form of a domain answer (a frozen dataclass of `provenance.query`).
+
+        Fields are read by name, so a field added to the dataclass and to this model is all
+        it takes; a model whose shape differs from its answer overrides this, and only this.
+        """
+        return cls.model_validate(answer)
 
 
 class RejectedItem(Model):
