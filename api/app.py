@@ -26,9 +26,9 @@ from api.deps import Services
 from api.ingestors import LogIngestor, PublishingIngestor
 from api.metrics import Metrics
 from provenance.ingest.notify import AlertNotifier
+from provenance.ingest.opening import Database, connect
 from provenance.ingest.service import ProjectionRunner, Publisher
 from provenance.settings import Settings
-from provenance.store import Database
 from provenance.trust.attestations import Verifier
 from provenance.trust.pubsub import verifier_from_settings
 
@@ -47,7 +47,7 @@ def create_app(
         from api.publisher import KafkaPublisher  # noqa: PLC0415 - only distributed mode
 
         publisher = KafkaPublisher(settings)
-    database = db or Database(settings.database_url)
+    database = db or connect(settings.database_url)
     runner = ProjectionRunner(database) if embedded else None
     notifier = (
         AlertNotifier(database, settings.alert_webhook_url)

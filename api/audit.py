@@ -21,9 +21,8 @@ from api.schemas import (
     VerifyResponse,
 )
 from provenance.model.hashchain import body_digest
-from provenance.store import log, quarantine
-from provenance.store.models import LogEntry
-from provenance.store.quarantine import Kind
+from provenance.query import audit
+from provenance.query.audit import LogEntry, QuarantineKind
 
 router = APIRouter(
     prefix="/v1",
@@ -43,7 +42,7 @@ def audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     with svc.db.read() as session:
-        entries = [_entry(r) for r in log.entries(session, after=after, limit=limit)]
+        entries = [_entry(r) for r in audit.entries(session, after=after, limit=limit)]
     next_after = entries[-1].seq if len(entries) == limit else None
     return json_response(AuditLogResponse(entries=entries, next_after=next_after))
 
@@ -101,7 +100,9 @@ def quarantined(
     svc: Svc,
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    kind: Annotated[Kind | None, Query(description="delivery, event or projection")] = None,
+    kind: Annotated[
+        QuarantineKind | None, Query(description="delivery, event or projection")
+    ] = None,
 ) -> Response:
     with svc.db.read() as session:
         items = [
@@ -119,7 +120,7 @@ def quarantined(
                 headers=_mapping(i.headers),
                 body=i.body.decode("utf-8", errors="replace"),
             )
-            for i in quarantine.items(session, after=after, limit=limit, kind=kind)
+            for i in audit.quarantined(session, after=after, limit=limit, kind=kind)
         ]
     next_after = items[-1].id if len(items) == limit else None
     return json_response(QuarantineResponse(items=items, next_after=next_after))

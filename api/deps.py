@@ -9,12 +9,13 @@ from fastapi import Request
 
 from api.ingestors import Ingestor
 from api.metrics import Metrics
+from provenance.ingest import quarantine
+from provenance.ingest.opening import Database
 from provenance.ingest.service import IngestOutcome, Publisher
 from provenance.ingest.sources import Delivery, SourceSecrets
 from provenance.model.errors import ProvenanceError, RejectedInput, UnknownSource
 from provenance.query.audit import ChainVerifier
 from provenance.settings import Settings
-from provenance.store import Database, quarantine
 from provenance.trust.policy import AttestationVerifier
 
 
@@ -54,8 +55,7 @@ class Services:
 
     def quarantine(self, delivery: Delivery, error: ProvenanceError) -> None:
         """Keep a refused request of an authenticated sender (unknown source, too large)."""
-        with self.db.write() as session:
-            quarantine.put(session, delivery, error=type(error).__name__, reason=error.detail)
+        quarantine.keep(self.db, delivery, error)
         self.metrics.rejected(delivery.source, type(error).__name__)
 
 

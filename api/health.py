@@ -13,7 +13,7 @@ from api.deps import Services, services
 from api.trust import signer
 from provenance.model.errors import InvalidConfiguration, Unavailable
 from provenance.model.timeutil import utcnow
-from provenance.store import log, projection
+from provenance.query import health
 
 router = APIRouter(tags=["health"])
 Svc = Annotated[Services, Depends(services)]
@@ -45,9 +45,9 @@ def readyz(svc: Svc, request: Request) -> Response:
     set_aside = 0
     try:
         with svc.db.read() as session:
-            seq, _ = log.head(session)
-            lag = projection.lag(session)
-            set_aside = projection.set_aside(session)
+            seq, _ = health.log_head(session)
+            lag = health.projection_lag(session)
+            set_aside = health.set_aside(session)
         checks["database"] = {
             "ok": True,
             "dialect": svc.db.dialect,
@@ -95,14 +95,14 @@ def readyz(svc: Svc, request: Request) -> Response:
 def metrics(svc: Svc) -> Response:
     try:
         with svc.db.read() as session:
-            seq, _ = log.head(session)
-            lag = projection.lag(session)
+            seq, _ = health.log_head(session)
+            lag = health.projection_lag(session)
             svc.metrics.log_entries.set(seq)
             svc.metrics.projection_lag.set(lag)
-            svc.metrics.projection_set_aside.set(projection.set_aside(session))
+            svc.metrics.projection_set_aside.set(health.set_aside(session))
             # The oldest entry the graph has not taken yet (in distributed mode each
             # partition's cursor moves on its own: not simply the one after the cursor).
-            oldest = projection.oldest_pending(session) if lag > 0 else None
+            oldest = health.oldest_pending(session) if lag > 0 else None
             age = (utcnow() - _aware(oldest.received_at)).total_seconds() if oldest else 0.0
             svc.metrics.projection_lag_seconds.set(max(age, 0.0))
     except Unavailable:

@@ -18,9 +18,9 @@ from typing import Protocol
 
 import anyio.from_thread
 
+from provenance.ingest.opening import Database
 from provenance.ingest.service import IngestOutcome, ProjectionRunner, Publisher, ingest, prepare
 from provenance.ingest.sources import Delivery, SourceSecrets
-from provenance.store import Database
 
 
 class Ingestor(Protocol):

@@ -25,7 +25,7 @@ from api.schemas import (
 from provenance.model.alerts import AlertKind
 from provenance.model.errors import InvalidQuery
 from provenance.query import deployments as deps
-from provenance.store.alerting import list_alerts
+from provenance.query.alerts import list_alerts
 
 router = APIRouter(
     prefix="/v1",

@@ -15,7 +15,6 @@ Entry points:
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import types
 from datetime import datetime
 from typing import Any, get_args, get_type_hints
@@ -25,7 +24,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.guards import NO_NUL_PATTERN
-from provenance.ingest.sources import SOURCES
+from provenance.ingest.sources import SOURCES, content_types
 from provenance.model.events import Event, EventType
 from provenance.settings import Settings
 
@@ -83,20 +82,14 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-def _adapter_media_types(source: str) -> tuple[str, ...]:
-    module = importlib.import_module(f"provenance.ingest.sources.{source.replace('-', '_')}")
-    found: tuple[str, ...] = getattr(module, "CONTENT_TYPES", ("application/json",))
-    return found
-
-
 def _union(*groups: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t for group in groups for t in group))
 
 
 INGEST_MEDIA_TYPES: dict[str, tuple[str, ...]] = {
-    "webhooks": _union(*(_adapter_media_types(s) for s in sorted(SOURCES))),
+    "webhooks": _union(*(content_types(s) for s in sorted(SOURCES))),
     "events": ("application/json", "application/x-ndjson", "application/jsonl"),
-    "scans": _adapter_media_types("scans"),
+    "scans": content_types("scans"),
     "attestations": (
         "application/json",
         "application/vnd.dsse.envelope.v1+json",

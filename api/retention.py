@@ -22,8 +22,8 @@ from api.openapi import problems
 from api.responses import json_response
 from api.schemas import Model, Timestamp
 from provenance.model import retention
+from provenance.query import retention as query_retention
 from provenance.query.exports import _cell, _csv_line
-from provenance.store import retention as store_retention
 
 router = APIRouter(
     prefix="/v1/reports",
@@ -84,7 +84,7 @@ def retention_report(
 ) -> Response:
     window = retention.Window(unused_since=unused_since, as_of=as_of)
     with svc.db.read() as session:
-        found = store_retention.report(session, repository, window)
+        found = query_retention.report(session, repository, window)
     answer = RetentionReport.model_validate(found)
     if fmt == "json":
         return json_response(answer)

@@ -30,9 +30,8 @@ from api.responses import json_response
 from api.schemas import IngestResponse, Timestamp
 from provenance.model.errors import InvalidQuery
 from provenance.model.timeutil import format_time, utcnow
-from provenance.query import checkpoints, exports
+from provenance.query import checkpoints, evidence, exports
 from provenance.query.queries import check_digest
-from provenance.store import evidence
 from provenance.trust.attestations import ServiceSigner
 
 router = APIRouter(prefix="/v1", tags=["trust"], responses=problems(401, 403, 503))

@@ -3,7 +3,7 @@
 Human output (trees, tables: `cli.tables`) goes to the terminal; `--json` prints
 machine output. Query commands ask a running service with `--server URL` (else
 PROVENANCE_URL; `provenance.client`), otherwise they open the database at `--database-url`
-(else PROVENANCE_DATABASE_URL), which they never create (`provenance.store.opening`). Exit codes
+(else PROVENANCE_DATABASE_URL), which they never create (`provenance.ingest.opening`). Exit codes
 are decided in one place (`cli.exits`); a domain error is one line, never a traceback.
 """
 
@@ -26,13 +26,12 @@ from rich.table import Table
 from cli import exits
 from cli.tables import Style, blast_radius_tables, consoles, trace_view, when
 from provenance.client import ServiceClient
+from provenance.ingest.opening import Database, open_database
 from provenance.logs import configure_logging
 from provenance.model.errors import InvalidConfiguration, ProvenanceError
 from provenance.model.timeutil import parse_time, utcnow
-from provenance.query import catalog, queries
+from provenance.query import audit, catalog, queries
 from provenance.settings import Settings, is_loopback
-from provenance.store import Database, log, projection
-from provenance.store.opening import open_database
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations and the projection.")
@@ -249,12 +248,10 @@ def db_upgrade(database_url: DbUrl = None) -> None:
 @answers
 def db_rebuild(database_url: DbUrl = None) -> None:
     """Drop the graph and replay it from the log."""
-    from provenance.ingest.service import ProjectionRunner  # noqa: PLC0415
+    from provenance.ingest.rebuild import rebuild  # noqa: PLC0415
 
     with _database(_settings(database_url), create=False) as db:
-        with db.write() as session:
-            projection.rebuild(session)
-        count = ProjectionRunner(db, batch=500).catch_up()
+        count = rebuild(db, batch=500)
     console.print(f"replayed {count} log entries")
 
 
@@ -391,7 +388,7 @@ def retention(
 ) -> None:
     """The retention report: per digest of a repository, delete or keep, and why."""
     from provenance.model.retention import Window  # noqa: PLC0415 - only this command
-    from provenance.store import retention as store_retention  # noqa: PLC0415
+    from provenance.query import retention as query_retention  # noqa: PLC0415
 
     window = Window(
         unused_since=parse_time(unused_since, field="--unused-since") if unused_since else None,
@@ -402,7 +399,7 @@ def retention(
             found = client.retention(repository, unused_since=unused_since, as_of=as_of)
     else:
         with _reading(database_url) as db, db.read() as session:
-            found = _plain(store_retention.report(session, repository, window))
+            found = _plain(query_retention.report(session, repository, window))
     if json:
         _print_json(found)
         return
@@ -525,7 +522,7 @@ def audit_verify(
             result = client.audit_verify(full=full)
     else:
         with _reading(database_url) as db, db.read() as session:
-            result = _plain(log.verify(session))
+            result = _plain(audit.verify(session))
     if json:
         _print_json(result)
     elif result["ok"]:

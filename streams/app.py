@@ -67,11 +67,12 @@ from aiokafka import AIOKafkaClient
 from mode import CrashingSupervisor
 
 from provenance.ingest import notify, service, wire
+from provenance.ingest.opening import Database, connect
 from provenance.ingest.sources import Delivery, SourceSecrets
 from provenance.logs import configure_logging
 from provenance.model.errors import Unavailable, Unparseable
+from provenance.query import health
 from provenance.settings import Settings
-from provenance.store import Database, log, projection
 from streams.metrics import WorkerMetrics
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def create_app(settings: Settings, *, db: Database | None = None) -> faust.App: 
     """The faust app: topics, the agent, the outbox timer, the readiness page."""
     if not settings.kafka_url:
         raise ValueError("the worker needs PROVENANCE_KAFKA_URL")
-    database = db or Database(settings.database_url)
+    database = db or connect(settings.database_url)
     names = wire.Topics.named(settings.kafka_topic_prefix)
     projector = _Projector(settings)
     notifier = (
@@ -405,7 +406,7 @@ def _project_forever(database_url: str, queue: Any, parent: int, level: str, fmt
     configure_logging(level, fmt)
     with contextlib.suppress(OSError):
         os.nice(10)  # the log first: the graph takes what CPU is left
-    db = Database(database_url)
+    db = connect(database_url)
     runner = service.LaneProjector(db, batch=20)  # short transactions: 20 log entries each
     owned: set[str] = set()
     pending: set[str] = set()
@@ -451,8 +452,8 @@ def _drain(queue: Any, *, wait: float) -> list[tuple[str, list[str]]]:
 
 def _database_state(db: Database) -> dict[str, Any]:
     with db.read() as session:
-        seq, _ = log.head(session)
-        lag = projection.lag(session)
+        seq, _ = health.log_head(session)
+        lag = health.projection_lag(session)
     return {"dialect": db.dialect, "log_entries": seq, "projection_lag": lag}
 
 

@@ -21,13 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from sqlalchemy.orm import Session
 
 from provenance.model import references
 from provenance.model.errors import Ambiguous, InvalidQuery, NotFound
 from provenance.model.events import is_digest
+from provenance.store import Session, scans
 from provenance.store import catalog as sql
-from provenance.store import scans
 
 MIN_DIGEST_PREFIX = 12
 MIN_COMMIT_PREFIX = 7

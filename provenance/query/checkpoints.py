@@ -20,12 +20,11 @@ from typing import Any
 
 import orjson
 import rfc8785
-from sqlalchemy.orm import Session
 
 from provenance.model.errors import InvalidPayload
 from provenance.model.hashchain import GENESIS
 from provenance.model.timeutil import format_time, parse_time, utcnow
-from provenance.store import log
+from provenance.store import Session, log
 from provenance.trust.attestations import ServiceSigner, open_envelope
 
 PAYLOAD_TYPE = "application/vnd.provenance.checkpoint.v1+json"

@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy.orm import Session
-
 from provenance.model import scan_shape
 from provenance.model.errors import InvalidQuery
-from provenance.store import evidence, reads, scans
+from provenance.store import Session, evidence, reads, scans
 from provenance.store.reads import EdgeRow
 
 _ARTIFACT = "artifact:"

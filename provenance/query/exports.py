@@ -28,11 +28,10 @@ from typing import Any, Literal
 
 import orjson
 import rfc8785
-from sqlalchemy.orm import Session
 
 from provenance.model.errors import InvalidQuery
 from provenance.model.timeutil import format_time, utcnow
-from provenance.store import Database, evidence, records
+from provenance.store import Database, Session, evidence, records
 from provenance.trust.attestations import IN_TOTO_PAYLOAD, ServiceSigner
 
 Format = Literal["json", "csv", "ndjson", "intoto"]

@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy.orm import Session
 
 from provenance.model import nodes as N
 from provenance.model.errors import InvalidQuery, NotFound
@@ -24,7 +23,7 @@ from provenance.model.events import COMMIT_RE, is_digest
 from provenance.model.timeutil import format_time
 from provenance.query import graph
 from provenance.query.deployments import clip
-from provenance.store import evidence, reach, reads, scans
+from provenance.store import Session, evidence, reach, reads, scans
 from provenance.store.reads import EdgeRow
 
 MAX_REACH = 250_000

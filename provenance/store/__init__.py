@@ -2,6 +2,9 @@
 
 Entry points:
     Database                     engines, `write()` / `read()` transactions, `upgrade()`
+    Session                      the unit of work `write()` / `read()` yield, which every
+                                 store function takes: re-exported so the layers above
+                                 name its type without importing SQLAlchemy
     blames_the_input(exc)        a failed write: the input's fault (set it aside) or not
     log.append / log.verify      the hash-chained log of accepted deliveries
     log.append_many              a batch of deliveries, one lock of the head
@@ -16,11 +19,14 @@ Entry points:
 Store functions add and flush; the caller's `Database.write()` block commits.
 """
 
+from sqlalchemy.orm import Session
+
 from provenance.store import cursors, log, projection, quarantine, reads
 from provenance.store.db import Database, blames_the_input
 
 __all__ = [
     "Database",
+    "Session",
     "blames_the_input",
     "cursors",
     "log",

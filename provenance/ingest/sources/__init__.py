@@ -8,6 +8,7 @@ Entry points:
     normalize(delivery, secrets) -> list[Event]
                                     all or nothing: the first refused item refuses the whole
     SOURCES                         names accepted on /v1/webhooks/{source}
+    content_types(source)           the media types the source's adapter takes (OpenAPI)
     Delivery, SourceSecrets         what an adapter receives
     Normalized, Rejection           what `normalize_delivery` returns
 
@@ -156,6 +157,12 @@ def _module(source: str) -> Any:
     return importlib.import_module(f"provenance.ingest.sources.{module_name}")
 
 
+def content_types(source: str) -> tuple[str, ...]:
+    """What `source`'s adapter takes (its `CONTENT_TYPES`; JSON when it names none)."""
+    found: tuple[str, ...] = getattr(_module(source), "CONTENT_TYPES", ("application/json",))
+    return found
+
+
 def adapter_for(source: str) -> Adapter:
     fn: Adapter = _module(source).normalize
     return fn
@@ -219,6 +226,7 @@ __all__ = [
     "Rejection",
     "SourceSecrets",
     "adapter_for",
+    "content_types",
     "each",
     "normalize",
     "normalize_delivery",
