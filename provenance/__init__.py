@@ -5,15 +5,22 @@
     provenance.trust     the trust policy and the verification of signatures, attestations
                          and push tokens (the only importer of the cryptography libraries)
     provenance.store     the only importer of SQLAlchemy: the hash-chained log, the
-                         projection of it into the graph, histories, and the reads
+                         projection of it into the graph, histories, and the reads; its
+                         `Session` is the unit of work the layers above name
     provenance.ingest    bytes -> log: source adapters, the ingest use case, the wire format
-                         of distributed mode, outboxes, reconciliation, admission, the demo
+                         of distributed mode, outboxes, reconciliation, admission, the demo;
+                         `opening` (the database handle, its type, `connect`,
+                         `open_database`), `quarantine.keep`, `rebuild`
     provenance.query     graph -> answers: artifacts, lineage and its rendering, blast
                          radius, deployments, the catalog, exports, checkpoints, the audit
+                         (log entries, verification, the quarantine), `health` (log head,
+                         projection lag), `alerts`, `retention`, `evidence`
     provenance.settings  the one settings object
 
 Each layer uses only the layers below it (import-linter checks it in `make test`). `api`,
-`streams` and `cli` are thin shells around this package, which imports none of them.
+`streams` and `cli` are thin shells around this package, which imports none of them: they
+call the use cases of `ingest` and `query`, never the store, and own the transaction
+through the handle `provenance.ingest.opening` names.
 """
 
 __all__: list[str] = []
