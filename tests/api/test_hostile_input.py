@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from provenance.ingest.sources import Delivery
 from provenance.model.timeutil import utcnow
-from provenance.store import Database, log
+from provenance.store import Database, log, projection
 from tests.factories import digest, event
 
 DIST = "application/vnd.docker.distribution.events.v1+json"
@@ -556,6 +556,10 @@ def test_readers_survive_an_entry_nested_deeper_than_any_reader_renders(
             Delivery("events", json.dumps(deep).encode(), utcnow(), "application/json"),
             [_unchecked(deep)],
         )
+    # Projected before the readers are asked (not left to the app's background thread,
+    # whose timing would decide whether the timeline exists yet).
+    with db.write() as session:
+        projection.project_pending(session)
     client = make_client(**TOKENS)
     page = client.get("/v1/audit/log", headers=READ)
     assert page.status_code == 200, page.text
