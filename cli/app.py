@@ -251,10 +251,11 @@ def db_rebuild(database_url: DbUrl = None) -> None:
     """Drop the graph and replay it from the log."""
     from provenance.ingest.service import ProjectionRunner  # noqa: PLC0415
 
-    with _database(_settings(database_url), create=False) as db:
+    settings = _settings(database_url)
+    with _database(settings, create=False) as db:
         with db.write() as session:
             projection.rebuild(session)
-        count = ProjectionRunner(db, batch=500).catch_up()
+        count = ProjectionRunner(db, batch=500, min_severity=settings.alert_min_severity).catch_up()
     console.print(f"replayed {count} log entries")
 
 
@@ -282,8 +283,9 @@ def demo(
         with _client(target, token) as client:
             summary = story.post(client)
     else:
-        with _database(_settings(database_url)) as db:
-            summary = story.load(db)
+        settings = _settings(database_url)
+        with _database(settings) as db:
+            summary = story.load(db, min_severity=settings.alert_min_severity)
     if json:
         _print_json(summary)
         return
@@ -787,7 +789,7 @@ def reconcile(
         err.status(f"walking {registry}", spinner="dots") if err.is_terminal else _quiet(),
     ):
         report = run(db, client, dry_run=dry_run)
-        ProjectionRunner(db).catch_up()
+        ProjectionRunner(db, min_severity=settings.alert_min_severity).catch_up()
     if json:
         _print_json(report)
         return
