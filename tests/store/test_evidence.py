@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,7 +35,7 @@ _rows = st.lists(
 def test_the_sql_reader_applies_the_model_rule(
     db: Database, rows: list[tuple[str, int, int, Origin, bool]], as_of_hours: int | None
 ) -> None:
-    values = [
+    values: list[dict[str, Any]] = [
         {
             "digest": D,
             "kind": "signature",
