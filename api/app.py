@@ -48,7 +48,9 @@ def create_app(
 
         publisher = KafkaPublisher(settings)
     database = db or connect(settings.database_url)
-    runner = ProjectionRunner(database) if embedded else None
+    runner = (
+        ProjectionRunner(database, min_severity=settings.alert_min_severity) if embedded else None
+    )
     notifier = (
         AlertNotifier(database, settings.alert_webhook_url)
         if embedded and settings.alert_webhook_url

@@ -250,8 +250,9 @@ def db_rebuild(database_url: DbUrl = None) -> None:
     """Drop the graph and replay it from the log."""
     from provenance.ingest.rebuild import rebuild  # noqa: PLC0415
 
-    with _database(_settings(database_url), create=False) as db:
-        count = rebuild(db, batch=500)
+    settings = _settings(database_url)
+    with _database(settings, create=False) as db:
+        count = rebuild(db, batch=500, min_severity=settings.alert_min_severity)
     console.print(f"replayed {count} log entries")
 
 
@@ -279,8 +280,9 @@ def demo(
         with _client(target, token) as client:
             summary = story.post(client)
     else:
-        with _database(_settings(database_url)) as db:
-            summary = story.load(db)
+        settings = _settings(database_url)
+        with _database(settings) as db:
+            summary = story.load(db, min_severity=settings.alert_min_severity)
     if json:
         _print_json(summary)
         return
@@ -784,7 +786,7 @@ def reconcile(
         err.status(f"walking {registry}", spinner="dots") if err.is_terminal else _quiet(),
     ):
         report = run(db, client, dry_run=dry_run)
-        ProjectionRunner(db).catch_up()
+        ProjectionRunner(db, min_severity=settings.alert_min_severity).catch_up()
     if json:
         _print_json(report)
         return

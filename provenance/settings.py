@@ -28,8 +28,8 @@ class Settings(BaseSettings):
     environments: dict[str, str] = Field(default_factory=dict)
     alert_webhook_url: str | None = None
     # The lowest severity a running digest's latest scan may report before
-    # `vulnerable_deployed` fires. The projection reads the same variable itself
-    # (`store.history.min_severity`): it runs without a settings object.
+    # `vulnerable_deployed` fires. Each shell (API, worker, CLI) passes it to the projection
+    # it runs (`ProjectionRunner` / `LaneProjector`): read here only.
     alert_min_severity: Literal["critical", "high", "medium", "low", "unknown"] = "critical"
     # `provenance reconcile`'s registry calls: tries per call on 429, 5xx and transport
     # errors, and the longest `Retry-After` honoured (seconds; a longer one is cut to this).

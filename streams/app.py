@@ -382,6 +382,7 @@ class _Projector:
         self._process = self._context.Process(
             target=_project_forever,
             args=(s.database_url, self._queue, os.getpid(), s.log_level, s.log_format),
+            kwargs={"min_severity": s.alert_min_severity},
             name="provenance-projection",
             daemon=True,  # stopped with the worker
         )
@@ -400,14 +401,17 @@ class _Projector:
 _ROUND = 10  # batches of one lane before the next lane's turn: no partition starves
 
 
-def _project_forever(database_url: str, queue: Any, parent: int, level: str, fmt: str) -> None:
+def _project_forever(
+    database_url: str, queue: Any, parent: int, level: str, fmt: str, *, min_severity: str
+) -> None:
     """The child process: project the owned lanes whenever told (or every second); sweep
     the global cursor every second; end with the parent."""
     configure_logging(level, fmt)
     with contextlib.suppress(OSError):
         os.nice(10)  # the log first: the graph takes what CPU is left
     db = connect(database_url)
-    runner = service.LaneProjector(db, batch=20)  # short transactions: 20 log entries each
+    # short transactions: 20 log entries each
+    runner = service.LaneProjector(db, batch=20, min_severity=min_severity)
     owned: set[str] = set()
     pending: set[str] = set()
     last_round = 0.0

@@ -40,6 +40,7 @@ from packageurl import PackageURL
 
 from provenance.ingest.service import ProjectionRunner, ingest
 from provenance.ingest.sources import Delivery, SourceSecrets
+from provenance.model.alerts import DEFAULT_MIN_SEVERITY
 from provenance.model.errors import RejectedInput
 from provenance.store import Database
 
@@ -861,8 +862,9 @@ def _try(digests: Mapping[str, str]) -> list[str]:
     ]
 
 
-def load(db: Database) -> dict[str, Any]:
-    """Ingest the story (idempotent: a second load only finds duplicates), then project it."""
+def load(db: Database, *, min_severity: str = DEFAULT_MIN_SEVERITY) -> dict[str, Any]:
+    """Ingest the story (idempotent: a second load only finds duplicates), then project it
+    (`min_severity`: the shell's `Settings.alert_min_severity`)."""
     plot = story()
     secrets = SourceSecrets()
     accepted = duplicates = 0
@@ -876,7 +878,7 @@ def load(db: Database) -> dict[str, Any]:
             ) from exc
         accepted += outcome.accepted
         duplicates += outcome.duplicates
-    ProjectionRunner(db).catch_up()
+    ProjectionRunner(db, min_severity=min_severity).catch_up()
     return _summary(plot, accepted, duplicates)
 
 

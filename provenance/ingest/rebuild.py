@@ -11,10 +11,10 @@ from provenance.ingest.service import ProjectionRunner
 from provenance.store import Database, projection
 
 
-def rebuild(db: Database, *, batch: int = 500) -> int:
+def rebuild(db: Database, *, batch: int = 500, min_severity: str = "critical") -> int:
     with db.write() as session:
         projection.rebuild(session)
-    return ProjectionRunner(db, batch=batch).catch_up()
+    return ProjectionRunner(db, batch=batch, min_severity=min_severity).catch_up()
 
 
 __all__ = ["rebuild"]

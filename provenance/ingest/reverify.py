@@ -4,7 +4,8 @@ The exact bytes of each `POST /v1/attestations` delivery are in the hash-chained
 they are parsed and verified again under the current policy, with the time each was
 first seen (so a key that expired since does not retroactively void what it signed
 while valid; a revoked or removed key does). Each result is appended to the evidence
-table next to the earlier ones (`origin="reverify"`): nothing is overwritten.
+table next to the earlier ones (`origin="reverify"`): nothing is overwritten; which one
+holds is the rule of `provenance.model.verdicts` (the latest reached).
 Signature claims from other sources (CDEvents, canonical events) carry no signature
 material and keep their arrival verdict.
 """
@@ -21,6 +22,7 @@ from provenance.ingest.sources import Delivery, SourceSecrets, normalize
 from provenance.model.errors import RejectedInput
 from provenance.model.events import Event, EventType
 from provenance.model.timeutil import utcnow
+from provenance.model.verdicts import Origin
 from provenance.store import Database, evidence, log
 from provenance.trust.policy import AttestationVerifier
 
@@ -122,7 +124,7 @@ def _row_values(
             new = old.with_changes(attributes={**old.attributes, "verdict": verdict})
         out.append(
             evidence.values_for(
-                row.seq, new, origin="reverify", trusted_source=True, evaluated_at=when
+                row.seq, new, origin=Origin.REVERIFY, trusted_source=True, evaluated_at=when
             )
         )
     return out

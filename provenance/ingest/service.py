@@ -39,6 +39,7 @@ from provenance.ingest.sources import (
     SourceSecrets,
     normalize_delivery,
 )
+from provenance.model.alerts import DEFAULT_MIN_SEVERITY
 from provenance.model.errors import RejectedInput, UnknownSource
 from provenance.model.events import Event
 from provenance.store import Database, blames_the_input, cursors, log, projection, quarantine
@@ -100,10 +101,19 @@ def _quarantine_items(session: Any, delivery: Delivery, rejected: Sequence[Rejec
 
 class ProjectionRunner:
     """Projects the log into the graph: on demand after each ingest, and in a background
-    thread that catches up after a crash and retries after a failure."""
+    thread that catches up after a crash and retries after a failure. `min_severity`: the
+    alert threshold of the shell's `Settings.alert_min_severity`."""
 
-    def __init__(self, db: Database, *, batch: int = 200, interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        batch: int = 200,
+        interval: float = 2.0,
+        min_severity: str = DEFAULT_MIN_SEVERITY,
+    ) -> None:
         self._db = db
+        self._min_severity = min_severity
         self._batch = batch
         self._interval = interval
         self._lock = threading.Lock()
@@ -117,7 +127,9 @@ class ProjectionRunner:
         with self._lock:
             while True:
                 with self._db.write() as session:
-                    done = projection.project_pending(session, limit=self._batch)
+                    done = projection.project_pending(
+                        session, limit=self._batch, min_severity=self._min_severity
+                    )
                 if not done:
                     return total
                 total += done
@@ -169,8 +181,16 @@ class LaneProjector:
     with another worker's transaction (a deadlock, a serialization failure) is retried
     here, never raised to crash the worker; the database being down is raised."""
 
-    def __init__(self, db: Database, *, batch: int = 20, retries: int = 20) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        batch: int = 20,
+        retries: int = 20,
+        min_severity: str = DEFAULT_MIN_SEVERITY,
+    ) -> None:
         self._db = db
+        self._min_severity = min_severity
         self._batch = batch
         self._retries = retries
 
@@ -183,7 +203,12 @@ class LaneProjector:
         returns the number of entries projected."""
         total = 0
         for lane in sorted(set(lanes)):
-            step = partial(projection.project_lane, lane=lane, limit=self._batch)
+            step = partial(
+                projection.project_lane,
+                lane=lane,
+                limit=self._batch,
+                min_severity=self._min_severity,
+            )
             left = rounds
             while (left is None or left > 0) and (done := self._retrying(step)):
                 total += done
@@ -193,7 +218,9 @@ class LaneProjector:
     def sweep(self) -> int:
         """Move the global cursor over what the lanes projected; returns entries passed."""
         total = 0
-        step = partial(projection.project_pending, limit=500, lanes=False)
+        step = partial(
+            projection.project_pending, limit=500, lanes=False, min_severity=self._min_severity
+        )
         while done := self._retrying(step):
             total += done
         return total

@@ -128,14 +128,14 @@ def _evidence(
     session: Session, artifact_nodes: list[str], as_of: datetime | None
 ) -> dict[str, set[str]]:
     """Per artifact: which of signs/attests it has that verified against the trust policy.
-    As of a past moment, the verdict taken on arrival counts (reverifications are later)."""
+    As of a past moment, the verdict that held then counts (`provenance.model.verdicts`)."""
     edges = [
         e
         for e in reads.edges_to(session, artifact_nodes, ("signs", "attests"))
         if as_of is None or e.since <= as_of
     ]
     event_of = {e.src: e.src.split(":", 1)[1] for e in edges}
-    verified = evidence.verified_events(session, event_of.values(), arrival_only=as_of is not None)
+    verified = evidence.verified_events(session, event_of.values(), as_of=as_of)
     out: dict[str, set[str]] = defaultdict(set)
     for e in edges:
         if event_of[e.src] in verified:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, event, func, select, text
+from sqlalchemy import Connection, Engine, bindparam, event, select, text
 from sqlalchemy.orm import Session
 
 from provenance.model import nodes as N
@@ -42,7 +42,7 @@ from provenance.model import scan_shape
 from provenance.model.delivery import Delivery
 from provenance.model.events import Event
 from provenance.model.references import ImageReference
-from provenance.store import log, scans
+from provenance.store import evidence, log, scans
 from provenance.store.db import Database
 from provenance.store.evidence import Evidence
 from provenance.store.models import Artifact, Edge, order_key
@@ -124,13 +124,8 @@ _TAGS_AT = (
     .order_by(Edge.since)
 )
 _KNOWN = select(Artifact.digest).where(Artifact.digest.in_(bindparam("digests", expanding=True)))
-_NEWEST_VERDICTS = (
-    select(func.max(Evidence.id))
-    .where(
-        Evidence.digest.in_(bindparam("digests", expanding=True)),
-        Evidence.evaluated_at <= bindparam("at"),
-    )
-    .group_by(Evidence.event_id)
+_NEWEST_VERDICTS = evidence.holding_ids(
+    Evidence.digest.in_(bindparam("digests", expanding=True)), as_of=bindparam("at")
 )
 _VERIFIED = select(Evidence.digest, Evidence.kind).where(
     Evidence.id.in_(_NEWEST_VERDICTS), Evidence.verified
@@ -157,8 +152,8 @@ def _known(conn: Connection, digests: list[str]) -> set[str]:
 
 
 def _verified_kinds(conn: Connection, digests: list[str], at: datetime) -> dict[str, set[str]]:
-    """Per digest, which of signature/attestation has an event whose latest verdict by
-    `at` verified."""
+    """Per digest, which of signature/attestation has an event whose verdict that holds at
+    `at` verified (`provenance.model.verdicts`)."""
     if not digests:
         return {}
     out: dict[str, set[str]] = {}

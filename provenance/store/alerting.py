@@ -1,57 +1,31 @@
-"""Alerts as what the event-time histories imply, and reading them back.
+"""Alerts stored, superseded and read back: the rows of what `provenance.model.alerts` decides.
 
 `reconcile` is given, for a set of scopes (a tag, a workload, a digest's deletes, a
-puller), every finding those histories imply now. A finding already stored stays as it is
-(same row, same id: nothing is sent twice); a new one is inserted (the notifier and the
-alerts topic read this table as their outbox); a stored one that no longer holds is kept,
-marked superseded, with the keys of the findings of its scope that replaced it. A finding's
-stored key is its rule key plus a fingerprint of what it asserts, so a rebuild or any
-arrival order stores the same keys.
+puller), every finding those histories imply now, reads the scopes' stored alerts and
+carries out `provenance.model.alerts.supersede.plan` on them: new ones inserted (the
+notifier and the alerts topic read this table as their outbox), ones that no longer hold
+marked superseded (kept), ones that hold again revived. Ids, keys and rows of findings
+that still hold are left as they are: nothing is sent twice.
 
-Entry points: `reconcile`, `stored_key`, `list_alerts`, `due_for_delivery`,
-`record_attempt`, `delivery_state`.
+Entry points: `reconcile`, `list_alerts`, `due_for_delivery`, `record_attempt`,
+`delivery_state` (and `stored_key`, `Raised` from the model, for callers of `reconcile`).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from provenance.model import alerts as rules
-from provenance.model.timeutil import format_time, utcnow
+from provenance.model.alerts.kinds import Raised
+from provenance.model.alerts.supersede import Stored, plan, stored_key
+from provenance.model.timeutil import utcnow
 from provenance.store.alert_models import AlertDelivery, AlertRow
 
 _CHUNK = 500
-
-
-@dataclass(frozen=True, slots=True)
-class Raised:
-    """A finding, the scope whose history implies it, and the log entries behind it."""
-
-    scope: str
-    finding: rules.Finding
-    events: tuple[int, ...]
-
-
-def stored_key(finding: rules.Finding) -> str:
-    what = orjson.dumps(
-        [
-            finding.kind.value,
-            format_time(finding.time),
-            finding.digest,
-            finding.repository,
-            finding.details,
-        ],
-        option=orjson.OPT_SORT_KEYS,
-    )
-    return f"{finding.key}@{hashlib.sha256(what).hexdigest()[:12]}"
 
 
 def reconcile(
@@ -62,18 +36,15 @@ def reconcile(
     *,
     since: Mapping[str, datetime] | None = None,
 ) -> None:
-    """Make the stored alerts of `scopes` the findings `raised` (see the module docstring).
+    """Make the stored alerts of `scopes` the findings `raised` (`supersede.plan`).
     A scope in `since` was derived again only from that time on: its stored findings
     before it stand as they are."""
     if not scopes:
         return
-    desired: dict[str, Raised] = {}
-    for r in sorted(raised, key=lambda r: r.finding.time):  # stable: rule order on ties
-        desired.setdefault(stored_key(r.finding), r)
     bounds: dict[datetime | None, list[str]] = {}
     for scope in sorted(scopes):
         bounds.setdefault((since or {}).get(scope), []).append(scope)
-    existing: list[Any] = []
+    existing: list[Stored] = []
     for bound, scope_list in bounds.items():
         for start in range(0, len(scope_list), _CHUNK):
             chunk = scope_list[start : start + _CHUNK]
@@ -82,26 +53,20 @@ def reconcile(
             )
             if bound is not None:
                 stmt = stmt.where(AlertRow.time >= bound)
-            existing.extend(session.execute(stmt))
-    stored = {key for _, key, _, _ in existing}
-    fresh_by_scope: dict[str, list[str]] = {}
-    for key, r in desired.items():
-        if key not in stored:
-            fresh_by_scope.setdefault(r.scope, []).append(key)
-    now = utcnow()
-    revived = [i for i, key, _, gone in existing if key in desired and gone is not None]
-    if revived:
+            existing.extend(
+                Stored(i, key, scope, gone is not None)
+                for i, key, scope, gone in session.execute(stmt)
+            )
+    todo = plan(existing, raised)
+    if todo.revived:
         session.execute(
             update(AlertRow)
-            .where(AlertRow.id.in_(revived))
+            .where(AlertRow.id.in_(todo.revived))
             .values(superseded_at=None, superseded_by=None)
         )
-    stale = [
-        {"id": row_id, "superseded_at": now, "superseded_by": sorted(fresh_by_scope.get(scope, []))}
-        for row_id, key, scope, gone in existing
-        if key not in desired and gone is None
-    ]
-    if stale:
+    if todo.stale:
+        now = utcnow()
+        stale = [{"id": i, "superseded_at": now, "superseded_by": by} for i, by in todo.stale]
         session.execute(update(AlertRow), stale)  # bulk UPDATE by primary key
     rows = [
         {
@@ -117,8 +82,7 @@ def reconcile(
             "superseded_at": None,
             "superseded_by": None,
         }
-        for key, r in desired.items()
-        if key not in stored
+        for key, r in todo.new.items()
     ]
     if rows:
         # A key may already be stored under another scope (one event, several containers).

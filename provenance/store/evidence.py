@@ -3,7 +3,9 @@
 A row is one verification of one signed/attested event (one subject digest): the verdict
 taken on arrival (`origin="arrival"`, written by the projection from the event, so a
 rebuild reproduces it exactly) and each later `provenance trust reverify`
-(`origin="reverify"`, appended, never updated). Readers take the latest row per event.
+(`origin="reverify"`, appended, never updated). Which of an event's rows holds is the one
+rule of `provenance.model.verdicts` (latest by the time reached, then seq; never by row id),
+applied here in SQL once (`holding_ids`) and read through it by every reader.
 """
 
 from __future__ import annotations
@@ -13,11 +15,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, String, Text, delete, func, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    BindParameter,
+    Boolean,
+    ColumnElement,
+    Index,
+    Select,
+    String,
+    Text,
+    case,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from provenance.model.events import Event, EventType
 from provenance.model.timeutil import parse_time
+from provenance.model.verdicts import ORIGIN_RANK, Origin
 from provenance.store.models import Base, BigId
 
 #: The log source whose events carry verdicts this service reached itself.
@@ -157,37 +174,63 @@ def add(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
 def forget_arrivals(session: Session) -> None:
     """For `projection.rebuild`: arrival verdicts are re-derived from the log; reverify
     results are not derivable (they depend on the policy of their day) and stay."""
-    session.execute(delete(Evidence).where(Evidence.origin == "arrival"))
+    session.execute(delete(Evidence).where(Evidence.origin == Origin.ARRIVAL))
+
+
+# The rule's order (`provenance.model.verdicts.order`), newest first.
+_ORIGIN_RANK = case(
+    *((Evidence.origin == origin, rank) for origin, rank in ORIGIN_RANK.items()), else_=0
+)
+_NEWEST_FIRST = (
+    Evidence.evaluated_at.desc(),
+    Evidence.seq.desc(),
+    _ORIGIN_RANK.desc(),
+    Evidence.id.desc(),
+)
+
+
+def holding_ids(
+    *where: ColumnElement[bool], as_of: datetime | BindParameter[datetime] | None = None
+) -> Select[tuple[int]]:
+    """The ids of the rows that hold, one per event among the rows `where` selects (reached
+    by `as_of`, when given): the SQL of `provenance.model.verdicts.holding`."""
+    reached = list(where)
+    if as_of is not None:
+        reached.append(Evidence.evaluated_at <= as_of)
+    ranked = (
+        select(
+            Evidence.id,
+            func.row_number()
+            .over(partition_by=Evidence.event_id, order_by=_NEWEST_FIRST)
+            .label("newness"),
+        )
+        .where(*reached)
+        .subquery()
+    )
+    return select(ranked.c.id).where(ranked.c.newness == 1)
 
 
 def latest_by_event(
     session: Session, event_ids: Iterable[str], *, as_of: datetime | None = None
 ) -> dict[str, EvidenceRow]:
-    """The most recent verdict of each event (reached by `as_of`, when given)."""
+    """The verdict that holds for each event (as of `as_of`, when given)."""
     ids = list(dict.fromkeys(event_ids))
     out: dict[str, EvidenceRow] = {}
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        newest = select(func.max(Evidence.id)).where(Evidence.event_id.in_(chunk))
-        if as_of is not None:
-            newest = newest.where(Evidence.evaluated_at <= as_of)
-        newest = newest.group_by(Evidence.event_id)
+        newest = holding_ids(Evidence.event_id.in_(ids[start : start + _CHUNK]), as_of=as_of)
         rows = session.execute(select(Evidence).where(Evidence.id.in_(newest))).scalars()
         out.update((r.event_id, _row(r)) for r in rows)
     return out
 
 
-def latest_by_digest(session: Session, digests: Iterable[str]) -> dict[str, list[EvidenceRow]]:
-    """The most recent verdict of each event about each digest, oldest event first."""
+def latest_by_digest(
+    session: Session, digests: Iterable[str], *, as_of: datetime | None = None
+) -> dict[str, list[EvidenceRow]]:
+    """The verdict that holds for each event about each digest, oldest event first."""
     wanted = list(dict.fromkeys(digests))
     out: dict[str, list[EvidenceRow]] = {d: [] for d in wanted}
     for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        newest = (
-            select(func.max(Evidence.id))
-            .where(Evidence.digest.in_(chunk))
-            .group_by(Evidence.event_id)
-        )
+        newest = holding_ids(Evidence.digest.in_(wanted[start : start + _CHUNK]), as_of=as_of)
         stmt = select(Evidence).where(Evidence.id.in_(newest)).order_by(Evidence.seq, Evidence.id)
         for r in session.execute(stmt).scalars():
             out[r.digest].append(_row(r))
@@ -195,13 +238,58 @@ def latest_by_digest(session: Session, digests: Iterable[str]) -> dict[str, list
 
 
 def history(session: Session, digest: str, *, limit: int = 1000) -> list[EvidenceRow]:
-    """Every verdict about `digest`, oldest first: arrival and each reverification."""
-    stmt = select(Evidence).where(Evidence.digest == digest).order_by(Evidence.id).limit(limit)
+    """Every verdict about `digest`, oldest first (in the rule's order): arrival and each
+    reverification."""
+    stmt = (
+        select(Evidence)
+        .where(Evidence.digest == digest)
+        .order_by(Evidence.evaluated_at, Evidence.seq, _ORIGIN_RANK, Evidence.id)
+        .limit(limit)
+    )
     return [_row(r) for r in session.execute(stmt).scalars()]
 
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def verified_counts(session: Session, digest: str) -> dict[str, int]:
+    """How many signatures / attestations of `digest` verified on arrival."""
+    return verified_counts_of(session, [digest]).get(digest, {})
+
+
+def verified_counts_of(session: Session, digests: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Per digest and kind, how many events' arrival verdicts say verified: the rule over
+    the verdicts the log holds. The alert rules read this in the projection, and a
+    reverification is no event of the log: counting it would make a rebuild raise other
+    alerts than the live run did."""
+    ids = sorted(set(digests))
+    out: dict[str, dict[str, int]] = {}
+    for start in range(0, len(ids), _CHUNK):
+        newest = holding_ids(
+            Evidence.digest.in_(ids[start : start + _CHUNK]), Evidence.origin == Origin.ARRIVAL
+        )
+        rows = session.execute(
+            select(Evidence.digest, Evidence.kind, func.count())
+            .where(Evidence.id.in_(newest), Evidence.verified)
+            .group_by(Evidence.digest, Evidence.kind)
+        )
+        for digest, kind, n in rows:
+            out.setdefault(str(digest), {})[str(kind)] = int(n)
+    return out
+
+
+def verified_events(
+    session: Session, event_ids: Iterable[str], *, as_of: datetime | None = None
+) -> set[str]:
+    """The events whose verdict that holds (as of `as_of`, when given) says verified."""
+    ids = list(dict.fromkeys(event_ids))
+    out: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        newest = holding_ids(Evidence.event_id.in_(ids[start : start + _CHUNK]), as_of=as_of)
+        stmt = select(Evidence.event_id).where(Evidence.id.in_(newest), Evidence.verified)
+        out.update(session.execute(stmt).scalars())
+    return out
 
 
 __all__ = [
@@ -211,54 +299,11 @@ __all__ = [
     "add",
     "forget_arrivals",
     "history",
+    "holding_ids",
     "latest_by_digest",
     "latest_by_event",
     "values_for",
+    "verified_counts",
+    "verified_counts_of",
+    "verified_events",
 ]
-
-
-def verified_counts(session: Session, digest: str) -> dict[str, int]:
-    """How many signatures / attestations of `digest` verified on arrival (projection-side,
-    so alert rules that use it give the same answer on a rebuild)."""
-    rows = session.execute(
-        select(Evidence.kind, func.count())
-        .where(Evidence.digest == digest, Evidence.origin == "arrival", Evidence.verified)
-        .group_by(Evidence.kind)
-    )
-    return {str(kind): int(n) for kind, n in rows}
-
-
-def verified_counts_of(session: Session, digests: Iterable[str]) -> dict[str, dict[str, int]]:
-    """`verified_counts` for many digests, with one grouped query per chunk."""
-    ids = sorted(set(digests))
-    out: dict[str, dict[str, int]] = {}
-    for start in range(0, len(ids), _CHUNK):
-        rows = session.execute(
-            select(Evidence.digest, Evidence.kind, func.count())
-            .where(
-                Evidence.digest.in_(ids[start : start + _CHUNK]),
-                Evidence.origin == "arrival",
-                Evidence.verified,
-            )
-            .group_by(Evidence.digest, Evidence.kind)
-        )
-        for digest, kind, n in rows:
-            out.setdefault(str(digest), {})[str(kind)] = int(n)
-    return out
-
-
-def verified_events(
-    session: Session, event_ids: Iterable[str], *, arrival_only: bool = False
-) -> set[str]:
-    """The events whose latest verdict (or arrival verdict) says verified."""
-    ids = list(dict.fromkeys(event_ids))
-    out: set[str] = set()
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        newest = select(func.max(Evidence.id)).where(Evidence.event_id.in_(chunk))
-        if arrival_only:
-            newest = newest.where(Evidence.origin == "arrival")
-        newest = newest.group_by(Evidence.event_id)
-        stmt = select(Evidence.event_id).where(Evidence.id.in_(newest), Evidence.verified)
-        out.update(session.execute(stmt).scalars())
-    return out

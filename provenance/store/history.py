@@ -15,7 +15,6 @@ Entry points: `Touched`, `recompute`.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,12 +24,12 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from provenance.model import alerts as rules
 from provenance.model import nodes as N
-from provenance.model import scan_shape
+from provenance.model.alerts import DEFAULT_MIN_SEVERITY, Evidence, Raised, derive, scopes
+from provenance.model.alerts import findings as rules
 from provenance.model.events import Event, EventType
 from provenance.store import evidence, scans
-from provenance.store.alerting import Raised, reconcile
+from provenance.store.alerting import reconcile
 from provenance.store.models import (
     OPEN,
     Artifact,
@@ -47,7 +46,7 @@ _CHUNK = 500
 # Rows are written with Core statements on the tables: the ORM's bulk path costs more per row.
 _EDGES = cast("Table", Edge.__table__)
 _TIMELINE = cast("Table", TimelineEvent.__table__)
-_PLACEMENT = ("environment", "cluster", "namespace", "workload", "container")
+_PLACEMENT = derive.PLACEMENT
 
 
 @dataclass
@@ -107,7 +106,15 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return min(a, b)
 
 
-def recompute(session: Session, insert_: Callable[[Any], Any], touched: Touched) -> None:
+def recompute(
+    session: Session,
+    insert_: Callable[[Any], Any],
+    touched: Touched,
+    *,
+    min_severity: str = DEFAULT_MIN_SEVERITY,
+) -> None:
+    """Derive the touched histories again and reconcile the alerts they imply (the rules:
+    `provenance.model.alerts`; `min_severity`: `Settings.alert_min_severity`)."""
     session.flush()
     locks = _KeyLocks.of(session)
     # Each key is locked before the facts it is derived from are read (and the batch's own
@@ -133,7 +140,7 @@ def recompute(session: Session, insert_: Callable[[Any], Any], touched: Touched)
     starts = _starts(workloads, _earliest(touched.since, touched.deployed_since), evidenced)
     digests = _workload_histories(session, insert_, found, starts)
     _delete_alerts(session, found, digests | touched.deleted, moved=resolved)
-    vulnerable_alerts(session, found, digests | touched.scanned)
+    vulnerable_alerts(session, found, digests | touched.scanned, min_severity)
     _puller_alerts(found, touched.first_pulls)
     # One reconciliation, in event-time order: the alerts are raised as they happened.
     reconcile(session, insert_, found.scopes, found.raised, since=found.since)
@@ -226,7 +233,7 @@ class _TagWalk:
         stream += [(d.okey, True, d) for d in closing]
         stream.sort(key=lambda item: item[0])
         for okey, artifact_delete, fact in stream:
-            self.found.scopes.add(f"{tag}|{okey}")
+            self.found.scopes.add(scopes.tag_fact(tag, okey))
             if artifact_delete or fact.kind == "delete":
                 if not artifact_delete:
                     held = current["src"].removeprefix("artifact:") if current else None
@@ -267,7 +274,9 @@ class _TagWalk:
                 self.derived.append(
                     timeline_row(moved, seq=fact.seq, order=2 * fact.ord + 1, derived_tag=tag)
                 )
-            self.found.raised.append(Raised(f"{tag}|{okey}", rules.tag_moved(moved), (fact.seq,)))
+            self.found.raised.append(
+                Raised(scopes.tag_fact(tag, okey), rules.tag_moved(moved), (fact.seq,))
+            )
         return opened
 
 
@@ -694,7 +703,6 @@ def _derive(
         out.workload(workload, sorted(facts.get(workload, []), key=lambda f: f.okey), resolve)
     edges, candidates, fallback_nodes = out.edges, out.candidates, out.fallback_nodes
     resolved_rows, openings = out.resolved_rows, out.openings
-    raised: list[Raised] = []
     if tail:
         before = affected
         for start in range(0, len(doomed), _CHUNK):
@@ -725,15 +733,13 @@ def _derive(
     if resolved_rows:
         _show_resolved(session, resolved_rows)
     proof = _evidence(session, {d for _, _, d in openings})
-    for workload, f, digest in openings:
-        e = Event.from_dict(f.data).with_changes(digest=digest)
-        for finding in rules.deployed_without_evidence(e, proof[digest]):
-            raised.append(Raised(f"workload:{workload}", finding, (f.seq,)))
-    scopes = {f"workload:{w}" for w in workloads}
-    found.scopes |= scopes
+    found.raised += derive.unproven_deployments(
+        (derive.Opening(w, f.seq, f.data, digest) for w, f, digest in openings), proof
+    )
+    derived = {scopes.workload(w) for w in workloads}
+    found.scopes |= derived
     if since is not None:
-        found.since.update(dict.fromkeys(scopes, since))
-    found.raised += raised
+        found.since.update(dict.fromkeys(derived, since))
     return touched
 
 
@@ -794,9 +800,9 @@ def _show_resolved(session: Session, resolved: list[dict[str, Any]]) -> None:
         session.execute(update(TimelineEvent), changed)  # bulk UPDATE by primary key
 
 
-def _evidence(session: Session, digests: set[str]) -> dict[str, rules.Evidence]:
-    """Signatures and attestations of each digest in the set of events (a late signature
-    clears the alert it answers), and how many verified on arrival."""
+def _evidence(session: Session, digests: set[str]) -> dict[str, Evidence]:
+    """What each digest has for the alert rules: its signatures and attestations in the
+    set of events, and the verdicts of them the log holds (`derive.evidence_of`)."""
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     arts = sorted(N.artifact(d) for d in digests)
     for start in range(0, len(arts), _CHUNK):
@@ -808,52 +814,39 @@ def _evidence(session: Session, digests: set[str]) -> dict[str, rules.Evidence]:
         for dst, kind, n in rows:
             counts[str(dst).removeprefix("artifact:")][str(kind)] = int(n)
     verdicts = evidence.verified_counts_of(session, digests)
-    out = {}
-    for d in digests:
-        verified = verdicts.get(d, {})
-        out[d] = rules.Evidence(
-            signatures=counts[d].get("signs", 0),
-            attestations=counts[d].get("attests", 0),
-            verified_signatures=verified.get("signature", 0),
-            verified_attestations=verified.get("attestation", 0),
+    return {d: derive.evidence_of(counts[d], verdicts.get(d, {})) for d in digests}
+
+
+def _running(session: Session, digests: Iterable[str]) -> list[derive.Running]:
+    """The deployment intervals of `digests`, with where each container runs."""
+    edges = _rows_in(session, Edge, Edge.src, {N.artifact(d) for d in digests}, kind="deployed")
+    where = {n.id: n.attrs for n in _rows_in(session, Node, Node.id, {e.dst for e in edges})}
+    return [
+        derive.Running(
+            digest=e.src.removeprefix("artifact:"),
+            container=e.dst,
+            since=e.since,
+            until=e.until,
+            seq=e.seq,
+            okey=e.okey or "",
+            placement=derive.placement_of(where.get(e.dst, {})),
         )
-    return out
+        for e in edges
+    ]
 
 
-def vulnerable_alerts(session: Session, found: _Findings, digests: set[str]) -> None:
-    """vulnerable_deployed: a deployment interval of a digest whose latest scans report
-    something at or above PROVENANCE_ALERT_MIN_SEVERITY, from the deployment on (a scan
-    known then) or from the scan on (a scan that found it while it ran)."""
+def vulnerable_alerts(
+    session: Session, found: _Findings, digests: set[str], min_severity: str
+) -> None:
+    """vulnerable_deployed (`derive.vulnerable_deployments`) for the digests' deployment
+    intervals, against their latest scans."""
     if not digests:
         return
     # The worst column first: only the digests it names have their findings read.
-    latest = scans.latest_scans(session, scans.at_or_above(session, digests, min_severity()))
-    bad = {d: v for d in latest if (v := scans.vulnerable(latest[d], min_severity()))}
-    running = _rows_in(session, Edge, Edge.src, {N.artifact(d) for d in bad}, kind="deployed")
-    where = {n.id: n.attrs for n in _rows_in(session, Node, Node.id, {e.dst for e in running})}
-    raised = []
-    for edge in sorted(running, key=lambda e: (e.okey or "", e.dst)):
-        digest = edge.src.removeprefix("artifact:")
-        placement = {k: where.get(edge.dst, {}).get(k) for k in _PLACEMENT}
-        finding = rules.vulnerable_deployed(
-            digest,
-            edge.since,
-            edge.until,
-            placement=placement,
-            scans=bad[digest],
-            min_severity=min_severity(),
-        )
-        if finding is not None:
-            raised.append(Raised(f"vulnerable:{digest}", finding, (edge.seq,)))
-    found.scopes |= {f"vulnerable:{d}" for d in digests}
-    found.raised += raised
-
-
-def min_severity() -> str:
-    """PROVENANCE_ALERT_MIN_SEVERITY (the projection has no settings object: it runs in
-    the API, the worker and `provenance rebuild` alike)."""
-    value = os.environ.get("PROVENANCE_ALERT_MIN_SEVERITY", "critical").strip().lower()
-    return value if value in scan_shape.SEVERITIES else "critical"
+    latest = scans.latest_scans(session, scans.at_or_above(session, digests, min_severity))
+    bad = {d for d in latest if derive.vulnerable_scans(latest[d], min_severity)}
+    found.raised += derive.vulnerable_deployments(_running(session, bad), latest, min_severity)
+    found.scopes |= {scopes.vulnerable(d) for d in digests}
 
 
 # --- deletes and pullers ---------------------------------------------------------------
@@ -865,7 +858,7 @@ def _delete_alerts(
     """deleted_while_deployed: a delete inside a deployment interval of its digest.
     `moved`: digests a delete by tag resolved to or no longer does (their findings are
     derived again even with no delete left)."""
-    found.scopes |= {f"deleted:{d}" for d in moved}
+    found.scopes |= {scopes.deleted(d) for d in moved}
     digests = digests | moved
     if not digests:
         return
@@ -873,40 +866,21 @@ def _delete_alerts(
     with_deletes = {d.digest for d in deletes}
     if not with_deletes:
         return
-    running = _rows_in(
-        session, Edge, Edge.src, {N.artifact(d) for d in with_deletes}, kind="deployed"
+    found.raised += derive.deletes_while_deployed(
+        (derive.Deleted(d.digest, d.time, d.okey, d.seq, d.data) for d in deletes),
+        _running(session, with_deletes),
     )
-    where = {n.id: n.attrs for n in _rows_in(session, Node, Node.id, {e.dst for e in running})}
-    raised = []
-    for d in sorted(deletes, key=lambda d: d.okey):
-        art = N.artifact(d.digest)
-        hits = sorted(
-            e.dst
-            for e in running
-            if e.src == art and e.since <= d.time and (e.until is None or e.until > d.time)
-        )
-        placements = [{k: where.get(t, {}).get(k) for k in _PLACEMENT} for t in hits]
-        deleted = Event.from_dict(d.data).with_changes(digest=d.digest)  # by tag: resolved
-        finding = rules.deleted_while_deployed(deleted, placements)
-        if finding is not None:
-            raised.append(Raised(f"deleted:{d.digest}", finding, (d.seq,)))
-    found.scopes |= {f"deleted:{d}" for d in with_deletes}
-    found.raised += raised
+    found.scopes |= {scopes.deleted(d) for d in with_deletes}
 
 
 def _puller_alerts(
     found: _Findings, first_pulls: dict[tuple[str, str], tuple[int, dict[str, Any]]]
 ) -> None:
-    """new_puller: the first pull of a repository by an actor, by event time."""
+    """new_puller (`derive.new_pullers`): the first pull of a repository by an actor."""
     if not first_pulls:
         return
-    raised = []
-    for (repository, actor), (seq, data) in sorted(first_pulls.items()):
-        finding = rules.new_puller(Event.from_dict(data), seen_before=False)
-        if finding is not None:
-            raised.append(Raised(f"puller:{repository}|{actor}", finding, (seq,)))
-    found.scopes |= {f"puller:{r}|{a}" for r, a in first_pulls}
-    found.raised += raised
+    found.raised += derive.new_pullers(first_pulls)
+    found.scopes |= {scopes.puller(r, a) for r, a in first_pulls}
 
 
 # --- lookups ---------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from provenance.model import nodes as N
+from provenance.model.alerts import DEFAULT_MIN_SEVERITY
 from provenance.model.errors import ProvenanceError
 from provenance.model.events import BLOB_TYPES, Event, EventType, is_digest
 from provenance.model.timeutil import format_time
@@ -100,7 +101,13 @@ def lane_cursor(lane: str) -> str:
     return f"{LANE_CURSOR}{lane}"
 
 
-def project_pending(session: Session, *, limit: int = 500, lanes: bool = True) -> int:
+def project_pending(
+    session: Session,
+    *,
+    limit: int = 500,
+    lanes: bool = True,
+    min_severity: str = DEFAULT_MIN_SEVERITY,
+) -> int:
     """Move the global cursor over up to `limit` log entries; return how many it passed.
 
     Entries a lane's cursor already covers are passed without applying them again. With
@@ -148,7 +155,7 @@ def project_pending(session: Session, *, limit: int = 500, lanes: bool = True) -
             .scalars()
             .all()
         )
-        _apply_or_set_aside(session, rows)
+        _apply_or_set_aside(session, rows, min_severity)
     for row in lane_rows.values():
         row.seq = max(row.seq, upto)  # every entry up to `upto` is projected now
     passed = sum(1 for seq, _ in heads if seq <= upto)
@@ -157,7 +164,9 @@ def project_pending(session: Session, *, limit: int = 500, lanes: bool = True) -
     return passed
 
 
-def project_lane(session: Session, lane: str, *, limit: int = 500) -> int:
+def project_lane(
+    session: Session, lane: str, *, limit: int = 500, min_severity: str = DEFAULT_MIN_SEVERITY
+) -> int:
     """Project up to `limit` entries of one lane after its cursor; return how many.
 
     The lane's cursor row is locked first (FOR UPDATE), so a lane is projected by one
@@ -179,16 +188,16 @@ def project_lane(session: Session, lane: str, *, limit: int = 500) -> int:
     )
     if not rows:
         return 0
-    _apply_or_set_aside(session, rows)
+    _apply_or_set_aside(session, rows, min_severity)
     cursor.seq = rows[-1].seq
     session.flush()
     return len(rows)
 
 
-def _apply_or_set_aside(session: Session, rows: Sequence[LogEntry]) -> None:
+def _apply_or_set_aside(session: Session, rows: Sequence[LogEntry], min_severity: str) -> None:
     try:
         with session.begin_nested():
-            apply_entries(session, rows)
+            apply_entries(session, rows, min_severity=min_severity)
     except Exception as exc:
         if _transient(exc) or len(rows) == 1:
             _set_aside_or_raise(session, rows[0], exc)
@@ -196,14 +205,17 @@ def _apply_or_set_aside(session: Session, rows: Sequence[LogEntry]) -> None:
             for row in rows:
                 try:
                     with session.begin_nested():
-                        apply_entries(session, [row])
+                        apply_entries(session, [row], min_severity=min_severity)
                 except Exception as one:
                     _set_aside_or_raise(session, row, one)
 
 
-def apply_entries(session: Session, rows: Sequence[LogEntry]) -> None:
-    """Project a batch of log entries (raises on failure; the caller moves the cursor)."""
-    projector = Projector(session)
+def apply_entries(
+    session: Session, rows: Sequence[LogEntry], *, min_severity: str = DEFAULT_MIN_SEVERITY
+) -> None:
+    """Project a batch of log entries (raises on failure; the caller moves the cursor).
+    `min_severity`: the alert threshold (`Settings.alert_min_severity`), passed down."""
+    projector = Projector(session, min_severity)
     for row in rows:
         projector.apply_entry(row)
     projector.flush()
@@ -305,6 +317,9 @@ class Projector:
     """Applies events to the graph tables of one session, caching what it has created."""
 
     session: Session
+    min_severity: str = (
+        DEFAULT_MIN_SEVERITY  # of `vulnerable_deployed` (`Settings.alert_min_severity`)
+    )
     # Earliest time seen in this batch per node and once-only edge: an event about it
     # with an earlier time (it arrived late) moves its `first_seen` / `since` back.
     _nodes: dict[str, datetime] = field(default_factory=dict)
@@ -389,7 +404,9 @@ class Projector:
         self._write_timeline()
         self._write_facts()
         if self._touched:
-            history.recompute(self.session, self._insert, self._touched)
+            history.recompute(
+                self.session, self._insert, self._touched, min_severity=self.min_severity
+            )
             self._touched = history.Touched()
         if self._concurrent:
             self._sync_shared()

@@ -183,3 +183,77 @@ def test_reverify_after_the_sigstore_trust_root_changes(db: Database, tmp_path: 
     instance.write_trusted_root(root)
     run()
     assert [r.verified for r in _history(db)] == [True, False, True]
+
+
+# --- one rule: the verdict that holds is the latest reached, never the latest inserted ----
+
+
+def test_a_rebuild_does_not_bring_back_the_arrival_verdict(db: Database) -> None:
+    """A rebuild re-inserts the arrival verdict after the reverification it keeps: by row
+    id the old verdict would be the latest again. By the time each was reached, the
+    reverification still holds, for every reader."""
+    from provenance.model.references import parse as parse_reference
+    from provenance.store.admission import image_facts
+
+    key = Key.make()
+    _deliver(db, dsse_envelope(statement_v1(D), key), _verifier(policy({"k": key})))
+    revoked = policy({"k": key}, key_k={"revoked": True})
+    later = ARRIVED + timedelta(days=2)
+    reverify(db, _verifier(revoked), now=later)
+
+    def readers() -> tuple[bool, bool, bool, bool]:
+        with db.read() as session:
+            (event_id,) = {r.event_id for r in evidence.history(session, D)}
+            view = queries.artifact(session, D)
+            (rows,) = evidence.latest_by_digest(session, [D]).values()
+            verified = evidence.verified_events(session, [event_id])
+            (facts,) = image_facts(
+                session, [parse_reference(f"r.example/app@{D}")], at=later
+            ).values()
+            return (
+                bool(view.attestations[0]["verified"]),
+                rows[0].verified,
+                event_id in verified,
+                facts.attested,
+            )
+
+    assert readers() == (False, False, False, False)
+    with db.write() as session:
+        projection.rebuild(session)
+    ProjectionRunner(db).catch_up()
+    assert readers() == (False, False, False, False)
+
+
+def test_as_of_a_moment_after_a_reverification_it_holds_everywhere(db: Database) -> None:
+    """As of a moment, the verdict reached by then holds: `/v1/deployments` as of a time
+    after a revocation says unattested, as the artifact view does."""
+    from provenance.query.deployments import deployments
+
+    key = Key.make()
+    _deliver(db, dsse_envelope(statement_v1(D), key), _verifier(policy({"k": key})))
+    deploy = {
+        "id": "deploy-1",
+        "type": "deployment.applied",
+        "time": "2026-03-09T15:00:00Z",
+        "source": "events",
+        "digest": D,
+        "cluster": "c1",
+        "namespace": "ns",
+        "workload": "deployment/app",
+        "container": "app",
+    }
+    ingest(
+        db,
+        Delivery(source="events", body=orjson.dumps(deploy), received_at=ARRIVED),
+        SourceSecrets(),
+    )
+    ProjectionRunner(db).catch_up()
+    revoked = policy({"k": key}, key_k={"revoked": True})
+    reverify(db, _verifier(revoked), now=ARRIVED + timedelta(days=2))
+    with db.read() as session:
+        for when, attested in (
+            (ARRIVED + timedelta(days=1), True),
+            (ARRIVED + timedelta(days=3), False),
+        ):
+            assert [d.attested for d in deployments(session, as_of=when)] == [attested]
+            assert queries.artifact(session, D, as_of=when).attestations[0]["verified"] is attested

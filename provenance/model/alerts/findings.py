@@ -1,44 +1,23 @@
-"""Policy alert rules: plain functions from facts to findings.
-
-The projection gathers the facts (what the graph knew just before and after an event)
-and stores what these functions return; each rule is tested on its own. A finding's
-`key` makes it idempotent: replaying the log raises the same alerts, once.
+"""The findings, one rule per kind: plain functions from one fact (and what is known about
+it) to a `Finding`. Each is tested on its own. A finding's `key` is its identity: replaying
+the log raises the same alerts, once.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from provenance.model import scan_shape
+from provenance.model.alerts.kinds import AlertKind, Finding
 from provenance.model.events import Event
 from provenance.model.timeutil import format_time
 
 if TYPE_CHECKING:
     from provenance.model.scan_shape import ScanSummary
-
-
-class AlertKind(StrEnum):
-    TAG_MOVED = "tag_moved"
-    UNSIGNED_DEPLOYED = "unsigned_deployed"
-    UNATTESTED_DEPLOYED = "unattested_deployed"
-    DELETED_WHILE_DEPLOYED = "deleted_while_deployed"
-    NEW_PULLER = "new_puller"
-    VULNERABLE_DEPLOYED = "vulnerable_deployed"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    kind: AlertKind
-    key: str
-    time: datetime
-    digest: str | None
-    repository: str | None
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def tag_moved(moved: Event) -> Finding:
@@ -185,9 +164,7 @@ def vulnerable_deployed(
 
 
 __all__ = [
-    "AlertKind",
     "Evidence",
-    "Finding",
     "deleted_while_deployed",
     "deployed_without_evidence",
     "new_puller",
