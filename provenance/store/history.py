@@ -29,6 +29,7 @@ from provenance.model import alerts as rules
 from provenance.model import nodes as N
 from provenance.model import scan_shape
 from provenance.model.events import Event, EventType
+from provenance.model.kinds import DeployFactKind, EdgeKind, NodeKind, TagFactKind
 from provenance.store import evidence, scans
 from provenance.store.alerting import Raised, reconcile
 from provenance.store.models import (
@@ -227,7 +228,7 @@ class _TagWalk:
         stream.sort(key=lambda item: item[0])
         for okey, artifact_delete, fact in stream:
             self.found.scopes.add(f"{tag}|{okey}")
-            if artifact_delete or fact.kind == "delete":
+            if artifact_delete or fact.kind == TagFactKind.DELETE:
                 if not artifact_delete:
                     held = current["src"].removeprefix("artifact:") if current else None
                     self.held[(tag, okey)] = held
@@ -251,7 +252,7 @@ class _TagWalk:
         opened = {
             "src": src,
             "dst": tag,
-            "kind": "tagged",
+            "kind": EdgeKind.TAGGED,
             "since": fact.time,
             "until": None,
             "seq": fact.seq,
@@ -287,7 +288,9 @@ def _tag_histories(
     facts: dict[str, list[TagFact]] = defaultdict(list)
     for f in _rows_in(session, TagFact, TagFact.tag, tags, where=TagFact.okey >= k0):
         facts[f.tag].append(f)
-    affected = _rows_in(session, Edge, Edge.dst, tags, kind="tagged", where=Edge.until_okey >= k0)
+    affected = _rows_in(
+        session, Edge, Edge.dst, tags, kind=EdgeKind.TAGGED, where=Edge.until_okey >= k0
+    )
     carried = {e.dst: e for e in affected if (e.okey or "") < k0}
     doomed = [e.id for e in affected if (e.okey or "") >= k0]
     digests = {f.digest for fs in facts.values() for f in fs if f.digest}
@@ -465,7 +468,9 @@ def _workloads_running(session: Session, digests: set[str]) -> dict[str, datetim
         for workload, time in session.execute(stmt):
             saw(str(workload), time)
     # Deployed by a tag that held the digest then: only the interval names the digest.
-    running = _rows_in(session, Edge, Edge.src, {N.artifact(d) for d in digests}, kind="deployed")
+    running = _rows_in(
+        session, Edge, Edge.src, {N.artifact(d) for d in digests}, kind=EdgeKind.DEPLOYED
+    )
     first: dict[str, datetime] = {}
     for e in running:
         first[e.dst] = min(first.get(e.dst, e.since), e.since)
@@ -527,7 +532,7 @@ class _Derivation:
         for target in sorted(per_target):
             self._walk(workload, target, per_target[target], resolve)
         for f in own:
-            if f.kind == "applied" and f.digest is None:
+            if f.kind == DeployFactKind.APPLIED and f.digest is None:
                 digest = resolve(f)
                 e = Event.from_dict(f.data)
                 if digest is not None:
@@ -555,7 +560,7 @@ class _Derivation:
             return hits
         node = self.fallback_nodes.setdefault(
             fallback,
-            {"id": fallback, "kind": "deployment", "attrs": selector, "first_seen": f.time},
+            {"id": fallback, "kind": NodeKind.DEPLOYMENT, "attrs": selector, "first_seen": f.time},
         )
         node["first_seen"] = min(node["first_seen"], f.time)
         return [fallback]
@@ -569,7 +574,7 @@ class _Derivation:
     ) -> None:
         current = self.carried.get(target)
         for f in facts:
-            if f.kind == "removed":
+            if f.kind == DeployFactKind.REMOVED:
                 if current is not None:
                     current.update(until=f.time, until_okey=f.okey)
                     current = None
@@ -585,7 +590,12 @@ class _Derivation:
                 src = N.image(ref)
                 node = self.fallback_nodes.setdefault(
                     src,
-                    {"id": src, "kind": "image", "attrs": {"reference": ref}, "first_seen": f.time},
+                    {
+                        "id": src,
+                        "kind": NodeKind.IMAGE,
+                        "attrs": {"reference": ref},
+                        "first_seen": f.time,
+                    },
                 )
                 node["first_seen"] = min(node["first_seen"], f.time)
             else:
@@ -602,7 +612,7 @@ class _Derivation:
             current = {
                 "src": src,
                 "dst": target,
-                "kind": "deployed",
+                "kind": EdgeKind.DEPLOYED,
                 "since": f.time,
                 "until": None,
                 "seq": f.seq,
@@ -669,7 +679,7 @@ def _derive(
     refs = {f.tag_ref for fs in facts.values() for f in fs if f.tag_ref and not f.digest}
     tagged: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
     held_then = Edge.until_okey >= k0 if tail else None  # an interval over by then: no use
-    for e in _rows_in(session, Edge, Edge.dst, refs, kind="tagged", where=held_then):
+    for e in _rows_in(session, Edge, Edge.dst, refs, kind=EdgeKind.TAGGED, where=held_then):
         tagged[e.dst].append((e.since, e.until, e.src.removeprefix("artifact:")))
 
     def resolve(f: DeployFact) -> str | None:
@@ -708,11 +718,11 @@ def _derive(
                 ],
             )
     else:
-        before = _rows_in(session, Edge, Edge.dst, candidates, kind="deployed")
+        before = _rows_in(session, Edge, Edge.dst, candidates, kind=EdgeKind.DEPLOYED)
         target_list = sorted(candidates)
         for start in range(0, len(target_list), _CHUNK):
             chunk = target_list[start : start + _CHUNK]
-            session.execute(delete(Edge).where(Edge.kind == "deployed", Edge.dst.in_(chunk)))
+            session.execute(delete(Edge).where(Edge.kind == EdgeKind.DEPLOYED, Edge.dst.in_(chunk)))
     touched = {e.src.removeprefix("artifact:") for e in before if e.src.startswith("artifact:")}
     touched |= {
         e["src"].removeprefix("artifact:") for e in edges if e["src"].startswith("artifact:")
@@ -743,7 +753,7 @@ def _intervals_from(
     """The containers' `deployed` intervals still open at `k0` or opened after it; the one
     open at `k0` is put in `carried` (reopened), the ids of the later ones returned."""
     affected = _rows_in(
-        session, Edge, Edge.dst, targets, kind="deployed", where=Edge.until_okey >= k0
+        session, Edge, Edge.dst, targets, kind=EdgeKind.DEPLOYED, where=Edge.until_okey >= k0
     )
     doomed = []
     for e in affected:
@@ -802,7 +812,10 @@ def _evidence(session: Session, digests: set[str]) -> dict[str, rules.Evidence]:
     for start in range(0, len(arts), _CHUNK):
         rows = session.execute(
             select(Edge.dst, Edge.kind, func.count())
-            .where(Edge.dst.in_(arts[start : start + _CHUNK]), Edge.kind.in_(("signs", "attests")))
+            .where(
+                Edge.dst.in_(arts[start : start + _CHUNK]),
+                Edge.kind.in_((EdgeKind.SIGNS, EdgeKind.ATTESTS)),
+            )
             .group_by(Edge.dst, Edge.kind)
         )
         for dst, kind, n in rows:
@@ -812,10 +825,10 @@ def _evidence(session: Session, digests: set[str]) -> dict[str, rules.Evidence]:
     for d in digests:
         verified = verdicts.get(d, {})
         out[d] = rules.Evidence(
-            signatures=counts[d].get("signs", 0),
-            attestations=counts[d].get("attests", 0),
-            verified_signatures=verified.get("signature", 0),
-            verified_attestations=verified.get("attestation", 0),
+            signatures=counts[d].get(EdgeKind.SIGNS, 0),
+            attestations=counts[d].get(EdgeKind.ATTESTS, 0),
+            verified_signatures=verified.get(NodeKind.SIGNATURE, 0),
+            verified_attestations=verified.get(NodeKind.ATTESTATION, 0),
         )
     return out
 
@@ -829,7 +842,9 @@ def vulnerable_alerts(session: Session, found: _Findings, digests: set[str]) -> 
     # The worst column first: only the digests it names have their findings read.
     latest = scans.latest_scans(session, scans.at_or_above(session, digests, min_severity()))
     bad = {d: v for d in latest if (v := scans.vulnerable(latest[d], min_severity()))}
-    running = _rows_in(session, Edge, Edge.src, {N.artifact(d) for d in bad}, kind="deployed")
+    running = _rows_in(
+        session, Edge, Edge.src, {N.artifact(d) for d in bad}, kind=EdgeKind.DEPLOYED
+    )
     where = {n.id: n.attrs for n in _rows_in(session, Node, Node.id, {e.dst for e in running})}
     raised = []
     for edge in sorted(running, key=lambda e: (e.okey or "", e.dst)):
@@ -874,7 +889,7 @@ def _delete_alerts(
     if not with_deletes:
         return
     running = _rows_in(
-        session, Edge, Edge.src, {N.artifact(d) for d in with_deletes}, kind="deployed"
+        session, Edge, Edge.src, {N.artifact(d) for d in with_deletes}, kind=EdgeKind.DEPLOYED
     )
     where = {n.id: n.attrs for n in _rows_in(session, Node, Node.id, {e.dst for e in running})}
     raised = []
@@ -918,7 +933,7 @@ def _rows_in(
     column: Any,
     values: Iterable[str],
     *,
-    kind: str | None = None,
+    kind: EdgeKind | None = None,
     where: Any = None,
 ) -> list[Any]:
     """The rows of `model` whose `column` is in `values`: read-only rows (named like the
@@ -941,7 +956,7 @@ def _column_in(
     column: Any,
     values: Iterable[str],
     *,
-    kind: str | None = None,
+    kind: EdgeKind | None = None,
     where: Any = None,
 ) -> set[str]:
     ids = sorted(values)
