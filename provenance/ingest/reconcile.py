@@ -109,8 +109,8 @@ def reconcile(db: Database, client: RegistryClient, *, dry_run: bool = False) ->
     now = utcnow()
     observed = observe(client)
     with db.read() as session:
-        known = reads.current_tags(session, f"{client.host}/")
-        stored = reads.stored_artifacts(session, f"{client.host}/")
+        known = reads.graph.current_tags(session, f"{client.host}/")
+        stored = reads.graph.stored_artifacts(session, f"{client.host}/")
     report = Report(
         registry=client.host,
         repositories=len({repo for repo, _ in observed}),

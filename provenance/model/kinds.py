@@ -10,7 +10,11 @@ from enum import StrEnum
 
 
 class NodeKind(StrEnum):
-    """The prefix of a node id (`provenance.model.nodes`) and the `nodes.kind` column."""
+    """The prefix of a node id (`provenance.model.nodes`) and the `nodes.kind` column.
+
+    Scans and vulnerabilities are no nodes: `store.scans` keeps them in tables of their own,
+    and a blast radius from a vulnerability starts at the digests whose latest scan lists it.
+    """
 
     ARTIFACT = "artifact"
     REPOSITORY = "repository"

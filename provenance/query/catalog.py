@@ -22,9 +22,11 @@ from datetime import datetime
 
 import orjson
 
+from provenance.model import nodes as N
 from provenance.model import references
 from provenance.model.errors import Ambiguous, InvalidQuery, NotFound
 from provenance.model.events import is_digest
+from provenance.model.kinds import NodeKind
 from provenance.store import Session, scans
 from provenance.store import catalog as sql
 
@@ -111,12 +113,12 @@ def resolve_commit(session: Session, ref: str) -> str:
     text = ref.strip().lower()
     if not (MIN_COMMIT_PREFIX <= len(text) <= 64 and _HEX.match(text)):
         raise InvalidQuery(f"{ref!r} is not a hex commit sha or prefix (>= 7)")
-    if sql.node_ids_with_prefix(session, "commit", f"commit:{text}", limit=1, exact=True):
+    if sql.node_ids_with_prefix(session, NodeKind.COMMIT, N.commit(text), limit=1, exact=True):
         return text  # a known sha wins over longer ones it starts (one probe of the key)
     matches = [
         m.removeprefix("commit:")
         for m in sql.node_ids_with_prefix(
-            session, "commit", f"commit:{text}", limit=_CANDIDATES + 1
+            session, NodeKind.COMMIT, N.commit(text), limit=_CANDIDATES + 1
         )
     ]
     if text in matches or len(matches) == 1:
@@ -145,7 +147,7 @@ def search(session: Session, q: str, *, limit: int = 50) -> SearchResult:
     hex_only = _HEX.match(lowered) is not None
     if hex_only and MIN_COMMIT_PREFIX <= len(lowered) <= 64:
         for node_id in sql.node_ids_with_prefix(
-            session, "commit", f"commit:{lowered}", limit=limit
+            session, NodeKind.COMMIT, N.commit(lowered), limit=limit
         ):
             sha = node_id.removeprefix("commit:")
             items.append(SearchItem("commit", sha, sha[:12]))
@@ -164,7 +166,16 @@ def search(session: Session, q: str, *, limit: int = 50) -> SearchResult:
 
     if not items or not hex_only:
         for row in sql.nodes_matching(
-            session, ("repository", "actor", "build", "deployment", "tag"), text, limit=limit
+            session,
+            (
+                NodeKind.REPOSITORY,
+                NodeKind.ACTOR,
+                NodeKind.BUILD,
+                NodeKind.DEPLOYMENT,
+                NodeKind.TAG,
+            ),
+            text,
+            limit=limit,
         ):
             items.extend(_node_item(row))
     return SearchResult(text, _dedupe(items)[:limit])
@@ -172,13 +183,13 @@ def search(session: Session, q: str, *, limit: int = 50) -> SearchResult:
 
 def _node_item(row: sql.NodeRow) -> list[SearchItem]:
     natural = row.id.split(":", 1)[1]
-    if row.kind == "repository":
+    if row.kind == NodeKind.REPOSITORY:
         return [SearchItem("repository", natural, natural)]
-    if row.kind == "actor":
+    if row.kind == NodeKind.ACTOR:
         return [SearchItem("actor", natural, natural)]
-    if row.kind == "build":
+    if row.kind == NodeKind.BUILD:
         return [SearchItem("build", natural, natural)]
-    if row.kind == "tag":
+    if row.kind == NodeKind.TAG:
         return [SearchItem("tag", natural, natural)]
     workload = row.attrs.get("workload")
     if not workload:

@@ -17,8 +17,9 @@ from typing import Any, Literal
 
 from provenance.model import scan_shape
 from provenance.model.errors import InvalidQuery
+from provenance.model.kinds import EdgeKind
 from provenance.store import Session, evidence, reads, scans
-from provenance.store.reads import EdgeRow
+from provenance.store.reads.graph import EdgeRow
 
 _ARTIFACT = "artifact:"
 
@@ -50,8 +51,8 @@ def deployments(
     cluster: str | None = None,
     namespace: str | None = None,
 ) -> list[Deployment]:
-    edges = reads.deployed_edges(session, as_of=as_of)
-    nodes = reads.nodes(session, {e.dst for e in edges})
+    edges = reads.graph.deployed_edges(session, as_of=as_of)
+    nodes = reads.graph.nodes(session, {e.dst for e in edges})
     digests = sorted({e.src for e in edges if e.src.startswith(_ARTIFACT)})
     commits = _commits(session, digests)
     evidence = _evidence(session, digests, as_of)
@@ -78,8 +79,8 @@ def deployments(
                 since=e.since,
                 until=until,
                 commit=commits.get(e.src),
-                signed="signs" in kinds,
-                attested="attests" in kinds,
+                signed=EdgeKind.SIGNS in kinds,
+                attested=EdgeKind.ATTESTS in kinds,
                 pinned=bool(e.attrs.get("pinned", True)),
                 image=e.attrs.get("image"),
                 severity=_worst(scanned.get(e.src.removeprefix(_ARTIFACT), [])),
@@ -111,10 +112,10 @@ def _commits(session: Session, artifact_nodes: list[str]) -> dict[str, str]:
         return sorted(edges, key=lambda e: (e.since, e.src))
 
     out: dict[str, str] = {}
-    for e in by_time(reads.edges_to(session, artifact_nodes, ("claims",))):
+    for e in by_time(reads.graph.edges_to(session, artifact_nodes, (EdgeKind.CLAIMS,))):
         out.setdefault(e.dst, e.src.removeprefix("commit:"))
-    produced = reads.edges_to(session, artifact_nodes, ("produced",))
-    built = reads.edges_to(session, sorted({e.src for e in produced}), ("built",))
+    produced = reads.graph.edges_to(session, artifact_nodes, (EdgeKind.PRODUCED,))
+    built = reads.graph.edges_to(session, sorted({e.src for e in produced}), (EdgeKind.BUILT,))
     commit_of_build: dict[str, str] = {}
     for e in by_time(built):
         commit_of_build.setdefault(e.dst, e.src.removeprefix("commit:"))
@@ -131,7 +132,7 @@ def _evidence(
     As of a past moment, the verdict that held then counts (`provenance.model.verdicts`)."""
     edges = [
         e
-        for e in reads.edges_to(session, artifact_nodes, ("signs", "attests"))
+        for e in reads.graph.edges_to(session, artifact_nodes, (EdgeKind.SIGNS, EdgeKind.ATTESTS))
         if as_of is None or e.since <= as_of
     ]
     event_of = {e.src: e.src.split(":", 1)[1] for e in edges}
@@ -196,7 +197,7 @@ def activity(
     if bucket not in _BUCKETS:
         raise InvalidQuery("bucket must be hour or day")
     counts: dict[datetime, Counter[str]] = defaultdict(Counter)
-    for time, type_ in reads.event_times(session, since=since, until=until):
+    for time, type_ in reads.timeline.event_times(session, since=since, until=until):
         start = time.replace(minute=0, second=0, microsecond=0)
         if bucket == "day":
             start = start.replace(hour=0)

@@ -30,8 +30,9 @@ import orjson
 import rfc8785
 
 from provenance.model.errors import InvalidQuery
+from provenance.model.kinds import NodeKind
 from provenance.model.timeutil import format_time, utcnow
-from provenance.store import Database, Session, evidence, records
+from provenance.store import Database, Session, evidence, reads
 from provenance.trust.attestations import IN_TOTO_PAYLOAD, ServiceSigner
 
 Format = Literal["json", "csv", "ndjson", "intoto"]
@@ -113,11 +114,11 @@ def iter_records(
     """First the audit head (entries, head) the export is cut at, then the records in time
     order. One read transaction, page by page."""
     with db.read() as session:
-        head = records.cut(session)
+        head = reads.exports.cut(session)
         yield head
         streams: list[Iterator[tuple[datetime, int, dict[str, Any]]]] = []
         if export.kind in (None, "push") and export.environment is None:
-            pages = records.pushes(
+            pages = reads.exports.pushes(
                 session,
                 export.since,
                 export.until,
@@ -127,7 +128,7 @@ def iter_records(
             )
             streams.append(_enriched(session, pages, "push"))
         if export.kind in (None, "deployment"):
-            pages = records.deployments(
+            pages = reads.exports.deployments(
                 session,
                 export.since,
                 export.until,
@@ -151,7 +152,7 @@ def _enriched(
     """Records of one kind, with build facts and verdicts looked up a page at a time."""
     for page in pages:
         digests = [r["digest"] for r in page]
-        facts = records.build_facts(session, digests)
+        facts = reads.exports.build_facts(session, digests)
         verdicts = evidence.latest_by_digest(session, digests)
         for r in page:
             record = _record(kind, r, facts.get(r["digest"], {}), verdicts.get(r["digest"], []))
@@ -164,8 +165,8 @@ def _record(
     facts: dict[str, Any],
     verdicts: list[evidence.EvidenceRow],
 ) -> dict[str, Any]:
-    sigs = [_verdict(v) for v in verdicts if v.kind == "signature"]
-    atts = [_verdict(v) for v in verdicts if v.kind == "attestation"]
+    sigs = [_verdict(v) for v in verdicts if v.kind == NodeKind.SIGNATURE]
+    atts = [_verdict(v) for v in verdicts if v.kind == NodeKind.ATTESTATION]
     out: dict[str, Any] = dict.fromkeys(COLUMNS)
     out.update(
         kind=kind,

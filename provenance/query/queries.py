@@ -20,30 +20,31 @@ import orjson
 from provenance.model import nodes as N
 from provenance.model.errors import InvalidQuery, NotFound
 from provenance.model.events import COMMIT_RE, is_digest
+from provenance.model.kinds import EdgeKind, NodeKind
 from provenance.model.timeutil import format_time
 from provenance.query import graph
 from provenance.query.deployments import clip
 from provenance.store import Session, evidence, reach, reads, scans
-from provenance.store.reads import EdgeRow
+from provenance.store.reads.graph import EdgeRow
 
 MAX_REACH = 250_000
 
 # Edge kinds that carry "affected" downstream, from a compromised thing to what it made.
 DOWNSTREAM = (
-    "built",
-    "ran",
-    "produced",
-    "claims",
-    "tagged",
-    "deployed",
-    "base_of",
-    "pushed",
-    "signs",
-    "attests",
-    "signed_with",
+    EdgeKind.BUILT,
+    EdgeKind.RAN,
+    EdgeKind.PRODUCED,
+    EdgeKind.CLAIMS,
+    EdgeKind.TAGGED,
+    EdgeKind.DEPLOYED,
+    EdgeKind.BASE_OF,
+    EdgeKind.PUSHED,
+    EdgeKind.SIGNS,
+    EdgeKind.ATTESTS,
+    EdgeKind.SIGNED_WITH,
 )
 # Lineage shows everything around an artifact except pull edges (those are summarized).
-LINEAGE = (*DOWNSTREAM, "stored_in")
+LINEAGE = (*DOWNSTREAM, EdgeKind.STORED_IN)
 
 BLAST_KINDS = ("digest", "commit", "build", "actor", "builder", "key", "vulnerability")
 
@@ -118,33 +119,50 @@ def check_digest(digest: str) -> str:
 def artifact(session: Session, digest: str, *, as_of: datetime | None = None) -> ArtifactView:
     """What is known about a digest (as it was at `as_of`, when given)."""
     check_digest(digest)
-    row = reads.artifact(session, digest)
+    row = reads.graph.artifact(session, digest)
     if row is None or (as_of is not None and row.first_seen > as_of):
         raise NotFound(f"artifact {digest} has never been seen" + (f" by {as_of}" if as_of else ""))
     node = N.artifact(digest)
-    out_edges = clip(reads.edges_from(session, [node], ("tagged", "stored_in", "deployed")), as_of)
-    in_edges = clip(
-        reads.edges_to(session, [node], ("signs", "attests", "produced", "claims", "base_of")),
+    out_edges = clip(
+        reads.graph.edges_from(
+            session, [node], (EdgeKind.TAGGED, EdgeKind.STORED_IN, EdgeKind.DEPLOYED)
+        ),
         as_of,
     )
-    related = reads.nodes(session, {e.dst for e in out_edges} | {e.src for e in in_edges})
+    in_edges = clip(
+        reads.graph.edges_to(
+            session,
+            [node],
+            (
+                EdgeKind.SIGNS,
+                EdgeKind.ATTESTS,
+                EdgeKind.PRODUCED,
+                EdgeKind.CLAIMS,
+                EdgeKind.BASE_OF,
+            ),
+        ),
+        as_of,
+    )
+    related = reads.graph.nodes(session, {e.dst for e in out_edges} | {e.src for e in in_edges})
 
-    tags = [_tag_ref(e, related) for e in out_edges if e.kind == "tagged"]
+    tags = [_tag_ref(e, related) for e in out_edges if e.kind == EdgeKind.TAGGED]
     repositories = sorted(
-        {str(related[e.dst].attrs.get("name")) for e in out_edges if e.kind == "stored_in"}
+        {str(related[e.dst].attrs.get("name")) for e in out_edges if e.kind == EdgeKind.STORED_IN}
         | {t.repository for t in tags}
     )
-    builds = sorted(e.src.removeprefix("build:") for e in in_edges if e.kind == "produced")
+    builds = sorted(e.src.removeprefix("build:") for e in in_edges if e.kind == EdgeKind.PRODUCED)
     # Build records first, then label claims; each by the time it was stated, never by
     # arrival (sources may disagree on a build's commit).
-    claims = sorted((e for e in in_edges if e.kind == "claims"), key=lambda e: (e.since, e.src))
+    claims = sorted(
+        (e for e in in_edges if e.kind == EdgeKind.CLAIMS), key=lambda e: (e.since, e.src)
+    )
     commits = [
         CommitRef(e.src.removeprefix("commit:"), related[e.src].attrs.get("vcs_url"), "label")
         for e in claims
     ]
     if builds:
-        built = reads.edges_to(session, [N.build(b) for b in builds], ("built",))
-        commit_nodes = reads.nodes(session, {e.src for e in built})
+        built = reads.graph.edges_to(session, [N.build(b) for b in builds], (EdgeKind.BUILT,))
+        commit_nodes = reads.graph.nodes(session, {e.src for e in built})
         commits[:0] = [
             CommitRef(
                 e.src.removeprefix("commit:"),
@@ -154,15 +172,17 @@ def artifact(session: Session, digest: str, *, as_of: datetime | None = None) ->
             for e in sorted(built, key=lambda e: (e.since, e.src))
         ]
     if as_of is None:
-        count, last, actors = reads.pull_summary(session, digest)
+        count, last, actors = reads.pulls.pull_summary(session, digest)
     else:
-        pulls = reads.pulls_as_of(session, [digest], as_of)
+        pulls = reads.pulls.pulls_as_of(session, [digest], as_of)
         count = sum(p["count"] for p in pulls)
         last = max((p["last"] for p in pulls), default=None)
         actors = sorted({p["actor"] for p in pulls})
     # The row says how things are now; the past comes from the timeline (a delete can be
     # undone by a later push).
-    when_deleted = row.deleted_at if as_of is None else reads.deleted_at(session, digest, as_of)
+    when_deleted = (
+        row.deleted_at if as_of is None else reads.timeline.deleted_at(session, digest, as_of)
+    )
     deleted = row.deleted if as_of is None else when_deleted is not None
     return ArtifactView(
         digest=digest,
@@ -173,15 +193,17 @@ def artifact(session: Session, digest: str, *, as_of: datetime | None = None) ->
         deleted_at=when_deleted if deleted else None,
         repositories=repositories,
         tags=tags,
-        signatures=_with_verdicts(session, in_edges, related, "signs", as_of),
-        attestations=_with_verdicts(session, in_edges, related, "attests", as_of),
+        signatures=_with_verdicts(session, in_edges, related, EdgeKind.SIGNS, as_of),
+        attestations=_with_verdicts(session, in_edges, related, EdgeKind.ATTESTS, as_of),
         builds=builds,
         commits=_unique_commits(commits),
         base_images=sorted(
-            e.src.removeprefix("artifact:") for e in in_edges if e.kind == "base_of"
+            e.src.removeprefix("artifact:") for e in in_edges if e.kind == EdgeKind.BASE_OF
         ),
         deployments=[
-            _deployment_ref(e, related, as_of=as_of) for e in out_edges if e.kind == "deployed"
+            _deployment_ref(e, related, as_of=as_of)
+            for e in out_edges
+            if e.kind == EdgeKind.DEPLOYED
         ],
         pulls=PullSummary(count, last, actors),
         vulnerabilities=[
@@ -238,7 +260,7 @@ def _with_verdicts(
     session: Session,
     edges: list[EdgeRow],
     related: dict[str, Any],
-    kind: str,
+    kind: EdgeKind,
     as_of: datetime | None,
 ) -> list[dict[str, Any]]:
     """Signatures or attestations with their latest verdict (`verified`, `key`, `reason`,
@@ -272,10 +294,10 @@ class Page:
 
 def timeline(session: Session, digest: str, *, limit: int = 100, cursor: str | None = None) -> Page:
     check_digest(digest)
-    if reads.artifact(session, digest) is None:
+    if reads.graph.artifact(session, digest) is None:
         raise NotFound(f"artifact {digest} has never been seen")
     after = _decode_position(cursor)
-    rows = reads.timeline(session, digest, after=after, limit=limit + 1)
+    rows = reads.timeline.timeline(session, digest, after=after, limit=limit + 1)
     items = [{"seq": r.seq, **r.data} for r in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     nxt = _encode_position((last.time, last.seq, last.ord, last.id)) if last else None
@@ -293,7 +315,7 @@ class TagPosition:
 def tag_history(
     session: Session, repository: str, tag: str, *, as_of: datetime | None = None
 ) -> list[TagPosition]:
-    edges = clip(reads.tag_history(session, N.tag(repository, tag)), as_of)
+    edges = clip(reads.graph.tag_history(session, N.tag(repository, tag)), as_of)
     if not edges:
         raise NotFound(f"tag {repository}:{tag} has never been seen")
     return [
@@ -319,13 +341,13 @@ def commit(session: Session, sha: str) -> CommitView:
     if not COMMIT_RE.match(sha):
         raise InvalidQuery(f"{sha!r} is not a hex commit sha")
     node_id = N.commit(sha)
-    found = reads.nodes(session, [node_id])
+    found = reads.graph.nodes(session, [node_id])
     if node_id not in found:
         raise NotFound(f"commit {sha} has never been seen")
-    build_edges = reads.edges_from(session, [node_id], ("built",))
-    claim_edges = reads.edges_from(session, [node_id], ("claims",))
-    produced = reads.edges_from(session, [e.dst for e in build_edges], ("produced",))
-    build_nodes = reads.nodes(session, [e.dst for e in build_edges])
+    build_edges = reads.graph.edges_from(session, [node_id], (EdgeKind.BUILT,))
+    claim_edges = reads.graph.edges_from(session, [node_id], (EdgeKind.CLAIMS,))
+    produced = reads.graph.edges_from(session, [e.dst for e in build_edges], (EdgeKind.PRODUCED,))
+    build_nodes = reads.graph.nodes(session, [e.dst for e in build_edges])
     artifacts: dict[str, dict[str, Any]] = {}
     for e in produced:
         artifacts.setdefault(
@@ -340,8 +362,8 @@ def commit(session: Session, sha: str) -> CommitView:
         artifacts.setdefault(
             e.dst, {"digest": e.dst.removeprefix("artifact:"), "evidence": "label"}
         )
-    deployed = reads.edges_from(session, sorted(artifacts), ("deployed",))
-    dep_nodes = reads.nodes(session, [e.dst for e in deployed])
+    deployed = reads.graph.edges_from(session, sorted(artifacts), (EdgeKind.DEPLOYED,))
+    dep_nodes = reads.graph.nodes(session, [e.dst for e in deployed])
     return CommitView(
         sha=sha,
         vcs_url=found[node_id].attrs.get("vcs_url"),
@@ -386,7 +408,7 @@ def lineage(
 ) -> Lineage:
     check_digest(digest)
     root = N.artifact(digest)
-    if not reads.node_exists(session, root):
+    if not reads.graph.node_exists(session, root):
         raise NotFound(f"artifact {digest} has never been seen")
     seen: set[str] = {root}
     found: dict[int, EdgeRow] = {}
@@ -399,10 +421,10 @@ def lineage(
             if not frontier:
                 break
             if step_dir == "down":
-                edges = reads.edges_from(session, frontier, LINEAGE)
+                edges = reads.graph.edges_from(session, frontier, LINEAGE)
                 nxt = [e.dst for e in edges]
             else:
-                edges = reads.edges_to(session, frontier, LINEAGE)
+                edges = reads.graph.edges_to(session, frontier, LINEAGE)
                 nxt = [e.src for e in edges]
             for e in edges:
                 found[e.id] = e
@@ -415,7 +437,7 @@ def lineage(
     # Whole: every endpoint of every edge is a node of the answer, with a kind and a label,
     # even one the projection has no row for (an edge may name a build before its record).
     seen.update(x for e in edge_list for x in (e.src, e.dst))
-    node_rows = reads.nodes(session, seen)
+    node_rows = reads.graph.nodes(session, seen)
     nodes = [_lineage_node(n, node_rows.get(n)) for n in sorted(seen)]
     edge_dicts = [
         {
@@ -440,14 +462,14 @@ def _lineage_node(node_id: str, row: Any) -> dict[str, Any]:
 def node_label(node_id: str, attrs: dict[str, Any]) -> str:
     """A short human name for a node: what a graph draws in its box."""
     kind, _, rest = node_id.partition(":")
-    if kind == "artifact":
+    if kind == NodeKind.ARTIFACT:
         return rest[:19]
-    if kind == "commit":
+    if kind == NodeKind.COMMIT:
         return rest[:12]
-    if kind == "tag":  # the host tells two registries' copies apart
+    if kind == NodeKind.TAG:  # the host tells two registries' copies apart
         host, _, path = rest.partition("/")
         return f"{host}/.../{path.rsplit('/', 1)[-1]}" if "/" in path else rest
-    if kind == "deployment":
+    if kind == NodeKind.DEPLOYMENT:
         env = attrs.get("environment")
         workload = attrs.get("workload") or rest
         return f"{workload} ({env})" if env else str(workload)
@@ -511,7 +533,7 @@ def blast_radius(
     seeds: list[str] = []
     if kind == "vulnerability":  # "where does CVE-X run now": none listing it is an answer
         seeds = sorted(N.artifact(d) for d in scans.digests_listing(session, value, as_of=as_of))
-    elif not reads.node_exists(session, root):
+    elif not reads.graph.node_exists(session, root):
         raise NotFound(f"{kind} {value} has never been seen")
     after = _decode_blast_cursor(cursor)
     truncated = reach.walk(session, root, DOWNSTREAM, as_of=as_of, max_reach=MAX_REACH, seeds=seeds)
@@ -550,12 +572,12 @@ def blast_radius(
         },
         "tags": [_blast_tag(r.node, r.parent, path(r.node)) for r in rows["tags"]],
     }
-    dep_nodes = reads.nodes(session, {r.dst for r in rows["deployments"]})
+    dep_nodes = reads.graph.nodes(session, {r.dst for r in rows["deployments"]})
     items["deployments"] = [
         {
             **_asdict(
                 _deployment_of(
-                    EdgeRow(r.edge, r.src, r.dst, "deployed", r.since, r.until, 0, {}),
+                    EdgeRow(r.edge, r.src, r.dst, EdgeKind.DEPLOYED, r.since, r.until, 0, {}),
                     dep_nodes[r.dst].attrs if r.dst in dep_nodes else {},
                     as_of=as_of,
                 )
@@ -604,13 +626,13 @@ def _asdict(ref: DeploymentRef) -> dict[str, Any]:
 # --- cursors -------------------------------------------------------------------------
 
 
-def _encode_position(position: reads.TimelinePosition) -> str:
+def _encode_position(position: reads.timeline.TimelinePosition) -> str:
     time, seq, ord_, row_id = position
     data = {"t": time.isoformat(), "s": seq, "r": ord_, "i": row_id}
     return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
 
 
-def _decode_position(cursor: str | None) -> reads.TimelinePosition | None:
+def _decode_position(cursor: str | None) -> reads.timeline.TimelinePosition | None:
     """A timeline cursor: the (time, seq, ord, id) of the last item of the previous page."""
     if not cursor:
         return None

@@ -13,7 +13,8 @@ Entry points:
     projection.project_pending   log -> graph tables, exactly once per entry (global cursor)
     projection.project_lane      the same for one partition's entries (distributed mode)
     projection.rebuild           drop the projection so it replays from the log
-    reads                        lookups the query layer builds answers from
+    reads                        lookups the query layer builds answers from: reads.graph,
+                                 reads.timeline, reads.pulls, reads.exports
     reach                        a blast radius's reach, walked in SQL, counted and paged
 
 Store functions add and flush; the caller's `Database.write()` block commits.

@@ -41,6 +41,7 @@ from provenance.model import nodes as N
 from provenance.model import scan_shape
 from provenance.model.delivery import Delivery
 from provenance.model.events import Event
+from provenance.model.kinds import EdgeKind, NodeKind
 from provenance.model.references import ImageReference
 from provenance.store import evidence, log, scans
 from provenance.store.db import Database
@@ -103,8 +104,8 @@ def image_facts(
             digest=d,
             resolved_by=("digest" if r.digest else "tag") if d else None,
             known=d in known if d else False,
-            signed="signature" in kinds,
-            attested="attestation" in kinds,
+            signed=NodeKind.SIGNATURE in kinds,
+            attested=NodeKind.ATTESTATION in kinds,
             known_build=d in built if d else False,
             severity=worst.get(d) if d else None,
         )
@@ -117,7 +118,7 @@ _TAGS_AT = (
     select(Edge.dst, Edge.src, Edge.since)
     .where(
         Edge.dst.in_(bindparam("tags", expanding=True)),
-        Edge.kind == "tagged",
+        Edge.kind == EdgeKind.TAGGED,
         Edge.until_okey > bindparam("key"),
         Edge.since <= bindparam("at"),
     )
@@ -132,7 +133,7 @@ _VERIFIED = select(Evidence.digest, Evidence.kind).where(
 )
 _PRODUCED = select(Edge.dst, Edge.attrs).where(
     Edge.dst.in_(bindparam("artifacts", expanding=True)),
-    Edge.kind == "produced",
+    Edge.kind == EdgeKind.PRODUCED,
     Edge.since <= bindparam("at"),
 )
 

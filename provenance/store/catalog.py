@@ -31,6 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from provenance.model import nodes as N
+from provenance.model.kinds import EdgeKind, NodeKind
 from provenance.store import scans
 from provenance.store.models import Artifact, Edge, Node, TimelineEvent
 
@@ -68,7 +70,7 @@ def artifact_digests_with_prefix(session: Session, prefix: str, *, limit: int) -
 
 
 def node_ids_with_prefix(
-    session: Session, kind: str, prefix: str, *, limit: int, exact: bool = False
+    session: Session, kind: NodeKind, prefix: str, *, limit: int, exact: bool = False
 ) -> list[str]:
     """Ids of `kind` nodes starting with `prefix` (`commit:37ab75a`); `exact`: the id
     `prefix` itself, if it is a `kind` node (a primary key probe)."""
@@ -96,7 +98,7 @@ class NodeRow:
 
 
 def nodes_matching(
-    session: Session, kinds: Sequence[str], text: str, *, limit: int
+    session: Session, kinds: Sequence[NodeKind], text: str, *, limit: int
 ) -> list[NodeRow]:
     """Nodes of `kinds` whose id contains `text` (case-insensitive), exact ids first."""
     needle = "%" + _like_escape(text.lower()) + "%"
@@ -113,7 +115,7 @@ def current_digest_of_tag(session: Session, tag_node: str) -> str | None:
     """The artifact a tag points at now (its open `tagged` edge), else the latest it did."""
     stmt = (
         select(Edge.src)
-        .where(Edge.dst == tag_node, Edge.kind == "tagged")
+        .where(Edge.dst == tag_node, Edge.kind == EdgeKind.TAGGED)
         .order_by(Edge.until.is_not(None), Edge.since.desc(), Edge.id.desc())
         .limit(1)
     )
@@ -123,7 +125,7 @@ def current_digest_of_tag(session: Session, tag_node: str) -> str | None:
 
 def repositories_page(session: Session, *, after: str | None, limit: int) -> list[NodeRow]:
     """Repository nodes in id order, after the keyset cursor `after` (a node id)."""
-    stmt = select(Node.id, Node.kind, Node.attrs).where(Node.kind == "repository")
+    stmt = select(Node.id, Node.kind, Node.attrs).where(Node.kind == NodeKind.REPOSITORY)
     if after is not None:
         stmt = stmt.where(Node.id > after)
     stmt = stmt.order_by(Node.id).limit(limit)
@@ -166,13 +168,13 @@ def repository_counts(session: Session, names: Sequence[str]) -> dict[str, Repos
     """Per repository name: artifacts stored in it, tags it has now, its last push."""
     if not names:
         return {}
-    ids = [f"repository:{n}" for n in names]
+    ids = [N.repository(n) for n in names]
     stored = dict(
         session.execute(
             # count(*), not count(DISTINCT src): `stored_in` is a once-only edge (one per
             # artifact and repository), and the count then reads the (dst, kind) index only.
             select(Edge.dst, func.count())
-            .where(Edge.kind == "stored_in", Edge.dst.in_(ids))
+            .where(Edge.kind == EdgeKind.STORED_IN, Edge.dst.in_(ids))
             .group_by(Edge.dst)
         ).all()
     )
@@ -183,7 +185,9 @@ def repository_counts(session: Session, names: Sequence[str]) -> dict[str, Repos
         str(name): int(n)
         for name, n in session.execute(
             select(repo_of_tag, func.count())
-            .where(Node.kind == literal_column("'tag'"), repo_of_tag.in_(list(names)))
+            .where(
+                Node.kind == literal_column(f"'{NodeKind.TAG.value}'"), repo_of_tag.in_(list(names))
+            )
             .group_by(repo_of_tag)
         ).all()
     }
@@ -196,7 +200,7 @@ def repository_counts(session: Session, names: Sequence[str]) -> dict[str, Repos
                 pushes[str(name)] = when
     return {
         n: RepositoryCounts(
-            artifacts=int(stored.get(f"repository:{n}", 0)),
+            artifacts=int(stored.get(N.repository(n), 0)),
             tags=tags.get(n, 0),
             last_push=pushes.get(n),
         )
@@ -212,7 +216,7 @@ class ArtifactRow:
     deleted: bool
 
 
-def _edge_exists(kind: str, *, outgoing: bool, extra: Any = None) -> Any:
+def _edge_exists(kind: EdgeKind, *, outgoing: bool, extra: Any = None) -> Any:
     node_id = literal("artifact:").concat(Artifact.digest)
     end = Edge.src if outgoing else Edge.dst
     cond = and_(Edge.kind == kind, end == node_id)
@@ -238,10 +242,10 @@ def artifacts_page(
         stmt = stmt.where(
             or_(
                 _edge_exists(
-                    "stored_in", outgoing=True, extra=Edge.dst == f"repository:{repository}"
+                    EdgeKind.STORED_IN, outgoing=True, extra=Edge.dst == N.repository(repository)
                 ),
                 _edge_exists(
-                    "tagged",
+                    EdgeKind.TAGGED,
                     outgoing=True,
                     extra=Edge.dst.like(_like_escape(f"tag:{repository}:") + "%", escape="\\"),
                 ),
@@ -255,13 +259,13 @@ def artifacts_page(
             else Edge.dst.like("tag:%:" + _like_escape(tag), escape="\\")
         )
         stmt = stmt.where(
-            _edge_exists("tagged", outgoing=True, extra=and_(target, Edge.until.is_(None)))
+            _edge_exists(EdgeKind.TAGGED, outgoing=True, extra=and_(target, Edge.until.is_(None)))
         )
     if deployed is not None:
-        running = _edge_exists("deployed", outgoing=True, extra=Edge.until.is_(None))
+        running = _edge_exists(EdgeKind.DEPLOYED, outgoing=True, extra=Edge.until.is_(None))
         stmt = stmt.where(running if deployed else ~running)
     if signed is not None:
-        has = _edge_exists("signs", outgoing=False)
+        has = _edge_exists(EdgeKind.SIGNS, outgoing=False)
         stmt = stmt.where(has if signed else ~has)
     if vulnerable is not None:
         found = scans.vulnerable_clause(Artifact.digest)
@@ -291,7 +295,7 @@ class ArtifactFlags:
 
 def artifact_flags(session: Session, digests: Sequence[str]) -> dict[str, ArtifactFlags]:
     """What a list shows per digest: where it is stored, its current tags, markers."""
-    ids = [f"artifact:{d}" for d in digests]
+    ids = [N.artifact(d) for d in digests]
     out_edges: list[tuple[str, str, str, datetime | None]] = []
     in_edges: list[tuple[str, str]] = []
     for start in range(0, len(ids), _CHUNK):
@@ -299,18 +303,21 @@ def artifact_flags(session: Session, digests: Sequence[str]) -> dict[str, Artifa
         out_edges.extend(
             session.execute(
                 select(Edge.src, Edge.dst, Edge.kind, Edge.until).where(
-                    Edge.src.in_(chunk), Edge.kind.in_(("stored_in", "tagged", "deployed"))
+                    Edge.src.in_(chunk),
+                    Edge.kind.in_((EdgeKind.STORED_IN, EdgeKind.TAGGED, EdgeKind.DEPLOYED)),
                 )
             ).all()
         )
         in_edges.extend(
             session.execute(
                 select(Edge.dst, Edge.kind).where(
-                    Edge.dst.in_(chunk), Edge.kind.in_(("signs", "attests"))
+                    Edge.dst.in_(chunk), Edge.kind.in_((EdgeKind.SIGNS, EdgeKind.ATTESTS))
                 )
             ).all()
         )
-    tag_nodes = {dst for _, dst, kind, until in out_edges if kind == "tagged" and until is None}
+    tag_nodes = {
+        dst for _, dst, kind, until in out_edges if kind == EdgeKind.TAGGED and until is None
+    }
     tag_attrs: dict[str, dict[str, Any]] = {}
     tag_list = sorted(tag_nodes)
     for start in range(0, len(tag_list), _CHUNK):
@@ -322,19 +329,19 @@ def artifact_flags(session: Session, digests: Sequence[str]) -> dict[str, Artifa
     for digest, node in zip(digests, ids, strict=True):
         mine = [e for e in out_edges if e[0] == node]
         kinds_in = {k for dst, k in in_edges if dst == node}
-        repos = {e[1].removeprefix("repository:") for e in mine if e[2] == "stored_in"}
+        repos = {e[1].removeprefix("repository:") for e in mine if e[2] == EdgeKind.STORED_IN}
         tags = []
         for _, dst, kind, until in mine:
-            if kind == "tagged" and until is None:
+            if kind == EdgeKind.TAGGED and until is None:
                 attrs = tag_attrs.get(dst, {})
                 repos.add(str(attrs.get("repository", "")))
                 tags.append(f"{attrs.get('repository')}:{attrs.get('tag')}")
         result[digest] = ArtifactFlags(
             repositories=sorted(r for r in repos if r),
             tags=sorted(tags),
-            deployed=any(k == "deployed" and until is None for _, _, k, until in mine),
-            signed="signs" in kinds_in,
-            attested="attests" in kinds_in,
+            deployed=any(k == EdgeKind.DEPLOYED and until is None for _, _, k, until in mine),
+            signed=EdgeKind.SIGNS in kinds_in,
+            attested=EdgeKind.ATTESTS in kinds_in,
         )
     return result
 

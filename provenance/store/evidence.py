@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from provenance.model.events import Event, EventType
+from provenance.model.kinds import NodeKind
 from provenance.model.timeutil import parse_time
 from provenance.model.verdicts import ORIGIN_RANK, Origin
 from provenance.store.models import Base, BigId
@@ -121,7 +122,7 @@ def values_for(
 ) -> dict[str, Any]:
     """The evidence row for a signed/attested event. Only events of the verifying source
     carry a verdict this service reached; any other source's claim stays unverified."""
-    kind = "signature" if e.type is EventType.ARTIFACT_SIGNED else "attestation"
+    kind = NodeKind.SIGNATURE if e.type is EventType.ARTIFACT_SIGNED else NodeKind.ATTESTATION
     attrs: Mapping[str, Any] = e.attributes
     verdict = attrs.get("verdict") if trusted_source else None
     details: dict[str, Any] = {

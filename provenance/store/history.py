@@ -28,6 +28,7 @@ from provenance.model import nodes as N
 from provenance.model.alerts import DEFAULT_MIN_SEVERITY, Evidence, Raised, derive, scopes
 from provenance.model.alerts import findings as rules
 from provenance.model.events import Event, EventType
+from provenance.model.kinds import DeployFactKind, EdgeKind, NodeKind, TagFactKind
 from provenance.store import evidence, scans
 from provenance.store.alerting import reconcile
 from provenance.store.models import (
@@ -234,7 +235,7 @@ class _TagWalk:
         stream.sort(key=lambda item: item[0])
         for okey, artifact_delete, fact in stream:
             self.found.scopes.add(scopes.tag_fact(tag, okey))
-            if artifact_delete or fact.kind == "delete":
+            if artifact_delete or fact.kind == TagFactKind.DELETE:
                 if not artifact_delete:
                     held = current["src"].removeprefix("artifact:") if current else None
                     self.held[(tag, okey)] = held
@@ -258,7 +259,7 @@ class _TagWalk:
         opened = {
             "src": src,
             "dst": tag,
-            "kind": "tagged",
+            "kind": EdgeKind.TAGGED,
             "since": fact.time,
             "until": None,
             "seq": fact.seq,
@@ -296,7 +297,9 @@ def _tag_histories(
     facts: dict[str, list[TagFact]] = defaultdict(list)
     for f in _rows_in(session, TagFact, TagFact.tag, tags, where=TagFact.okey >= k0):
         facts[f.tag].append(f)
-    affected = _rows_in(session, Edge, Edge.dst, tags, kind="tagged", where=Edge.until_okey >= k0)
+    affected = _rows_in(
+        session, Edge, Edge.dst, tags, kind=EdgeKind.TAGGED, where=Edge.until_okey >= k0
+    )
     carried = {e.dst: e for e in affected if (e.okey or "") < k0}
     doomed = [e.id for e in affected if (e.okey or "") >= k0]
     digests = {f.digest for fs in facts.values() for f in fs if f.digest}
@@ -474,7 +477,9 @@ def _workloads_running(session: Session, digests: set[str]) -> dict[str, datetim
         for workload, time in session.execute(stmt):
             saw(str(workload), time)
     # Deployed by a tag that held the digest then: only the interval names the digest.
-    running = _rows_in(session, Edge, Edge.src, {N.artifact(d) for d in digests}, kind="deployed")
+    running = _rows_in(
+        session, Edge, Edge.src, {N.artifact(d) for d in digests}, kind=EdgeKind.DEPLOYED
+    )
     first: dict[str, datetime] = {}
     for e in running:
         first[e.dst] = min(first.get(e.dst, e.since), e.since)
@@ -536,7 +541,7 @@ class _Derivation:
         for target in sorted(per_target):
             self._walk(workload, target, per_target[target], resolve)
         for f in own:
-            if f.kind == "applied" and f.digest is None:
+            if f.kind == DeployFactKind.APPLIED and f.digest is None:
                 digest = resolve(f)
                 e = Event.from_dict(f.data)
                 if digest is not None:
@@ -564,7 +569,7 @@ class _Derivation:
             return hits
         node = self.fallback_nodes.setdefault(
             fallback,
-            {"id": fallback, "kind": "deployment", "attrs": selector, "first_seen": f.time},
+            {"id": fallback, "kind": NodeKind.DEPLOYMENT, "attrs": selector, "first_seen": f.time},
         )
         node["first_seen"] = min(node["first_seen"], f.time)
         return [fallback]
@@ -578,7 +583,7 @@ class _Derivation:
     ) -> None:
         current = self.carried.get(target)
         for f in facts:
-            if f.kind == "removed":
+            if f.kind == DeployFactKind.REMOVED:
                 if current is not None:
                     current.update(until=f.time, until_okey=f.okey)
                     current = None
@@ -594,7 +599,12 @@ class _Derivation:
                 src = N.image(ref)
                 node = self.fallback_nodes.setdefault(
                     src,
-                    {"id": src, "kind": "image", "attrs": {"reference": ref}, "first_seen": f.time},
+                    {
+                        "id": src,
+                        "kind": NodeKind.IMAGE,
+                        "attrs": {"reference": ref},
+                        "first_seen": f.time,
+                    },
                 )
                 node["first_seen"] = min(node["first_seen"], f.time)
             else:
@@ -611,7 +621,7 @@ class _Derivation:
             current = {
                 "src": src,
                 "dst": target,
-                "kind": "deployed",
+                "kind": EdgeKind.DEPLOYED,
                 "since": f.time,
                 "until": None,
                 "seq": f.seq,
@@ -678,7 +688,7 @@ def _derive(
     refs = {f.tag_ref for fs in facts.values() for f in fs if f.tag_ref and not f.digest}
     tagged: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
     held_then = Edge.until_okey >= k0 if tail else None  # an interval over by then: no use
-    for e in _rows_in(session, Edge, Edge.dst, refs, kind="tagged", where=held_then):
+    for e in _rows_in(session, Edge, Edge.dst, refs, kind=EdgeKind.TAGGED, where=held_then):
         tagged[e.dst].append((e.since, e.until, e.src.removeprefix("artifact:")))
 
     def resolve(f: DeployFact) -> str | None:
@@ -716,11 +726,11 @@ def _derive(
                 ],
             )
     else:
-        before = _rows_in(session, Edge, Edge.dst, candidates, kind="deployed")
+        before = _rows_in(session, Edge, Edge.dst, candidates, kind=EdgeKind.DEPLOYED)
         target_list = sorted(candidates)
         for start in range(0, len(target_list), _CHUNK):
             chunk = target_list[start : start + _CHUNK]
-            session.execute(delete(Edge).where(Edge.kind == "deployed", Edge.dst.in_(chunk)))
+            session.execute(delete(Edge).where(Edge.kind == EdgeKind.DEPLOYED, Edge.dst.in_(chunk)))
     touched = {e.src.removeprefix("artifact:") for e in before if e.src.startswith("artifact:")}
     touched |= {
         e["src"].removeprefix("artifact:") for e in edges if e["src"].startswith("artifact:")
@@ -749,7 +759,7 @@ def _intervals_from(
     """The containers' `deployed` intervals still open at `k0` or opened after it; the one
     open at `k0` is put in `carried` (reopened), the ids of the later ones returned."""
     affected = _rows_in(
-        session, Edge, Edge.dst, targets, kind="deployed", where=Edge.until_okey >= k0
+        session, Edge, Edge.dst, targets, kind=EdgeKind.DEPLOYED, where=Edge.until_okey >= k0
     )
     doomed = []
     for e in affected:
@@ -808,7 +818,10 @@ def _evidence(session: Session, digests: set[str]) -> dict[str, Evidence]:
     for start in range(0, len(arts), _CHUNK):
         rows = session.execute(
             select(Edge.dst, Edge.kind, func.count())
-            .where(Edge.dst.in_(arts[start : start + _CHUNK]), Edge.kind.in_(("signs", "attests")))
+            .where(
+                Edge.dst.in_(arts[start : start + _CHUNK]),
+                Edge.kind.in_((EdgeKind.SIGNS, EdgeKind.ATTESTS)),
+            )
             .group_by(Edge.dst, Edge.kind)
         )
         for dst, kind, n in rows:
@@ -819,7 +832,9 @@ def _evidence(session: Session, digests: set[str]) -> dict[str, Evidence]:
 
 def _running(session: Session, digests: Iterable[str]) -> list[derive.Running]:
     """The deployment intervals of `digests`, with where each container runs."""
-    edges = _rows_in(session, Edge, Edge.src, {N.artifact(d) for d in digests}, kind="deployed")
+    edges = _rows_in(
+        session, Edge, Edge.src, {N.artifact(d) for d in digests}, kind=EdgeKind.DEPLOYED
+    )
     where = {n.id: n.attrs for n in _rows_in(session, Node, Node.id, {e.dst for e in edges})}
     return [
         derive.Running(
@@ -892,7 +907,7 @@ def _rows_in(
     column: Any,
     values: Iterable[str],
     *,
-    kind: str | None = None,
+    kind: EdgeKind | None = None,
     where: Any = None,
 ) -> list[Any]:
     """The rows of `model` whose `column` is in `values`: read-only rows (named like the
@@ -915,7 +930,7 @@ def _column_in(
     column: Any,
     values: Iterable[str],
     *,
-    kind: str | None = None,
+    kind: EdgeKind | None = None,
     where: Any = None,
 ) -> set[str]:
     ids = sorted(values)

@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from provenance.model.kinds import HISTORY_EDGES, EdgeKind
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores naive UTC (sortable on SQLite), always returns aware UTC."""
@@ -189,8 +191,11 @@ class Node(Base):
 
 # The edges of a derived history (intervals rewritten by `history`); every other kind is
 # once-only: one row per (src, kind, dst), keeping the earliest time it was stated.
-HISTORY_EDGE_KINDS = ("tagged", "deployed")
-ONCE_EDGES = "kind NOT IN ('tagged', 'deployed')"
+# In declaration order: the text below must stay the predicate the indexes were made with
+# (migration 0014), and SQLite matches an upsert's target to a partial index by its text.
+HISTORY_EDGE_KINDS = tuple(k for k in EdgeKind if k in HISTORY_EDGES)
+ONCE_EDGES = f"kind NOT IN ({', '.join(repr(k.value) for k in HISTORY_EDGE_KINDS)})"
+DEPLOYED_EDGES = f"kind = '{EdgeKind.DEPLOYED.value}'"  # the predicate of ix_edges_deployed
 
 
 class Edge(Base):
@@ -218,8 +223,8 @@ class Edge(Base):
             "dst",
             "since",
             "until",
-            sqlite_where=text("kind = 'deployed'"),
-            postgresql_where=text("kind = 'deployed'"),
+            sqlite_where=text(DEPLOYED_EDGES),
+            postgresql_where=text(DEPLOYED_EDGES),
         ),
         Index("ix_edges_dst_kind_until", "dst", "kind", "until_okey"),
         # One row per once-only edge, whichever projector writes it first (ON CONFLICT).

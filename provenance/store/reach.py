@@ -62,7 +62,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from provenance.store.models import Edge, Node, Pull, TimelineEvent, UTCDateTime
+from provenance.model.kinds import EdgeKind
+from provenance.store.models import DEPLOYED_EDGES, Edge, Node, Pull, TimelineEvent, UTCDateTime
 
 # Lists of items kept in `blast_reach`, and the two with tables of their own.
 NODE_LISTS = ("builds", "artifacts", "derived", "tags")
@@ -214,7 +215,7 @@ def _valid(edges: Any, as_of: datetime | None) -> ColumnElement[bool]:
     """Valid at the `as_of` parameter (bound at execution: statements are built once)."""
     if as_of is None:
         # A tag that moved on no longer points at the affected digest.
-        return or_(edges.c.kind != "tagged", edges.c.until.is_(None))
+        return or_(edges.c.kind != EdgeKind.TAGGED, edges.c.until.is_(None))
     return and_(edges.c.since <= _AS_OF, or_(edges.c.until.is_(None), edges.c.until > _AS_OF))
 
 
@@ -360,10 +361,10 @@ def _scan_deploys(session: Session, reached: int) -> bool:
 
 
 # A literal, not a parameter: a partial index serves only a WHERE it can read.
-_DEPLOYED: ColumnElement[str] = literal_column("'deployed'")
+_DEPLOYED: ColumnElement[str] = literal_column(f"'{EdgeKind.DEPLOYED.value}'")
 # Named: left alone, SQLite counts the whole smallest index of `edges` instead.
 _DEPLOYED_EDGES = text(
-    "SELECT count(*) FROM edges INDEXED BY ix_edges_deployed WHERE kind = 'deployed'"
+    f"SELECT count(*) FROM edges INDEXED BY ix_edges_deployed WHERE {DEPLOYED_EDGES}"  # noqa: S608
 )
 
 

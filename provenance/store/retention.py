@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from provenance.model import nodes as N
 from provenance.model import retention
+from provenance.model.kinds import EdgeKind
 from provenance.model.retention import DigestFacts, Interval, Window
 from provenance.store.models import Artifact, Edge, Pull, TimelineEvent
 
@@ -64,14 +65,14 @@ def _tag_of(node: str) -> tuple[str, str]:
 def _members(session: Session, repository: str, as_of: datetime | None) -> set[str]:
     stored = select(Edge.src).where(
         Edge.dst == N.repository(repository),
-        Edge.kind == "stored_in",
+        Edge.kind == EdgeKind.STORED_IN,
         _by(as_of, Edge.since),
     )
     out = {_digest(s) for s in session.scalars(stored) if s.startswith(_ART)}
     # A digest given a tag only by a `tag.updated` event has no `stored_in` edge.
     prefix = N.tag(repository, "")
     tagged = select(Edge.src, Edge.dst).where(
-        Edge.kind == "tagged",
+        Edge.kind == EdgeKind.TAGGED,
         Edge.dst.startswith(prefix, autoescape=True),
         _by(as_of, Edge.since),
     )
@@ -97,13 +98,13 @@ def _walk(
             rows = session.execute(
                 select(Edge.src, Edge.dst, Edge.kind, Edge.since, Edge.until).where(
                     Edge.src.in_(chunk),
-                    Edge.kind.in_(("tagged", "base_of")),
+                    Edge.kind.in_((EdgeKind.TAGGED, EdgeKind.BASE_OF)),
                     _by(as_of, Edge.since),
                 )
             )
             for src, dst, kind, since, until in rows:
                 digest = _digest(src)
-                if kind == "base_of":
+                if kind == EdgeKind.BASE_OF:
                     if dst.startswith(_ART):
                         base_of.setdefault(digest, set()).add(_digest(dst))
                         found.add(_digest(dst))
@@ -127,7 +128,7 @@ def _deployments(
     for chunk in _chunks([N.artifact(d) for d in digests]):
         rows = session.execute(
             select(Edge.src, Edge.since, Edge.until).where(
-                Edge.src.in_(chunk), Edge.kind == "deployed", _by(as_of, Edge.since)
+                Edge.src.in_(chunk), Edge.kind == EdgeKind.DEPLOYED, _by(as_of, Edge.since)
             )
         )
         for src, since, until in rows:

@@ -62,9 +62,10 @@ import yaml
 
 from provenance.model import scan_shape
 from provenance.model.errors import InvalidConfiguration, InvalidPayload
+from provenance.model.kinds import NodeKind
 from provenance.model.timeutil import format_time, parse_time
 
-Kind = Literal["signature", "attestation"]
+Kind = Literal[NodeKind.SIGNATURE, NodeKind.ATTESTATION]  # the node a verified envelope makes
 NO_POLICY = "no trust policy"
 # Scanner severities, least to worst (`unknown` below `low`, as Trivy ranks them); `none`
 # as a ceiling: no finding at all.

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from provenance.model.kinds import EdgeKind, NodeKind
+from provenance.store import Database
 from tests.conftest import SAMPLES, need
+from tests.store.test_graph_kinds import stored_kinds
 
 D1 = "sha256:4ac6f96cde89127c04de259df08450fe1aa0073108b7b3f3471428fb628bcb30"
 D2 = "sha256:701a31a46306cfafff7d96547c5f10a0d2d8f0e8c41b0159a94e36b3ab01e558"
@@ -119,3 +122,13 @@ def test_which_alerts_fired(story: TestClient) -> None:
     assert D2 in unsigned and D1 not in unsigned  # D1 was signed before it was deployed
     assert all(a["events"] for a in alerts)  # each names the log entries that caused it
     assert "deleted_while_deployed" not in kinds  # D1 ran nowhere when it was deleted
+
+
+def test_every_kind_the_story_writes_is_a_member(story: TestClient, db: Database) -> None:
+    """The samples tell what the demo does not (signatures, attestations, keys): their
+    kinds too are `provenance.model.kinds` members."""
+    nodes, edges, prefixes = stored_kinds(db)
+    assert nodes <= set(NodeKind), nodes - set(NodeKind)
+    assert edges <= set(EdgeKind), edges - set(EdgeKind)
+    assert prefixes <= set(NodeKind), prefixes - set(NodeKind)
+    assert edges >= {EdgeKind.SIGNS, EdgeKind.ATTESTS, EdgeKind.SIGNED_WITH}

@@ -27,6 +27,7 @@ from provenance.ingest.sources import Delivery, SourceSecrets
 from provenance.ingest.sources._common import compact, normalize_vcs_url
 from provenance.model.errors import UnsupportedMedia
 from provenance.model.events import COMMIT_RE, Event, EventType, content_id
+from provenance.model.kinds import NodeKind
 from provenance.model.timeutil import format_time
 from provenance.trust import attestations
 from provenance.trust.policy import Attestation, BuildInfo, Subject, Verdict
@@ -57,7 +58,7 @@ def normalize(delivery: Delivery, secrets: SourceSecrets) -> list[Event]:
                 id=content_id(SOURCE, body_sha256, subject.digest),
                 type=(
                     EventType.ARTIFACT_SIGNED
-                    if att.kind == "signature"
+                    if att.kind == NodeKind.SIGNATURE
                     else EventType.ARTIFACT_ATTESTED
                 ),
                 time=delivery.received_at,

@@ -27,6 +27,7 @@ from provenance.model.alerts.findings import (
 )
 from provenance.model.alerts.kinds import Raised, at_or_above
 from provenance.model.events import Event
+from provenance.model.kinds import EdgeKind, NodeKind
 from provenance.model.scan_shape import ScanSummary
 
 #: Where a container runs, as its node states it (the details of the placement alerts).
@@ -79,10 +80,10 @@ def evidence_of(present: Mapping[str, int], verified: Mapping[str, int]) -> Evid
     it answers), and how many of those verified (`signature` / `attestation` counts of
     the verdicts the log holds, `provenance.model.verdicts`)."""
     return Evidence(
-        signatures=present.get("signs", 0),
-        attestations=present.get("attests", 0),
-        verified_signatures=verified.get("signature", 0),
-        verified_attestations=verified.get("attestation", 0),
+        signatures=present.get(EdgeKind.SIGNS, 0),
+        attestations=present.get(EdgeKind.ATTESTS, 0),
+        verified_signatures=verified.get(NodeKind.SIGNATURE, 0),
+        verified_attestations=verified.get(NodeKind.ATTESTATION, 0),
     )
 
 

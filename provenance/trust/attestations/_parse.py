@@ -23,6 +23,7 @@ from securesystemslib import dsse
 from securesystemslib.exceptions import FormatError
 
 from provenance.model.errors import InvalidPayload, Unparseable
+from provenance.model.kinds import NodeKind
 from provenance.trust.policy import Attestation, BuildInfo, Kind, RawSignature, Subject
 
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
@@ -158,7 +159,7 @@ def _statement(
     subjects = _subjects(st.get("subject"))
     predicate = st.get("predicate")
     predicate = predicate if isinstance(predicate, Mapping) else {}
-    kind: Kind = "signature" if predicate_type == COSIGN_SIGN else "attestation"
+    kind: Kind = NodeKind.SIGNATURE if predicate_type == COSIGN_SIGN else NodeKind.ATTESTATION
     build = None
     if predicate_type == SLSA_V1:
         build = _slsa_v1(predicate)
@@ -406,7 +407,7 @@ def _link(
     byproducts = _obj(signed.get("byproducts"))
     return Attestation(
         format=fmt,
-        kind="attestation",
+        kind=NodeKind.ATTESTATION,
         subjects=subjects,
         signed=signed_bytes,
         signatures=signatures,
@@ -472,7 +473,7 @@ def _bundle(doc: Mapping[str, Any], media_type: str) -> Attestation:
             raise InvalidPayload("bundle messageDigest.digest is not a sha256 digest")
         return Attestation(
             format="sigstore-bundle",
-            kind="signature",
+            kind=NodeKind.SIGNATURE,
             subjects=(Subject(f"sha256:{digest.hex()}"),),
             signed=(),
             signatures=(RawSignature(_b64(msg.get("signature"), "bundle signature")),),
@@ -556,7 +557,7 @@ def _simple_signing(
     optional = doc.get("optional")
     return Attestation(
         format="cosign-simple-signing",
-        kind="signature",
+        kind=NodeKind.SIGNATURE,
         subjects=(subject,),
         signed=(payload,),
         signatures=tuple(signatures),

@@ -1,4 +1,5 @@
-"""SQL behind compliance exports: pushes and deployments in a period, page by page.
+"""What a compliance export reads: its cut of the log, pushes and deployments in a period,
+page by page, and the build facts of the digests it names.
 
 Every reader pages by keyset (time, id) so an export of any period runs in constant
 memory, and takes `max_seq` (the log entry the export was cut at) so rows projected
@@ -14,9 +15,11 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from provenance.model import nodes as N
 from provenance.model.hashchain import GENESIS
-from provenance.store import reads
+from provenance.model.kinds import EdgeKind
 from provenance.store.models import Edge, LogEntry, ProjectionCursor, TimelineEvent
+from provenance.store.reads import graph
 
 _PAGE = 500
 
@@ -97,7 +100,7 @@ def deployments(
     after: tuple[datetime, int] | None = None
     while True:
         stmt = select(Edge).where(
-            Edge.kind == "deployed",
+            Edge.kind == EdgeKind.DEPLOYED,
             Edge.src.startswith("artifact:"),  # records name digests; not by-tag-only images
             Edge.since < until,
             or_(Edge.until.is_(None), Edge.until > since),
@@ -105,7 +108,7 @@ def deployments(
         )
         if repository is not None:
             stored = select(Edge.src).where(
-                Edge.kind == "stored_in", Edge.dst == f"repository:{repository}"
+                Edge.kind == EdgeKind.STORED_IN, Edge.dst == N.repository(repository)
             )
             stmt = stmt.where(Edge.src.in_(stored))
         if after is not None:
@@ -115,7 +118,7 @@ def deployments(
         rows = list(session.execute(stmt.order_by(Edge.since, Edge.id).limit(page)).scalars())
         if not rows:
             return
-        targets = reads.nodes(session, {r.dst for r in rows})
+        targets = graph.nodes(session, {r.dst for r in rows})
         out = []
         for r in rows:
             attrs = targets[r.dst].attrs if r.dst in targets else {}
@@ -144,14 +147,14 @@ def deployments(
 def build_facts(session: Session, digests: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per digest: the build that produced it, its builder and commit (a label's claim
     when no build record names one)."""
-    arts = [f"artifact:{d}" for d in dict.fromkeys(digests)]
+    arts = [N.artifact(d) for d in dict.fromkeys(digests)]
     out: dict[str, dict[str, Any]] = {}
-    produced = reads.edges_to(session, arts, ("produced",))
+    produced = graph.edges_to(session, arts, (EdgeKind.PRODUCED,))
     builds = list(dict.fromkeys(e.src for e in produced))
-    ran = {e.dst: e.src for e in reads.edges_to(session, builds, ("ran",))}
-    built = {e.dst: e.src for e in reads.edges_to(session, builds, ("built",))}
-    claims = {e.dst: e.src for e in reads.edges_to(session, arts, ("claims",))}
-    commits = reads.nodes(session, set(built.values()) | set(claims.values()))
+    ran = {e.dst: e.src for e in graph.edges_to(session, builds, (EdgeKind.RAN,))}
+    built = {e.dst: e.src for e in graph.edges_to(session, builds, (EdgeKind.BUILT,))}
+    claims = {e.dst: e.src for e in graph.edges_to(session, arts, (EdgeKind.CLAIMS,))}
+    commits = graph.nodes(session, set(built.values()) | set(claims.values()))
     for e in produced:
         digest = e.dst.removeprefix("artifact:")
         if digest in out:
