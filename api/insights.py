@@ -1,31 +1,30 @@
-"""Deployments, alerts and dashboards (role: read). Everything takes `as_of`."""
+"""Deployments, alerts and dashboards (role: read). Everything takes `as_of`.
+
+The wire forms of these answers live here, next to their routes: each is the query
+dataclass's fields, by name (`api.mirrors`); where the OpenAPI says more of a field
+(descriptions) the model is written out and `@describes` its dataclass.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
+from pydantic import Field
 
 from api.auth import Role, require
 from api.deps import Services, services
 from api.guards import no_nul_in_query
+from api.mirrors import describes, mirror
 from api.openapi import MAX_ID, problems
 from api.responses import json_response
-from api.schemas import (
-    ActivityResponse,
-    AlertModel,
-    AlertsResponse,
-    DeploymentsResponse,
-    DriftResponse,
-    EnvironmentLineage,
-    EnvironmentsResponse,
-    Timestamp,
-)
+from api.schemas import Model, Placement, Timestamp
 from provenance.model.alerts import AlertKind
 from provenance.model.errors import InvalidQuery
+from provenance.query import alerts as findings
 from provenance.query import deployments as deps
-from provenance.store.alerting import list_alerts
 
 router = APIRouter(
     prefix="/v1",
@@ -35,6 +34,73 @@ router = APIRouter(
 )
 Svc = Annotated[Services, Depends(services)]
 AsOf = Annotated[Timestamp | None, Query(description="RFC 3339: answer as the graph was then")]
+
+
+@describes(deps.Deployment)
+class DeploymentModel(Placement):
+    digest: str | None = Field(  # type: ignore[assignment]  # a Placement's digest, optional here
+        description="null when deployed by a tag that pointed to no known digest then"
+    )
+    commit: str | None
+    signed: bool
+    attested: bool
+    pinned: bool = Field(description="false when the image was given by tag")
+    image: str | None = Field(
+        default=None, description="the image reference as deployed (`repo:tag`), if by tag"
+    )
+    severity: str | None = Field(
+        default=None,
+        description="the worst severity the digest's latest scans report; null: clean or unscanned",
+    )
+
+
+class DeploymentsResponse(Model):
+    as_of: datetime | None
+    items: list[DeploymentModel]
+
+
+@describes(findings.Alert)
+class AlertModel(Model):
+    id: int
+    kind: str
+    time: datetime
+    digest: str | None
+    repository: str | None
+    details: dict[str, Any]
+    events: list[int] = Field(description="seq numbers of the log entries that caused it")
+    key: str = Field(description="stable identity of the finding (what the webhook sends)")
+    superseded: bool = Field(
+        default=False, description="a later-arriving event changed the history: no longer holds"
+    )
+    superseded_at: datetime | None = None
+    superseded_by: list[str] = Field(
+        default_factory=list, description="keys of the findings that replaced it"
+    )
+
+
+AlertsResponse = mirror(findings.AlertPage, name="AlertsResponse")
+EnvironmentLineage = mirror(deps.EnvironmentLineage)
+
+
+class EnvironmentsResponse(Model):
+    as_of: datetime | None
+    environments: list[EnvironmentLineage]  # type: ignore[valid-type]  # a mirror, built above
+
+
+DriftModel = mirror(deps.Drift, name="DriftModel")
+
+
+class DriftResponse(Model):
+    as_of: datetime | None
+    items: list[DriftModel]  # type: ignore[valid-type]  # a mirror, built above
+
+
+ActivityBucket = mirror(deps.ActivityBucket)
+
+
+class ActivityResponse(Model):
+    bucket: str
+    items: list[ActivityBucket]  # type: ignore[valid-type]  # a mirror, built above
 
 
 @router.get("/deployments", response_model=DeploymentsResponse)
@@ -49,7 +115,8 @@ def deployments(
         items = deps.deployments(
             session, as_of=as_of, environment=environment, cluster=cluster, namespace=namespace
         )
-    return json_response(DeploymentsResponse.model_validate({"as_of": as_of, "items": items}))
+    wire = [DeploymentModel.from_domain(d) for d in items]
+    return json_response(DeploymentsResponse(as_of=as_of, items=wire))
 
 
 @router.get("/alerts", response_model=AlertsResponse)
@@ -68,39 +135,17 @@ def alerts(  # noqa: PLR0917 - FastAPI query parameters
     if kind is not None and kind not in {k.value for k in AlertKind}:
         raise InvalidQuery(f"kind must be one of: {', '.join(k.value for k in AlertKind)}")
     with svc.db.read() as session:
-        rows = list_alerts(
+        page = findings.alerts(
             session, since=since, kind=kind, after=after, limit=limit, superseded=superseded
         )
-        items = [
-            AlertModel.model_validate(
-                {
-                    "id": r.id,
-                    "kind": r.kind,
-                    "time": r.time,
-                    "digest": r.digest,
-                    "repository": r.repository,
-                    "details": r.details,
-                    "events": r.events,
-                    "key": r.key,
-                    "superseded": r.superseded_at is not None,
-                    "superseded_at": r.superseded_at,
-                    "superseded_by": r.superseded_by or [],
-                }
-            )
-            for r in rows
-        ]
-    next_after = items[-1].id if len(items) == limit else None
-    return json_response(AlertsResponse(items=items, next_after=next_after))
+    return json_response(AlertsResponse.from_domain(page))
 
 
 @router.get("/dashboards/environments", response_model=EnvironmentsResponse)
 def environments(svc: Svc, as_of: AsOf = None) -> Response:
     with svc.db.read() as session:
         grouped = deps.by_environment(session, as_of=as_of)
-    lineage = [
-        EnvironmentLineage.model_validate({"environment": env, "deployments": items})
-        for env, items in grouped.items()
-    ]
+    lineage = [EnvironmentLineage.from_domain(e) for e in grouped]
     return json_response(EnvironmentsResponse(as_of=as_of, environments=lineage))
 
 
@@ -108,7 +153,9 @@ def environments(svc: Svc, as_of: AsOf = None) -> Response:
 def drift(svc: Svc, as_of: AsOf = None) -> Response:
     with svc.db.read() as session:
         items = deps.drift(session, as_of=as_of)
-    return json_response(DriftResponse.model_validate({"as_of": as_of, "items": items}))
+    return json_response(
+        DriftResponse(as_of=as_of, items=[DriftModel.from_domain(d) for d in items])
+    )
 
 
 @router.get("/dashboards/activity", response_model=ActivityResponse)
@@ -122,4 +169,5 @@ def activity(
     end = min(x for x in (until, as_of) if x is not None) if (until or as_of) else None
     with svc.db.read() as session:
         items = deps.activity(session, since=since, until=end, bucket=bucket)
-    return json_response(ActivityResponse.model_validate({"bucket": bucket, "items": items}))
+    wire = [ActivityBucket.from_domain(b) for b in items]
+    return json_response(ActivityResponse(bucket=bucket, items=wire))

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy.orm import Session
 
@@ -148,14 +148,18 @@ def _evidence(
 # --- dashboards ----------------------------------------------------------------------
 
 
-def by_environment(
-    session: Session, *, as_of: datetime | None = None
-) -> dict[str, list[Deployment]]:
+@dataclass(frozen=True, slots=True)
+class EnvironmentLineage:
+    environment: str  # "(unmapped)" for workloads no environment is configured for
+    deployments: list[Deployment]
+
+
+def by_environment(session: Session, *, as_of: datetime | None = None) -> list[EnvironmentLineage]:
     """Deployment lineage per environment: what runs, from which commit, signed or not."""
     grouped: dict[str, list[Deployment]] = defaultdict(list)
     for d in deployments(session, as_of=as_of):
         grouped[d.environment or "(unmapped)"].append(d)
-    return dict(sorted(grouped.items()))
+    return [EnvironmentLineage(env, items) for env, items in sorted(grouped.items())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +188,13 @@ def drift(session: Session, *, as_of: datetime | None = None) -> list[Drift]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class ActivityBucket:
+    start: datetime
+    counts: dict[str, int]  # event type -> events of that type in the bucket
+    total: int
+
+
 _BUCKETS: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
@@ -193,7 +204,7 @@ def activity(
     since: datetime | None = None,
     until: datetime | None = None,
     bucket: Literal["hour", "day"] = "day",
-) -> list[dict[str, Any]]:
+) -> list[ActivityBucket]:
     """Counts of events per type per time bucket (the timeline, summarized)."""
     if bucket not in _BUCKETS:
         raise InvalidQuery("bucket must be hour or day")
@@ -204,7 +215,7 @@ def activity(
             start = start.replace(hour=0)
         counts[start][type_] += 1
     return [
-        {"start": start, "counts": dict(sorted(c.items())), "total": sum(c.values())}
+        ActivityBucket(start, dict(sorted(c.items())), sum(c.values()))
         for start, c in sorted(counts.items())
     ]
 
@@ -224,4 +235,14 @@ def clip(edges: Iterable[EdgeRow], as_of: datetime | None) -> list[EdgeRow]:
     return out
 
 
-__all__ = ["Deployment", "Drift", "activity", "by_environment", "clip", "deployments", "drift"]
+__all__ = [
+    "ActivityBucket",
+    "Deployment",
+    "Drift",
+    "EnvironmentLineage",
+    "activity",
+    "by_environment",
+    "clip",
+    "deployments",
+    "drift",
+]

@@ -1,0 +1,148 @@
+"""Response models that mirror a query dataclass field for field, and the way back.
+
+An answer whose wire form is its dataclass, name for name, gets its model here instead of a
+second list of the same fields:
+
+    SearchResponse = mirror(catalog.SearchResult, name="SearchResponse")
+
+is a `Model` with one pydantic field per dataclass field (same type, same default), nested
+dataclasses mirrored as well, so a field added to the dataclass is on the wire at once. An
+answer whose wire form differs (other names, descriptions the OpenAPI should carry) keeps a
+hand-written model with its own `from_domain()`.
+
+A hand-written model whose fields have the dataclass's names (and add what the OpenAPI should
+say of them) takes the mirror's place with `@describes(AnswerType)`: answers that hold the
+dataclass then hold that model, and `parse` goes back through it as well.
+
+`parse(AnswerType, json)` goes back: what a client (the CLI's `--server`) received, validated
+by the mirror and rebuilt as the dataclass the local path computes, so one renderer serves
+both.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import MISSING, fields, is_dataclass
+from typing import Any, TypeVar, cast
+
+from pydantic import Field, create_model
+
+from api.schemas import Model
+
+T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+_MODELS: dict[type, type[Model]] = {}  # dataclass -> its mirror
+_ANSWERS: dict[type[Model], type] = {}  # mirror -> its dataclass
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+def mirror(answer_type: type, *, name: str | None = None) -> type[Model]:
+    """The response model of `answer_type`, named `name` (default: the dataclass's name).
+
+    One mirror per dataclass: a nested dataclass that needs another name than its own is
+    mirrored (with that name) before the answer that holds it.
+    """
+    found = _MODELS.get(answer_type)
+    if found is not None:
+        if name is not None and found.__name__ != name:
+            raise ValueError(f"{answer_type.__name__} is mirrored already as {found.__name__}")
+        return found
+    if not is_dataclass(answer_type):
+        raise TypeError(f"{answer_type.__name__} is not a dataclass")
+    hints = typing.get_type_hints(answer_type)
+    definitions: dict[str, Any] = {}
+    for f in fields(answer_type):
+        if f.default is not MISSING:
+            default: Any = f.default
+        elif f.default_factory is not MISSING:
+            default = Field(default_factory=f.default_factory)
+        else:
+            default = ...
+        definitions[f.name] = (_wire(hints[f.name]), default)
+    model = cast(
+        "type[Model]",
+        create_model(
+            name or answer_type.__name__,
+            __base__=Model,
+            __module__=answer_type.__module__,
+            __doc__=_own_doc(answer_type),
+            **definitions,
+        ),
+    )
+    _MODELS[answer_type] = model
+    _ANSWERS[model] = answer_type
+    return model
+
+
+def describes(answer_type: type) -> Callable[[type[M]], type[M]]:
+    """Class decorator: the model is the wire form of `answer_type`, field name for field name
+    (checked here, so a field added to one and not the other fails at import)."""
+
+    def register(model: type[M]) -> type[M]:
+        if not is_dataclass(answer_type):
+            raise TypeError(f"{answer_type.__name__} is not a dataclass")
+        ours, theirs = set(model.model_fields), {f.name for f in fields(answer_type)}
+        if ours != theirs:
+            raise TypeError(
+                f"{model.__name__} and {answer_type.__name__} disagree: "
+                f"only in the model {sorted(ours - theirs)}, only in the answer "
+                f"{sorted(theirs - ours)}"
+            )
+        if answer_type in _MODELS:
+            raise ValueError(f"{answer_type.__name__} has a wire form already")
+        _MODELS[answer_type] = model
+        _ANSWERS[model] = answer_type
+        return model
+
+    return register
+
+
+def pairs() -> list[tuple[type, type[Model]]]:
+    """Every (dataclass, model) known here: for the test that they agree."""
+    return list(_MODELS.items())
+
+
+def _wire(hint: Any) -> Any:
+    """A field's type with every dataclass in it replaced by its mirror."""
+    if isinstance(hint, type) and is_dataclass(hint):
+        return mirror(hint)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is types.UnionType or origin is typing.Union:
+        return typing.Union[tuple(_wire(a) for a in args)]  # noqa: UP007 - built at run time
+    if origin in _CONTAINERS and args:
+        return origin[tuple(a if a is Ellipsis else _wire(a) for a in args)]
+    return hint  # a plain type, a Literal
+
+
+def _own_doc(answer_type: type) -> str | None:
+    """The dataclass's docstring, not the signature `dataclass` writes when there is none."""
+    doc = answer_type.__doc__
+    return None if doc is None or doc.startswith(f"{answer_type.__name__}(") else doc
+
+
+def to_domain(value: Any) -> Any:
+    """A mirror instance (or a container of them) as the dataclass(es) it mirrors."""
+    answer_type = _ANSWERS.get(type(value))
+    if answer_type is not None:
+        return answer_type(
+            **{f.name: to_domain(getattr(value, f.name)) for f in fields(answer_type)}
+        )
+    if isinstance(value, list | tuple | set | frozenset):
+        return type(value)(to_domain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: to_domain(v) for k, v in value.items()}
+    return value
+
+
+def parse(answer_type: type[T], data: Any) -> T:
+    """JSON as the service answered it, as the dataclass `answer_type` (validated on the way
+    by its mirror, which the API module that serves it defines)."""
+    model = _MODELS.get(answer_type)
+    if model is None:
+        raise LookupError(f"{answer_type.__name__} has no mirror: import its API module first")
+    return cast("T", to_domain(model.model_validate(data)))
+
+
+__all__ = ["describes", "mirror", "pairs", "parse", "to_domain"]

@@ -1,0 +1,73 @@
+"""Alerts as an answer: policy findings in the order they were raised, a page at a time.
+
+    alerts(session, since, kind, after, limit, superseded) -> AlertPage
+
+The store keeps findings as rows (`provenance.store.alerting`); this is their domain view,
+with `superseded` said outright rather than left to a nullable time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from provenance.store.alerting import list_alerts
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    kind: str
+    time: datetime
+    digest: str | None
+    repository: str | None
+    details: dict[str, Any]
+    events: list[int]  # seq numbers of the log entries that caused it
+    key: str  # stable identity of the finding (what the webhook sends)
+    superseded: bool  # a later-arriving event changed the history: no longer holds
+    superseded_at: datetime | None
+    superseded_by: list[str]  # keys of the findings that replaced it
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPage:
+    items: list[Alert]
+    next_after: int | None  # the `after` of the next page; None on the last one
+
+
+def alerts(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    kind: str | None = None,
+    after: int = 0,
+    limit: int = 100,
+    superseded: bool = False,
+) -> AlertPage:
+    """One page of findings; `superseded` also lists those that no longer hold."""
+    rows = list_alerts(
+        session, since=since, kind=kind, after=after, limit=limit, superseded=superseded
+    )
+    items = [
+        Alert(
+            id=r.id,
+            kind=r.kind,
+            time=r.time,
+            digest=r.digest,
+            repository=r.repository,
+            details=r.details,
+            events=[int(e) for e in r.events],
+            key=r.key,
+            superseded=r.superseded_at is not None,
+            superseded_at=r.superseded_at,
+            superseded_by=[str(k) for k in r.superseded_by or []],
+        )
+        for r in rows
+    ]
+    return AlertPage(items, items[-1].id if len(items) == limit else None)
+
+
+__all__ = ["Alert", "AlertPage", "alerts"]
