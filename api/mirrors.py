@@ -14,9 +14,9 @@ A hand-written model whose fields have the dataclass's names (and add what the O
 say of them) takes the mirror's place with `@describes(AnswerType)`: answers that hold the
 dataclass then hold that model, and `parse` goes back through it as well.
 
-`parse(AnswerType, json)` goes back: what a client (the CLI's `--server`) received, validated
-by the mirror and rebuilt as the dataclass the local path computes, so one renderer serves
-both.
+`parse(SearchResponse, SearchResult, json)` goes back: what a client (the CLI's `--server`)
+received, validated by the wire form and rebuilt as the dataclass the local path computes, so
+one renderer serves both.
 """
 
 from __future__ import annotations
@@ -136,13 +136,14 @@ def to_domain(value: Any) -> Any:
     return value
 
 
-def parse(answer_type: type[T], data: Any) -> T:
-    """JSON as the service answered it, as the dataclass `answer_type` (validated on the way
-    by its mirror, which the API module that serves it defines)."""
-    model = _MODELS.get(answer_type)
-    if model is None:
-        raise LookupError(f"{answer_type.__name__} has no mirror: import its API module first")
-    return cast("T", to_domain(model.model_validate(data)))
+def parse(model: type[Model], answer_type: type[T], data: Any) -> T:
+    """JSON as the service answered it, validated by `model` (the mirror of `answer_type`, or
+    the model that `@describes` it) and rebuilt as that dataclass."""
+    if _ANSWERS.get(model) is not answer_type:
+        raise TypeError(f"{model.__name__} is not the wire form of {answer_type.__name__}")
+    answer = to_domain(model.model_validate(data))
+    assert isinstance(answer, answer_type)
+    return answer
 
 
 __all__ = ["describes", "mirror", "pairs", "parse", "to_domain"]

@@ -20,10 +20,10 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import orjson
 import typer
-from rich import box
 from rich.table import Table
 
 from cli import exits
+from cli.reports import retention_view, search_table
 from cli.tables import Style, blast_radius_tables, consoles, trace_view, when
 from provenance.client import ServiceClient
 from provenance.logs import configure_logging
@@ -354,24 +354,23 @@ def search(
     """The catalog search: a digest or hex prefix (>= 12), repo:tag, repo@digest, a commit
     or prefix (>= 7), an actor, a workload, a repository."""
     if server:
+        from api.catalog import SearchResponse  # noqa: PLC0415 - only --server reads the wire
+        from api.mirrors import parse  # noqa: PLC0415
+
         with _client(server, token) as client:
-            found = client.search(q, limit=limit)
+            answer = client.search(q, limit=limit)
+        found = parse(SearchResponse, catalog.SearchResult, answer)
     else:
         with _reading(database_url) as db, db.read() as session:
-            found = _plain(catalog.search(session, q, limit=limit))
+            found = catalog.search(session, q, limit=limit)
+            answer = _plain(found)
     if json:
-        _print_json(found)
+        _print_json(answer)
         return
-    items = found["items"]
-    if not items:
+    if not found.items:
         err.print(f"nothing matches {q!r}")
         raise typer.Exit(exits.NEGATIVE)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in ("kind", "label", "id"):
-        table.add_column(column, overflow="fold")
-    for item in items:
-        table.add_row(item["kind"], item["label"], item["id"])
-    console.print(table)
+    console.print(search_table(found.items))
 
 
 @app.command()
@@ -390,7 +389,7 @@ def retention(
     wide: Wide = False,
 ) -> None:
     """The retention report: per digest of a repository, delete or keep, and why."""
-    from provenance.model.retention import Window  # noqa: PLC0415 - only this command
+    from provenance.model.retention import Report, Window  # noqa: PLC0415 - only this command
     from provenance.store import retention as store_retention  # noqa: PLC0415
 
     window = Window(
@@ -398,34 +397,25 @@ def retention(
         as_of=parse_time(as_of, field="--as-of") if as_of else None,
     )
     if server:
+        from api.mirrors import parse  # noqa: PLC0415 - only --server reads the wire
+        from api.retention import RetentionReport  # noqa: PLC0415
+
         with _client(server, token) as client:
-            found = client.retention(repository, unused_since=unused_since, as_of=as_of)
+            answer = client.retention(repository, unused_since=unused_since, as_of=as_of)
+        report = parse(RetentionReport, Report, answer)
     else:
         with _reading(database_url) as db, db.read() as session:
-            found = _plain(store_retention.report(session, repository, window))
+            report = store_retention.report(session, repository, window)
+            answer = _plain(report)
     if json:
-        _print_json(found)
+        _print_json(answer)
         return
-    items = found["items"]
-    if not items:
+    if not report.items:
         err.print(f"no digest of {repository!r} to judge", highlight=False)
         raise typer.Exit(exits.NEGATIVE)
-    style = Style(wide=wide)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in ("digest", "verdict", "reasons", "tags", "last pull", "last deployed"):
-        table.add_column(column, overflow="fold")
-    for item in items:
-        table.add_row(
-            style.digest(item["digest"]),
-            item["verdict"],
-            ", ".join(item["reasons"]) or "-",
-            ", ".join(item["tags"]) or "-",
-            when(item["last_pull"]),
-            when(item["last_deployed"]),
-        )
+    table, summary = retention_view(report, Style(wide=wide))
     console.print(table)
-    summary = ", ".join(f"{n} {verdict}" for verdict, n in found["summary"].items())
-    console.print(f"{summary}; {found['already_deleted']} already deleted", highlight=False)
+    console.print(summary, highlight=False)
 
 
 @app.command("blast-radius")

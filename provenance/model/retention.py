@@ -33,18 +33,6 @@ from provenance.model.errors import InvalidQuery
 
 Verdict = Literal["keep", "delete"]
 VERDICTS: tuple[Verdict, ...] = ("keep", "delete")
-#: The fields of an item, in the order of a CSV export's columns.
-COLUMNS = (
-    "digest",
-    "verdict",
-    "reasons",
-    "tags",
-    "last_pull",
-    "last_deployed",
-    "first_seen",
-    "base_of",
-    "evidence_of",
-)
 REASONS = (
     "tagged",
     "deployed_now",
@@ -119,6 +107,8 @@ class DigestFacts:
 
 @dataclass(frozen=True, slots=True)
 class Item:
+    """One digest's verdict; its fields, in order, are the CSV export's columns."""
+
     digest: str
     verdict: Verdict
     reasons: list[str]
@@ -217,7 +207,6 @@ def judge(repository: str, facts: Iterable[DigestFacts], window: Window) -> Repo
 
 
 __all__ = [
-    "COLUMNS",
     "REASONS",
     "VERDICTS",
     "DigestFacts",
