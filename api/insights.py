@@ -21,8 +21,6 @@ from api.mirrors import describes, mirror
 from api.openapi import MAX_ID, problems
 from api.responses import json_response
 from api.schemas import Model, Placement, Timestamp
-from provenance.model.alerts import AlertKind
-from provenance.model.errors import InvalidQuery
 from provenance.query import alerts as findings
 from provenance.query import deployments as deps
 
@@ -123,17 +121,13 @@ def deployments(
 def alerts(  # noqa: PLR0917 - FastAPI query parameters
     svc: Svc,
     since: Timestamp | None = None,
-    kind: Annotated[
-        str | None, Query(json_schema_extra={"enum": [k.value for k in AlertKind]})
-    ] = None,
+    kind: Annotated[str | None, Query(json_schema_extra={"enum": list(findings.KINDS)})] = None,
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     superseded: Annotated[
         bool, Query(description="include findings a later-arriving event made obsolete")
     ] = False,
 ) -> Response:
-    if kind is not None and kind not in {k.value for k in AlertKind}:
-        raise InvalidQuery(f"kind must be one of: {', '.join(k.value for k in AlertKind)}")
     with svc.db.read() as session:
         page = findings.alerts(
             session, since=since, kind=kind, after=after, limit=limit, superseded=superseded

@@ -23,7 +23,7 @@ import typer
 from rich.table import Table
 
 from cli import exits
-from cli.reports import retention_view, search_table
+from cli.reports import alerts_table, deployments_table, retention_view, search_table
 from cli.tables import Style, blast_radius_tables, consoles, trace_view, when
 from provenance.client import ServiceClient
 from provenance.logs import configure_logging
@@ -793,6 +793,89 @@ def reconcile(
             markup=False,
             highlight=False,
         )
+
+
+# --- what runs where, and what is wrong with it --------------------------------------
+
+
+@app.command()
+@answers
+def deployments(
+    environment: Annotated[str | None, typer.Option(help="only this environment")] = None,
+    cluster: Annotated[str | None, typer.Option(help="only this cluster")] = None,
+    namespace: Annotated[str | None, typer.Option(help="only this namespace")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="RFC 3339 time")] = None,
+    database_url: DbUrl = None,
+    server: Server = None,
+    token: Token = None,
+    json: Json = False,
+    wide: Wide = False,
+) -> None:
+    """What ran where at --as-of (default now), with its commit and evidence."""
+    from provenance.query import deployments as deps  # noqa: PLC0415 - only this command
+
+    moment = parse_time(as_of, field="--as-of") if as_of else None
+    where = {"environment": environment, "cluster": cluster, "namespace": namespace}
+    if server:
+        from api.insights import DeploymentModel  # noqa: PLC0415 - only --server reads the wire
+        from api.mirrors import parse  # noqa: PLC0415
+
+        with _client(server, token) as client:
+            answer = client.get_json("/v1/deployments", {**where, "as_of": as_of})
+        items = [parse(DeploymentModel, deps.Deployment, i) for i in answer["items"]]
+    else:
+        with _reading(database_url) as db, db.read() as session:
+            items = deps.deployments(session, as_of=moment, **where)
+            answer = _plain({"as_of": moment, "items": items})
+    if json:
+        _print_json(answer)
+        return
+    if not items:
+        err.print("nothing deployed there then", highlight=False)
+        return
+    console.print(deployments_table(items, Style(wide=wide)))
+
+
+@app.command()
+@answers
+def alerts(
+    since: Annotated[str | None, typer.Option(help="RFC 3339: raised at or after")] = None,
+    kind: Annotated[str | None, typer.Option(help="only this kind (tag_moved, ...)")] = None,
+    superseded: Annotated[
+        bool, typer.Option("--superseded", help="also those a later event made obsolete")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 100,
+    database_url: DbUrl = None,
+    server: Server = None,
+    token: Token = None,
+    json: Json = False,
+    wide: Wide = False,
+) -> None:
+    """Policy findings, oldest first: tags moved, unsigned or vulnerable digests running."""
+    from provenance.query import alerts as findings  # noqa: PLC0415 - only this command
+
+    params = {"since": since, "kind": kind, "limit": limit, "superseded": superseded}
+    if server:
+        from api.insights import AlertsResponse  # noqa: PLC0415 - only --server reads the wire
+        from api.mirrors import parse  # noqa: PLC0415
+
+        with _client(server, token) as client:
+            answer = client.get_json("/v1/alerts", params)
+        page = parse(AlertsResponse, findings.AlertPage, answer)
+    else:
+        moment = parse_time(since, field="--since") if since else None
+        with _reading(database_url) as db, db.read() as session:
+            page = findings.alerts(
+                session, since=moment, kind=kind, limit=limit, superseded=superseded
+            )
+            answer = _plain(page)
+    if json:
+        _print_json(answer)
+        return
+    if not page.items:
+        err.print("no alerts", highlight=False)
+        return
+    console.print(alerts_table(page.items, Style(wide=wide)))
 
 
 def main() -> None:

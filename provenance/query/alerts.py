@@ -14,7 +14,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from provenance.model.alerts import AlertKind
+from provenance.model.errors import InvalidQuery
 from provenance.store.alerting import list_alerts
+
+KINDS: tuple[str, ...] = tuple(k.value for k in AlertKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,8 @@ def alerts(
     superseded: bool = False,
 ) -> AlertPage:
     """One page of findings; `superseded` also lists those that no longer hold."""
+    if kind is not None and kind not in KINDS:
+        raise InvalidQuery(f"kind must be one of: {', '.join(KINDS)}")
     rows = list_alerts(
         session, since=since, kind=kind, after=after, limit=limit, superseded=superseded
     )
@@ -70,4 +76,4 @@ def alerts(
     return AlertPage(items, items[-1].id if len(items) == limit else None)
 
 
-__all__ = ["Alert", "AlertPage", "alerts"]
+__all__ = ["KINDS", "Alert", "AlertPage", "alerts"]

@@ -1,6 +1,6 @@
-"""The report commands print the same from the database and from `--server`: both render
-the query's dataclass (the server's JSON parsed back into it), so the tables and `--json`
-agree line for line."""
+"""The report commands (search, retention, deployments, alerts) print the same from the
+database and from `--server`: both render the query's dataclass (the server's JSON parsed
+back into it), so the tables and `--json` agree line for line."""
 
 from __future__ import annotations
 
@@ -57,6 +57,10 @@ def _both(args: list[str], url: str) -> tuple[str, str]:
         ["retention", "--repository", demo.REPOSITORY, "--unused-since", "2026-05-13T00:00:00Z"],
         ["retention", "--repository", demo.REPOSITORY, "--wide"],
         ["search", demo.REPOSITORY],
+        ["deployments"],
+        ["deployments", "--environment", "staging", "--as-of", "2026-05-05T00:00:00Z", "--wide"],
+        ["alerts"],
+        ["alerts", "--kind", "tag_moved", "--superseded", "--since", "2026-05-10T00:00:00Z"],
     ],
 )
 def test_a_report_reads_the_same_from_the_database_and_the_server(
@@ -76,3 +80,18 @@ def test_the_retention_table_shows_the_item_fields_a_person_reads(
     header = out.splitlines()[0].split()
     assert header == ["digest", "verdict", "reasons", "tags", "last", "pull", "last", "deployed"]
     assert "2 keep, 0 delete; " in out
+
+
+def test_deployments_and_alerts_tables_and_their_refusals(served: dict, db: Database) -> None:
+    running = runner.invoke(app, ["deployments", "--database-url", db.url]).stdout
+    assert running.split()[:3] == ["environment", "namespace", "workload"]
+    assert "deployment/shop-api" in running and "…" in running
+    found = runner.invoke(app, ["alerts", "--kind", "tag_moved", "--database-url", db.url])
+    assert found.exit_code == 0 and "tag_moved" in found.stdout
+    for where in (["--database-url", db.url], ["--server", SERVER]):
+        wrong = runner.invoke(app, ["alerts", "--kind", "nope", *where])
+        assert wrong.exit_code == 2 and "kind must be one of" in wrong.output
+    nothing = runner.invoke(
+        app, ["deployments", "--environment", "nowhere", "--database-url", db.url]
+    )
+    assert nothing.exit_code == 0 and "nothing deployed" in nothing.output
