@@ -85,6 +85,44 @@ def check_format(fmt: str) -> Format:
 
 
 @dataclass(frozen=True, slots=True)
+class ExportVerdict:
+    """The latest verdict of one signature or attestation of a record's digest."""
+
+    verified: bool
+    key: str | None  # the trust policy's key id (or keyless identity)
+    policy_sha256: str | None
+    reason: str | None  # why it did not verify
+    evaluated_at: str  # RFC 3339
+    origin: str  # arrival or reverify
+    seq: int
+    event_id: str
+    kind: str  # signature or attestation
+    predicate_type: str | None = None  # attestation
+    builder_id: str | None = None
+    builder_trusted: bool | None = None
+    signature_verified: bool | None = None
+
+    @classmethod
+    def of(cls, row: evidence.EvidenceRow) -> ExportVerdict:
+        details = row.details
+        return cls(
+            verified=row.verified,
+            key=row.key_id,
+            policy_sha256=row.policy_sha256,
+            reason=row.reason,
+            evaluated_at=format_time(row.evaluated_at),
+            origin=row.origin,
+            seq=row.seq,
+            event_id=row.event_id,
+            kind=row.kind,
+            predicate_type=details.get("predicate_type"),
+            builder_id=details.get("builder_id"),
+            builder_trusted=details.get("builder_trusted"),
+            signature_verified=details.get("signature_verified"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ExportRecord:
     """One push or deployment with its evidence. Its fields, in order, are the CSV's columns
     and the keys of a JSON record; a field that does not apply to the kind is None."""
@@ -108,14 +146,18 @@ class ExportRecord:
     builder: str | None = None
     signed: bool = False  # at least one signature verified
     attested: bool = False  # at least one attestation verified
-    signatures: list[dict[str, Any]] = field(default_factory=list)  # latest verdicts
-    attestations: list[dict[str, Any]] = field(default_factory=list)
+    signatures: list[ExportVerdict] = field(default_factory=list)  # latest verdicts
+    attestations: list[ExportVerdict] = field(default_factory=list)
     seq: int | None = None
     event_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The record as the JSON formats hold it (and the in-toto subject digests)."""
-        return columns.values(self)
+        """The record as the JSON formats (and a CSV row) hold it, and as the in-toto
+        subject's digest is taken over."""
+        return columns.values(self) | {
+            "signatures": [columns.values(v) for v in self.signatures],
+            "attestations": [columns.values(v) for v in self.attestations],
+        }
 
 
 COLUMNS = columns.names(ExportRecord)
@@ -178,8 +220,8 @@ def _record(
     facts: dict[str, Any],
     verdicts: list[evidence.EvidenceRow],
 ) -> ExportRecord:
-    sigs = [_verdict(v) for v in verdicts if v.kind == "signature"]
-    atts = [_verdict(v) for v in verdicts if v.kind == "attestation"]
+    sigs = [ExportVerdict.of(v) for v in verdicts if v.kind == "signature"]
+    atts = [ExportVerdict.of(v) for v in verdicts if v.kind == "attestation"]
     where: dict[str, Any]
     if kind == "push":
         where = {"repository": row.get("repository"), "tag": row.get("tag")}
@@ -194,19 +236,13 @@ def _record(
         actor=row.get("actor"),
         seq=row["seq"],
         event_id=row.get("event_id"),
-        signed=any(s["verified"] for s in sigs),
-        attested=any(a["verified"] for a in atts),
+        signed=any(s.verified for s in sigs),
+        attested=any(a.verified for a in atts),
         signatures=sigs,
         attestations=atts,
         **where,
         **{k: facts.get(k) for k in ("commit", "commit_evidence", "vcs_url", "build", "builder")},
     )
-
-
-def _verdict(v: evidence.EvidenceRow) -> dict[str, Any]:
-    d = v.to_dict()
-    d["evaluated_at"] = format_time(v.evaluated_at)
-    return d
 
 
 # --- formats ---------------------------------------------------------------------------
@@ -301,6 +337,7 @@ __all__ = [
     "SUBJECT_NAME",
     "Export",
     "ExportRecord",
+    "ExportVerdict",
     "check_format",
     "records_sha256",
     "signed",
