@@ -1,26 +1,25 @@
 """Deployments, alerts and dashboards (role: read). Everything takes `as_of`.
 
-The wire forms of these answers live here, next to their routes: each is the query
-dataclass's fields, by name (`api.mirrors`); where the OpenAPI says more of a field
-(descriptions) the model is written out and `@describes` its dataclass.
+The wire forms of these answers live here, next to their routes: each is its query
+dataclass, field for field, descriptions included (`api.mirrors`); a response that wraps a
+list of answers with the question's `as_of` is written out.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import Field
 
 from api.auth import Role, require
 from api.deps import Services, services
 from api.guards import no_nul_in_query
-from api.mirrors import describes, mirror
+from api.mirrors import mirror
 from api.openapi import MAX_ID, problems
 from api.responses import json_response
-from api.schemas import Model, Placement, Timestamp
+from api.schemas import Model, Timestamp
 from provenance.query import alerts as findings
 from provenance.query import deployments as deps
 
@@ -34,48 +33,15 @@ Svc = Annotated[Services, Depends(services)]
 AsOf = Annotated[Timestamp | None, Query(description="RFC 3339: answer as the graph was then")]
 
 
-@describes(deps.Deployment)
-class DeploymentModel(Placement):
-    digest: str | None = Field(  # type: ignore[assignment]  # a Placement's digest, optional here
-        description="null when deployed by a tag that pointed to no known digest then"
-    )
-    commit: str | None
-    signed: bool
-    attested: bool
-    pinned: bool = Field(description="false when the image was given by tag")
-    image: str | None = Field(
-        default=None, description="the image reference as deployed (`repo:tag`), if by tag"
-    )
-    severity: str | None = Field(
-        default=None,
-        description="the worst severity the digest's latest scans report; null: clean or unscanned",
-    )
+DeploymentModel = mirror(deps.Deployment, name="DeploymentModel")
 
 
 class DeploymentsResponse(Model):
     as_of: datetime | None
-    items: list[DeploymentModel]
+    items: list[DeploymentModel]  # type: ignore[valid-type]  # a mirror, built above
 
 
-@describes(findings.Alert)
-class AlertModel(Model):
-    id: int
-    kind: str
-    time: datetime
-    digest: str | None
-    repository: str | None
-    details: dict[str, Any]
-    events: list[int] = Field(description="seq numbers of the log entries that caused it")
-    key: str = Field(description="stable identity of the finding (what the webhook sends)")
-    superseded: bool = Field(
-        default=False, description="a later-arriving event changed the history: no longer holds"
-    )
-    superseded_at: datetime | None = None
-    superseded_by: list[str] = Field(
-        default_factory=list, description="keys of the findings that replaced it"
-    )
-
-
+AlertModel = mirror(findings.Alert, name="AlertModel")
 AlertsResponse = mirror(findings.AlertPage, name="AlertsResponse")
 EnvironmentLineage = mirror(deps.EnvironmentLineage)
 

@@ -5,14 +5,11 @@ second list of the same fields:
 
     SearchResponse = mirror(catalog.SearchResult, name="SearchResponse")
 
-is a `Model` with one pydantic field per dataclass field (same type, same default), nested
-dataclasses mirrored as well, so a field added to the dataclass is on the wire at once. An
-answer whose wire form differs (other names, descriptions the OpenAPI should carry) keeps a
-hand-written model with its own `from_domain()`.
-
-A hand-written model whose fields have the dataclass's names (and add what the OpenAPI should
-say of them) takes the mirror's place with `@describes(AnswerType)`: answers that hold the
-dataclass then hold that model, and `parse` goes back through it as well.
+is a `Model` with one pydantic field per dataclass field: same type, same default, and as its
+OpenAPI description the field's `metadata["doc"]` (the dataclass's docstring stays inside).
+Nested dataclasses are mirrored as well, so a field added to the dataclass is on the wire at
+once. An answer whose wire form differs (other names, other shapes) keeps a hand-written
+model with its own `from_domain()`.
 
 `parse(SearchResponse, SearchResult, json)` goes back: what a client (the CLI's `--server`)
 received, validated by the wire form and rebuilt as the dataclass the local path computes, so
@@ -23,7 +20,6 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable
 from dataclasses import MISSING, fields, is_dataclass
 from typing import Any, TypeVar, cast
 
@@ -32,7 +28,6 @@ from pydantic import Field, create_model
 from api.schemas import Model
 
 T = TypeVar("T")
-M = TypeVar("M", bound=Model)
 _MODELS: dict[type, type[Model]] = {}  # dataclass -> its mirror
 _ANSWERS: dict[type[Model], type] = {}  # mirror -> its dataclass
 _CONTAINERS = (list, tuple, set, frozenset, dict)
@@ -54,12 +49,13 @@ def mirror(answer_type: type, *, name: str | None = None) -> type[Model]:
     hints = typing.get_type_hints(answer_type)
     definitions: dict[str, Any] = {}
     for f in fields(answer_type):
+        described = {"description": f.metadata["doc"]} if "doc" in f.metadata else {}
         if f.default is not MISSING:
-            default: Any = f.default
+            default: Any = Field(f.default, **described)
         elif f.default_factory is not MISSING:
-            default = Field(default_factory=f.default_factory)
+            default = Field(default_factory=f.default_factory, **described)
         else:
-            default = ...
+            default = Field(..., **described)
         definitions[f.name] = (_wire(hints[f.name]), default)
     model = cast(
         "type[Model]",
@@ -67,36 +63,12 @@ def mirror(answer_type: type, *, name: str | None = None) -> type[Model]:
             name or answer_type.__name__,
             __base__=Model,
             __module__=answer_type.__module__,
-            __doc__=_own_doc(answer_type),
             **definitions,
         ),
     )
     _MODELS[answer_type] = model
     _ANSWERS[model] = answer_type
     return model
-
-
-def describes(answer_type: type) -> Callable[[type[M]], type[M]]:
-    """Class decorator: the model is the wire form of `answer_type`, field name for field name
-    (checked here, so a field added to one and not the other fails at import)."""
-
-    def register(model: type[M]) -> type[M]:
-        if not is_dataclass(answer_type):
-            raise TypeError(f"{answer_type.__name__} is not a dataclass")
-        ours, theirs = set(model.model_fields), {f.name for f in fields(answer_type)}
-        if ours != theirs:
-            raise TypeError(
-                f"{model.__name__} and {answer_type.__name__} disagree: "
-                f"only in the model {sorted(ours - theirs)}, only in the answer "
-                f"{sorted(theirs - ours)}"
-            )
-        if answer_type in _MODELS:
-            raise ValueError(f"{answer_type.__name__} has a wire form already")
-        _MODELS[answer_type] = model
-        _ANSWERS[model] = answer_type
-        return model
-
-    return register
 
 
 def pairs() -> list[tuple[type, type[Model]]]:
@@ -116,12 +88,6 @@ def _wire(hint: Any) -> Any:
     return hint  # a plain type, a Literal
 
 
-def _own_doc(answer_type: type) -> str | None:
-    """The dataclass's docstring, not the signature `dataclass` writes when there is none."""
-    doc = answer_type.__doc__
-    return None if doc is None or doc.startswith(f"{answer_type.__name__}(") else doc
-
-
 def to_domain(value: Any) -> Any:
     """A mirror instance (or a container of them) as the dataclass(es) it mirrors."""
     answer_type = _ANSWERS.get(type(value))
@@ -137,8 +103,8 @@ def to_domain(value: Any) -> Any:
 
 
 def parse(model: type[Model], answer_type: type[T], data: Any) -> T:
-    """JSON as the service answered it, validated by `model` (the mirror of `answer_type`, or
-    the model that `@describes` it) and rebuilt as that dataclass."""
+    """JSON as the service answered it, validated by `model` (the mirror of `answer_type`)
+    and rebuilt as that dataclass."""
     if _ANSWERS.get(model) is not answer_type:
         raise TypeError(f"{model.__name__} is not the wire form of {answer_type.__name__}")
     answer = to_domain(model.model_validate(data))
@@ -146,4 +112,4 @@ def parse(model: type[Model], answer_type: type[T], data: Any) -> T:
     return answer
 
 
-__all__ = ["describes", "mirror", "pairs", "parse", "to_domain"]
+__all__ = ["mirror", "pairs", "parse", "to_domain"]

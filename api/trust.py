@@ -66,8 +66,7 @@ class AttestationResponse(IngestResponse):
 
 
 class EvidenceModel(Model):
-    """One stored verdict (`provenance.store.evidence.EvidenceRow`), read by field name."""
-
+    # One stored verdict (`provenance.store.evidence.EvidenceRow`), read by field name.
     kind: str
     event_id: str
     seq: int

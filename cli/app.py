@@ -16,14 +16,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import orjson
 import typer
 from rich.table import Table
 
-from cli import exits
-from cli.reports import alerts_table, deployments_table, retention_view, search_table
+from cli import exits, reports
 from cli.tables import Style, blast_radius_tables, consoles, trace_view, when
 from provenance.client import ServiceClient
 from provenance.logs import configure_logging
@@ -33,6 +32,9 @@ from provenance.query import catalog, queries
 from provenance.settings import Settings, is_loopback
 from provenance.store import Database, log, projection
 from provenance.store.opening import open_database
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations and the projection.")
@@ -48,6 +50,7 @@ console, err = consoles()
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
+A = TypeVar("A")
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"  # where `demo` looks for a running service
 
@@ -135,6 +138,27 @@ def _reading(database_url: str | None) -> Any:
 def _plain(value: Any) -> Any:
     """A domain answer in the API's JSON shape, so both modes render alike."""
     return orjson.loads(orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS))
+
+
+def _answer(
+    server: str | None,
+    token: str | None,
+    database_url: str | None,
+    *,
+    ask: Callable[[ServiceClient], Any],
+    parse: Callable[[Any], A],
+    read: Callable[[Session], A],
+    plain: Callable[[A], Any] = _plain,
+) -> tuple[A, Any]:
+    """An answer and its JSON: from the service at `server` (its JSON, parsed into the query's
+    dataclass) or from the database (the dataclass, and its JSON in the API's shape)."""
+    if server:
+        with _client(server, token) as client:
+            doc = ask(client)
+        return parse(doc), doc
+    with _reading(database_url) as db, db.read() as session:
+        found = read(session)
+        return found, plain(found)
 
 
 def _client(server: str, token: str | None) -> ServiceClient:
@@ -353,24 +377,21 @@ def search(
 ) -> None:
     """The catalog search: a digest or hex prefix (>= 12), repo:tag, repo@digest, a commit
     or prefix (>= 7), an actor, a workload, a repository."""
-    if server:
-        from api.catalog import SearchResponse  # noqa: PLC0415 - only --server reads the wire
-        from api.mirrors import parse  # noqa: PLC0415
-
-        with _client(server, token) as client:
-            answer = client.search(q, limit=limit)
-        found = parse(SearchResponse, catalog.SearchResult, answer)
-    else:
-        with _reading(database_url) as db, db.read() as session:
-            found = catalog.search(session, q, limit=limit)
-            answer = _plain(found)
+    found, answer = _answer(
+        server,
+        token,
+        database_url,
+        ask=lambda client: client.search(q, limit=limit),
+        parse=reports.search_result,
+        read=lambda session: catalog.search(session, q, limit=limit),
+    )
     if json:
         _print_json(answer)
         return
     if not found.items:
         err.print(f"nothing matches {q!r}")
         raise typer.Exit(exits.NEGATIVE)
-    console.print(search_table(found.items))
+    console.print(reports.search_table(found.items))
 
 
 @app.command()
@@ -389,31 +410,28 @@ def retention(
     wide: Wide = False,
 ) -> None:
     """The retention report: per digest of a repository, delete or keep, and why."""
-    from provenance.model.retention import Report, Window  # noqa: PLC0415 - only this command
+    from provenance.model.retention import Window  # noqa: PLC0415 - only this command
     from provenance.store import retention as store_retention  # noqa: PLC0415
 
     window = Window(
         unused_since=parse_time(unused_since, field="--unused-since") if unused_since else None,
         as_of=parse_time(as_of, field="--as-of") if as_of else None,
     )
-    if server:
-        from api.mirrors import parse  # noqa: PLC0415 - only --server reads the wire
-        from api.retention import RetentionReport  # noqa: PLC0415
-
-        with _client(server, token) as client:
-            answer = client.retention(repository, unused_since=unused_since, as_of=as_of)
-        report = parse(RetentionReport, Report, answer)
-    else:
-        with _reading(database_url) as db, db.read() as session:
-            report = store_retention.report(session, repository, window)
-            answer = _plain(report)
+    report, answer = _answer(
+        server,
+        token,
+        database_url,
+        ask=lambda client: client.retention(repository, unused_since=unused_since, as_of=as_of),
+        parse=reports.retention_report,
+        read=lambda session: store_retention.report(session, repository, window),
+    )
     if json:
         _print_json(answer)
         return
     if not report.items:
         err.print(f"no digest of {repository!r} to judge", highlight=False)
         raise typer.Exit(exits.NEGATIVE)
-    table, summary = retention_view(report, Style(wide=wide))
+    table, summary = reports.retention_view(report, Style(wide=wide))
     console.print(table)
     console.print(summary, highlight=False)
 
@@ -816,24 +834,22 @@ def deployments(
 
     moment = parse_time(as_of, field="--as-of") if as_of else None
     where = {"environment": environment, "cluster": cluster, "namespace": namespace}
-    if server:
-        from api.insights import DeploymentModel  # noqa: PLC0415 - only --server reads the wire
-        from api.mirrors import parse  # noqa: PLC0415
-
-        with _client(server, token) as client:
-            answer = client.get_json("/v1/deployments", {**where, "as_of": as_of})
-        items = [parse(DeploymentModel, deps.Deployment, i) for i in answer["items"]]
-    else:
-        with _reading(database_url) as db, db.read() as session:
-            items = deps.deployments(session, as_of=moment, **where)
-            answer = _plain({"as_of": moment, "items": items})
+    items, answer = _answer(
+        server,
+        token,
+        database_url,
+        ask=lambda client: client.get_json("/v1/deployments", {**where, "as_of": as_of}),
+        parse=reports.deployment_list,
+        read=lambda session: deps.deployments(session, as_of=moment, **where),
+        plain=lambda found: _plain({"as_of": moment, "items": found}),
+    )
     if json:
         _print_json(answer)
         return
     if not items:
         err.print("nothing deployed there then", highlight=False)
         return
-    console.print(deployments_table(items, Style(wide=wide)))
+    console.print(reports.deployments_table(items, Style(wide=wide)))
 
 
 @app.command()
@@ -855,27 +871,24 @@ def alerts(
     from provenance.query import alerts as findings  # noqa: PLC0415 - only this command
 
     params = {"since": since, "kind": kind, "limit": limit, "superseded": superseded}
-    if server:
-        from api.insights import AlertsResponse  # noqa: PLC0415 - only --server reads the wire
-        from api.mirrors import parse  # noqa: PLC0415
-
-        with _client(server, token) as client:
-            answer = client.get_json("/v1/alerts", params)
-        page = parse(AlertsResponse, findings.AlertPage, answer)
-    else:
-        moment = parse_time(since, field="--since") if since else None
-        with _reading(database_url) as db, db.read() as session:
-            page = findings.alerts(
-                session, since=moment, kind=kind, limit=limit, superseded=superseded
-            )
-            answer = _plain(page)
+    moment = parse_time(since, field="--since") if since else None
+    page, answer = _answer(
+        server,
+        token,
+        database_url,
+        ask=lambda client: client.get_json("/v1/alerts", params),
+        parse=reports.alert_page,
+        read=lambda session: findings.alerts(
+            session, since=moment, kind=kind, limit=limit, superseded=superseded
+        ),
+    )
     if json:
         _print_json(answer)
         return
     if not page.items:
         err.print("no alerts", highlight=False)
         return
-    console.print(alerts_table(page.items, Style(wide=wide)))
+    console.print(reports.alerts_table(page.items, Style(wide=wide)))
 
 
 def main() -> None:

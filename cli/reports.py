@@ -1,7 +1,8 @@
 """How the CLI shows the reports: search results, retention verdicts, deployments, alerts.
 
 Entry points: `answer_table`, `search_table`, `retention_view`, `deployments_table`,
-`alerts_table`.
+`alerts_table`; and for `--server`, `search_result`, `retention_report`, `deployment_list`,
+`alert_page` (the service's JSON as the dataclass).
 
 Each renders the query's dataclass (`provenance.query`), whether the answer was computed
 here or parsed from `--server`'s JSON into the same dataclass (`api.mirrors.parse`), so both
@@ -22,8 +23,8 @@ from rich.table import Table
 
 from cli.tables import Style, when
 from provenance.model.retention import Item, Report
-from provenance.query.alerts import Alert
-from provenance.query.catalog import SearchItem
+from provenance.query.alerts import Alert, AlertPage
+from provenance.query.catalog import SearchItem, SearchResult
 from provenance.query.columns import names, values
 from provenance.query.deployments import Deployment
 
@@ -104,11 +105,47 @@ def alerts_table(items: Sequence[Alert], style: Style) -> Table:
     )
 
 
+# --- answers from --server: the service's JSON as the same dataclasses ------------------
+# (the API's models are loaded only here: a command on the database never imports them)
+
+
+def search_result(doc: Any) -> SearchResult:
+    from api.catalog import SearchResponse  # noqa: PLC0415
+    from api.mirrors import parse  # noqa: PLC0415
+
+    return parse(SearchResponse, SearchResult, doc)
+
+
+def retention_report(doc: Any) -> Report:
+    from api.mirrors import parse  # noqa: PLC0415
+    from api.retention import RetentionReport  # noqa: PLC0415
+
+    return parse(RetentionReport, Report, doc)
+
+
+def deployment_list(doc: Any) -> list[Deployment]:
+    from api.insights import DeploymentModel  # noqa: PLC0415
+    from api.mirrors import parse  # noqa: PLC0415
+
+    return [parse(DeploymentModel, Deployment, item) for item in doc["items"]]
+
+
+def alert_page(doc: Any) -> AlertPage:
+    from api.insights import AlertsResponse  # noqa: PLC0415
+    from api.mirrors import parse  # noqa: PLC0415
+
+    return parse(AlertsResponse, AlertPage, doc)
+
+
 __all__ = [
+    "alert_page",
     "alerts_table",
     "answer_table",
     "cell",
+    "deployment_list",
     "deployments_table",
+    "retention_report",
     "retention_view",
+    "search_result",
     "search_table",
 ]

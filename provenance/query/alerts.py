@@ -8,7 +8,7 @@ with `superseded` said outright rather than left to a nullable time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,17 +23,24 @@ KINDS: tuple[str, ...] = tuple(k.value for k in AlertKind)
 
 @dataclass(frozen=True, slots=True)
 class Alert:
+    """A policy finding. A field's `doc` is what the API says of it."""
+
     id: int
     kind: str
     time: datetime
     digest: str | None
     repository: str | None
     details: dict[str, Any]
-    events: list[int]  # seq numbers of the log entries that caused it
-    key: str  # stable identity of the finding (what the webhook sends)
-    superseded: bool  # a later-arriving event changed the history: no longer holds
-    superseded_at: datetime | None
-    superseded_by: list[str]  # keys of the findings that replaced it
+    events: list[int] = field(metadata={"doc": "seq numbers of the log entries that caused it"})
+    key: str = field(metadata={"doc": "stable identity of the finding (what the webhook sends)"})
+    superseded: bool = field(
+        default=False,
+        metadata={"doc": "a later-arriving event changed the history: no longer holds"},
+    )
+    superseded_at: datetime | None = None
+    superseded_by: list[str] = field(
+        default_factory=list, metadata={"doc": "keys of the findings that replaced it"}
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -27,21 +27,32 @@ _ARTIFACT = "artifact:"
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
+    """A workload container running a digest. A field's `doc` is what the API says of it."""
+
     environment: str | None
     cluster: str | None
     namespace: str | None
     workload: str | None
     container: str | None
-    digest: str | None  # None: deployed by a tag no known digest stood behind then
+    digest: str | None = field(
+        metadata={"doc": "null when deployed by a tag that pointed to no known digest then"}
+    )
     since: datetime
     until: datetime | None
     commit: str | None
     signed: bool
     attested: bool
-    pinned: bool
-    image: str | None = None  # the reference as deployed (`repo:tag`), when given by tag
-    # The worst severity the digest's latest scans report (then): None when clean or unscanned.
-    severity: str | None = None
+    pinned: bool = field(metadata={"doc": "false when the image was given by tag"})
+    image: str | None = field(
+        default=None,
+        metadata={"doc": "the image reference as deployed (`repo:tag`), if by tag"},
+    )
+    severity: str | None = field(
+        default=None,
+        metadata={
+            "doc": "the worst severity the digest's latest scans report; null: clean or unscanned"
+        },
+    )
 
 
 def deployments(

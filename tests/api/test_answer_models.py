@@ -68,18 +68,3 @@ def test_the_csv_headers_are_the_records_fields() -> None:
     assert names(exports.ExportRecord) == exports.COLUMNS
     assert exports.COLUMNS[:3] == ("kind", "time", "digest")
     assert exports.COLUMNS[-2:] == ("seq", "event_id")
-
-
-def test_a_mirror_refuses_a_model_that_disagrees() -> None:
-    from dataclasses import dataclass
-
-    @dataclass(frozen=True)
-    class Answer:
-        one: int
-
-    class Wire(Model):
-        one: int
-        two: int
-
-    with pytest.raises(TypeError, match="only in the model"):
-        mirrors.describes(Answer)(Wire)
