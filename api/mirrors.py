@@ -11,9 +11,10 @@ Nested dataclasses are mirrored as well, so a field added to the dataclass is on
 once. An answer whose wire form differs (other names, other shapes) keeps a hand-written
 model with its own `from_domain()`.
 
-`parse(SearchResponse, SearchResult, json)` goes back: what a client (the CLI's `--server`)
-received, validated by the wire form and rebuilt as the dataclass the local path computes, so
-one renderer serves both.
+Each mirror names its dataclass as `domain` (as every wire form that reads back does), and
+`parse(SearchResponse, SearchResult, json)` goes back through it: what a client (the CLI's
+`--server`) received, validated by the wire form and rebuilt as the dataclass the local path
+computes, so one renderer serves both.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from api.schemas import Model
 
 T = TypeVar("T")
 _MODELS: dict[type, type[Model]] = {}  # dataclass -> its mirror
-_ANSWERS: dict[type[Model], type] = {}  # mirror -> its dataclass
 _CONTAINERS = (list, tuple, set, frozenset, dict)
 
 
@@ -66,8 +66,9 @@ def mirror(answer_type: type, *, name: str | None = None) -> type[Model]:
             **definitions,
         ),
     )
+    # The dataclass it reads back into, under the name every wire form gives it (`domain`).
+    setattr(model, "domain", answer_type)  # noqa: B010 - not declared on `Model` here
     _MODELS[answer_type] = model
-    _ANSWERS[model] = answer_type
     return model
 
 
@@ -90,7 +91,7 @@ def _wire(hint: Any) -> Any:
 
 def to_domain(value: Any) -> Any:
     """A mirror instance (or a container of them) as the dataclass(es) it mirrors."""
-    answer_type = _ANSWERS.get(type(value))
+    answer_type = _domain_of(type(value))
     if answer_type is not None:
         return answer_type(
             **{f.name: to_domain(getattr(value, f.name)) for f in fields(answer_type)}
@@ -102,10 +103,15 @@ def to_domain(value: Any) -> Any:
     return value
 
 
+def _domain_of(model: type) -> type | None:
+    found = getattr(model, "domain", None) if issubclass(model, Model) else None
+    return found if isinstance(found, type) and is_dataclass(found) else None
+
+
 def parse(model: type[Model], answer_type: type[T], data: Any) -> T:
     """JSON as the service answered it, validated by `model` (the mirror of `answer_type`)
     and rebuilt as that dataclass."""
-    if _ANSWERS.get(model) is not answer_type:
+    if _domain_of(model) is not answer_type:
         raise TypeError(f"{model.__name__} is not the wire form of {answer_type.__name__}")
     answer = to_domain(model.model_validate(data))
     assert isinstance(answer, answer_type)

@@ -51,7 +51,6 @@ def answer_table(
     first: Sequence[str] = (),
     hide: Collection[str] = (),
     cells: Mapping[str, Cell] | None = None,
-    title: str | None = None,
 ) -> Table:
     """One row per answer, one column per field of `answer_type` (`first` ones leading,
     `hide` ones left out); a column's header is its field name in words."""
@@ -60,7 +59,7 @@ def answer_table(
     if unknown:
         raise ValueError(f"{answer_type.__name__} has no field {', '.join(unknown)}")
     order = [*first, *(n for n in fields if n not in first and n not in hide)]
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for name in order:
         table.add_column(name.replace("_", " "), overflow="fold")
     shown = {**dict.fromkeys(order, cell), **(cells or {})}
@@ -91,7 +90,7 @@ def deployments_table(items: Sequence[Deployment], style: Style) -> Table:
     return answer_table(
         items,
         Deployment,
-        hide=("cluster", "pinned"),  # `image` says how it was given; the workload, where
+        hide=("pinned",),  # `image` says it: set only for an image given by tag
         cells={"digest": digest, "commit": digest},
     )
 
