@@ -84,7 +84,7 @@ def test_the_retention_table_shows_the_item_fields_a_person_reads(
 
 def test_deployments_and_alerts_tables_and_their_refusals(served: dict, db: Database) -> None:
     running = runner.invoke(app, ["deployments", "--database-url", db.url]).stdout
-    assert running.split()[:3] == ["environment", "namespace", "workload"]
+    assert running.split()[:4] == ["environment", "cluster", "namespace", "workload"]
     assert "deployment/shop-api" in running and "…" in running
     found = runner.invoke(app, ["alerts", "--kind", "tag_moved", "--database-url", db.url])
     assert found.exit_code == 0 and "tag_moved" in found.stdout
