@@ -127,7 +127,7 @@ class Report:
     as_of: datetime | None
     items: list[Item]
     summary: dict[str, int]
-    already_deleted: int = 0  # digests of the repository deleted by `as_of`: not listed
+    already_deleted: int  # digests of the repository deleted by `as_of`: not listed
 
 
 def _own_reasons(f: DigestFacts, window: Window, *, repository: str | None) -> list[str]:
