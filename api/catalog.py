@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -11,9 +10,9 @@ from fastapi.responses import Response
 from api.auth import Role, require
 from api.deps import Services, services
 from api.guards import no_nul_in_query
+from api.mirrors import mirror
 from api.openapi import problems
 from api.responses import json_response
-from api.schemas import Model
 from provenance.query import catalog
 
 router = APIRouter(
@@ -25,46 +24,10 @@ router = APIRouter(
 Svc = Annotated[Services, Depends(services)]
 
 
-class SearchItem(Model):
-    kind: str
-    id: str
-    label: str
-
-
-class SearchResponse(Model):
-    query: str
-    items: list[SearchItem]
-
-
-class RepositorySummary(Model):
-    repository: str
-    tags: int
-    artifacts: int
-    last_push: datetime | None
-
-
-class RepositoriesResponse(Model):
-    items: list[RepositorySummary]
-    next_cursor: str | None
-
-
-class ArtifactSummary(Model):
-    digest: str
-    repository: str | None
-    repositories: list[str]
-    tags: list[str]
-    media_type: str | None
-    first_seen: datetime
-    deleted: bool
-    deployed: bool
-    signed: bool
-    attested: bool
-    vulnerabilities: dict[str, int] | None
-
-
-class ArtifactsResponse(Model):
-    items: list[ArtifactSummary]
-    next_cursor: str | None
+# The wire forms are the query dataclasses, field for field (`api.mirrors`).
+SearchResponse = mirror(catalog.SearchResult, name="SearchResponse")
+RepositoriesResponse = mirror(catalog.RepositoryPage, name="RepositoriesResponse")
+ArtifactsResponse = mirror(catalog.ArtifactPage, name="ArtifactsResponse")
 
 
 @router.get("/search", response_model=SearchResponse)
@@ -75,7 +38,7 @@ def search(
 ) -> Response:
     with svc.db.read() as session:
         result = catalog.search(session, q, limit=limit)
-    return json_response(SearchResponse.model_validate(result))
+    return json_response(SearchResponse.from_domain(result))
 
 
 @router.get("/repositories", response_model=RepositoriesResponse)
@@ -86,7 +49,7 @@ def repositories(
 ) -> Response:
     with svc.db.read() as session:
         page = catalog.repositories(session, limit=limit, cursor=cursor)
-    return json_response(RepositoriesResponse.model_validate(page))
+    return json_response(RepositoriesResponse.from_domain(page))
 
 
 @router.get("/artifacts", response_model=ArtifactsResponse)
@@ -111,7 +74,7 @@ def artifacts(  # noqa: PLR0917 - one query parameter per filter
             cursor=cursor,
             vulnerable=vulnerable,
         )
-    return json_response(ArtifactsResponse.model_validate(page))
+    return json_response(ArtifactsResponse.from_domain(page))
 
 
-__all__ = ["router"]
+__all__ = ["ArtifactsResponse", "RepositoriesResponse", "SearchResponse", "router"]

@@ -1,7 +1,13 @@
-"""Deployments, alerts and dashboards (role: read). Everything takes `as_of`."""
+"""Deployments, alerts and dashboards (role: read). Everything takes `as_of`.
+
+The wire forms of these answers live here, next to their routes: each is its query
+dataclass, field for field, descriptions included (`api.mirrors`); a response that wraps a
+list of answers with the question's `as_of` is written out.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -10,22 +16,12 @@ from fastapi.responses import Response
 from api.auth import Role, require
 from api.deps import Services, services
 from api.guards import no_nul_in_query
+from api.mirrors import mirror
 from api.openapi import MAX_ID, problems
 from api.responses import json_response
-from api.schemas import (
-    ActivityResponse,
-    AlertModel,
-    AlertsResponse,
-    DeploymentsResponse,
-    DriftResponse,
-    EnvironmentLineage,
-    EnvironmentsResponse,
-    Timestamp,
-)
-from provenance.model.alerts import AlertKind
-from provenance.model.errors import InvalidQuery
+from api.schemas import Model, Timestamp
+from provenance.query import alerts as findings
 from provenance.query import deployments as deps
-from provenance.query.alerts import list_alerts
 
 router = APIRouter(
     prefix="/v1",
@@ -35,6 +31,40 @@ router = APIRouter(
 )
 Svc = Annotated[Services, Depends(services)]
 AsOf = Annotated[Timestamp | None, Query(description="RFC 3339: answer as the graph was then")]
+
+
+DeploymentModel = mirror(deps.Deployment, name="DeploymentModel")
+
+
+class DeploymentsResponse(Model):
+    as_of: datetime | None
+    items: list[DeploymentModel]  # type: ignore[valid-type]  # a mirror, built above
+
+
+AlertModel = mirror(findings.Alert, name="AlertModel")
+AlertsResponse = mirror(findings.AlertPage, name="AlertsResponse")
+EnvironmentLineage = mirror(deps.EnvironmentLineage)
+
+
+class EnvironmentsResponse(Model):
+    as_of: datetime | None
+    environments: list[EnvironmentLineage]  # type: ignore[valid-type]  # a mirror, built above
+
+
+DriftModel = mirror(deps.Drift, name="DriftModel")
+
+
+class DriftResponse(Model):
+    as_of: datetime | None
+    items: list[DriftModel]  # type: ignore[valid-type]  # a mirror, built above
+
+
+ActivityBucket = mirror(deps.ActivityBucket)
+
+
+class ActivityResponse(Model):
+    bucket: str
+    items: list[ActivityBucket]  # type: ignore[valid-type]  # a mirror, built above
 
 
 @router.get("/deployments", response_model=DeploymentsResponse)
@@ -49,58 +79,33 @@ def deployments(
         items = deps.deployments(
             session, as_of=as_of, environment=environment, cluster=cluster, namespace=namespace
         )
-    return json_response(DeploymentsResponse.model_validate({"as_of": as_of, "items": items}))
+    wire = [DeploymentModel.from_domain(d) for d in items]
+    return json_response(DeploymentsResponse(as_of=as_of, items=wire))
 
 
 @router.get("/alerts", response_model=AlertsResponse)
 def alerts(  # noqa: PLR0917 - FastAPI query parameters
     svc: Svc,
     since: Timestamp | None = None,
-    kind: Annotated[
-        str | None, Query(json_schema_extra={"enum": [k.value for k in AlertKind]})
-    ] = None,
+    kind: Annotated[str | None, Query(json_schema_extra={"enum": list(findings.KINDS)})] = None,
     after: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     superseded: Annotated[
         bool, Query(description="include findings a later-arriving event made obsolete")
     ] = False,
 ) -> Response:
-    if kind is not None and kind not in {k.value for k in AlertKind}:
-        raise InvalidQuery(f"kind must be one of: {', '.join(k.value for k in AlertKind)}")
     with svc.db.read() as session:
-        rows = list_alerts(
+        page = findings.alerts(
             session, since=since, kind=kind, after=after, limit=limit, superseded=superseded
         )
-        items = [
-            AlertModel.model_validate(
-                {
-                    "id": r.id,
-                    "kind": r.kind,
-                    "time": r.time,
-                    "digest": r.digest,
-                    "repository": r.repository,
-                    "details": r.details,
-                    "events": r.events,
-                    "key": r.key,
-                    "superseded": r.superseded_at is not None,
-                    "superseded_at": r.superseded_at,
-                    "superseded_by": r.superseded_by or [],
-                }
-            )
-            for r in rows
-        ]
-    next_after = items[-1].id if len(items) == limit else None
-    return json_response(AlertsResponse(items=items, next_after=next_after))
+    return json_response(AlertsResponse.from_domain(page))
 
 
 @router.get("/dashboards/environments", response_model=EnvironmentsResponse)
 def environments(svc: Svc, as_of: AsOf = None) -> Response:
     with svc.db.read() as session:
         grouped = deps.by_environment(session, as_of=as_of)
-    lineage = [
-        EnvironmentLineage.model_validate({"environment": env, "deployments": items})
-        for env, items in grouped.items()
-    ]
+    lineage = [EnvironmentLineage.from_domain(e) for e in grouped]
     return json_response(EnvironmentsResponse(as_of=as_of, environments=lineage))
 
 
@@ -108,7 +113,9 @@ def environments(svc: Svc, as_of: AsOf = None) -> Response:
 def drift(svc: Svc, as_of: AsOf = None) -> Response:
     with svc.db.read() as session:
         items = deps.drift(session, as_of=as_of)
-    return json_response(DriftResponse.model_validate({"as_of": as_of, "items": items}))
+    return json_response(
+        DriftResponse(as_of=as_of, items=[DriftModel.from_domain(d) for d in items])
+    )
 
 
 @router.get("/dashboards/activity", response_model=ActivityResponse)
@@ -122,4 +129,5 @@ def activity(
     end = min(x for x in (until, as_of) if x is not None) if (until or as_of) else None
     with svc.db.read() as session:
         items = deps.activity(session, since=since, until=end, bucket=bucket)
-    return json_response(ActivityResponse.model_validate({"bucket": bucket, "items": items}))
+    wire = [ActivityBucket.from_domain(b) for b in items]
+    return json_response(ActivityResponse(bucket=bucket, items=wire))

@@ -8,7 +8,6 @@ compliance exports' own line writers.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Literal
 
 import orjson
@@ -18,10 +17,12 @@ from fastapi.responses import Response, StreamingResponse
 from api.auth import Role, require
 from api.deps import Services, services
 from api.guards import no_nul_in_query
+from api.mirrors import mirror
 from api.openapi import problems
 from api.responses import json_response
-from api.schemas import Model, Timestamp
+from api.schemas import Timestamp
 from provenance.model import retention
+from provenance.query import columns
 from provenance.query import retention as query_retention
 from provenance.query.exports import _cell, _csv_line
 
@@ -35,25 +36,9 @@ Svc = Annotated[Services, Depends(services)]
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 
 
-class RetentionItem(Model):
-    digest: str
-    verdict: Literal["keep", "delete"]
-    reasons: list[str]
-    tags: list[str]
-    last_pull: datetime | None
-    last_deployed: datetime | None
-    first_seen: datetime | None
-    base_of: list[str]
-    evidence_of: list[str]
-
-
-class RetentionReport(Model):
-    repository: str
-    unused_since: datetime | None
-    as_of: datetime | None
-    items: list[RetentionItem]
-    summary: dict[str, int]
-    already_deleted: int
+# The wire forms are the rules' dataclasses, field for field (`api.mirrors`).
+RetentionItem = mirror(retention.Item, name="RetentionItem")
+RetentionReport = mirror(retention.Report, name="RetentionReport")
 
 
 @router.get(
@@ -85,25 +70,26 @@ def retention_report(
     window = retention.Window(unused_since=unused_since, as_of=as_of)
     with svc.db.read() as session:
         found = query_retention.report(session, repository, window)
-    answer = RetentionReport.model_validate(found)
     if fmt == "json":
-        return json_response(answer)
+        return json_response(RetentionReport.from_domain(found))
     return StreamingResponse(
-        _lines(answer, fmt),
+        _lines(found, fmt),
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="retention.{fmt}"'},
     )
 
 
-def _lines(answer: RetentionReport, fmt: str) -> Iterator[bytes]:
-    rows = (item.model_dump(mode="json") for item in answer.items)
+def _lines(report: retention.Report, fmt: str) -> Iterator[bytes]:
+    """One line per item; the CSV's columns are the item's fields (`query.columns`)."""
+    rows = (RetentionItem.from_domain(item).model_dump(mode="json") for item in report.items)
     if fmt == "ndjson":
         for row in rows:
             yield orjson.dumps(row) + b"\n"
         return
-    yield _csv_line(retention.COLUMNS)
+    header = columns.names(retention.Item)
+    yield _csv_line(header)
     for row in rows:
-        yield _csv_line([_cell(row[c]) for c in retention.COLUMNS])
+        yield _csv_line([_cell(row[c]) for c in header])
 
 
-__all__ = ["router"]
+__all__ = ["RetentionItem", "RetentionReport", "router"]

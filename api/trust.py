@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -27,7 +27,7 @@ from api.guards import no_nul_in_query
 from api.ingest import accepted, receive
 from api.openapi import DIGEST_PATTERN, INGEST_MEDIA_TYPES, problems, raw_body
 from api.responses import json_response
-from api.schemas import IngestResponse, Timestamp
+from api.schemas import IngestResponse, Model, Timestamp
 from provenance.model.errors import InvalidQuery
 from provenance.model.timeutil import format_time, utcnow
 from provenance.query import checkpoints, evidence, exports
@@ -64,7 +64,8 @@ class AttestationResponse(IngestResponse):
     verdicts: list[VerdictModel]
 
 
-class EvidenceModel(BaseModel):
+class EvidenceModel(Model):
+    # One stored verdict (`provenance.store.evidence.EvidenceRow`), read by field name.
     kind: str
     event_id: str
     seq: int
@@ -79,8 +80,21 @@ class EvidenceModel(BaseModel):
     builder_trusted: bool | None = None
     signature_verified: bool | None = None
 
+    @classmethod
+    def from_domain(cls, answer: object) -> Self:
+        # Where the wire differs from the row: `key_id` is `key`, and what an attestation's
+        # verdict says of its builder (`details`) are fields of their own.
+        if not isinstance(answer, evidence.EvidenceRow):
+            raise TypeError(f"an EvidenceRow, not {type(answer).__name__}")
+        named = {n: getattr(answer, n) for n in cls.model_fields if hasattr(answer, n)}
+        details = {n: answer.details.get(n) for n in _DETAIL_FIELDS}
+        return cls.model_validate(named | details | {"key": answer.key_id})
 
-class EvidenceResponse(BaseModel):
+
+_DETAIL_FIELDS = ("predicate_type", "builder_id", "builder_trusted", "signature_verified")
+
+
+class EvidenceResponse(Model):
     digest: str
     items: list[EvidenceModel]
 
@@ -122,7 +136,7 @@ def artifact_evidence(
     check_digest(digest)
     with svc.db.read() as session:
         rows = evidence.history(session, digest)
-    items = [EvidenceModel.model_validate(r.to_dict()) for r in rows]
+    items = [EvidenceModel.from_domain(r) for r in rows]
     return Response(
         EvidenceResponse(digest=digest, items=items).model_dump_json(),
         media_type="application/json",

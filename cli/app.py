@@ -16,14 +16,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import orjson
 import typer
-from rich import box
 from rich.table import Table
 
-from cli import exits
+from cli import exits, reports
 from cli.tables import Style, blast_radius_tables, consoles, trace_view, when
 from provenance.client import ServiceClient
 from provenance.ingest.opening import Database, open_database
@@ -32,6 +31,9 @@ from provenance.model.errors import InvalidConfiguration, ProvenanceError
 from provenance.model.timeutil import parse_time, utcnow
 from provenance.query import audit, catalog, queries
 from provenance.settings import Settings, is_loopback
+
+if TYPE_CHECKING:
+    from provenance.ingest.opening import Session
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Schema migrations and the projection.")
@@ -47,6 +49,7 @@ console, err = consoles()
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
+A = TypeVar("A")
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"  # where `demo` looks for a running service
 
@@ -134,6 +137,27 @@ def _reading(database_url: str | None) -> Any:
 def _plain(value: Any) -> Any:
     """A domain answer in the API's JSON shape, so both modes render alike."""
     return orjson.loads(orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS))
+
+
+def _answer(
+    server: str | None,
+    token: str | None,
+    database_url: str | None,
+    *,
+    ask: Callable[[ServiceClient], Any],
+    parse: Callable[[Any], A],
+    read: Callable[[Session], A],
+    plain: Callable[[A], Any] = _plain,
+) -> tuple[A, Any]:
+    """An answer and its JSON: from the service at `server` (its JSON, parsed into the query's
+    dataclass) or from the database (the dataclass, and its JSON in the API's shape)."""
+    if server:
+        with _client(server, token) as client:
+            doc = ask(client)
+        return parse(doc), doc
+    with _reading(database_url) as db, db.read() as session:
+        found = read(session)
+        return found, plain(found)
 
 
 def _client(server: str, token: str | None) -> ServiceClient:
@@ -352,25 +376,21 @@ def search(
 ) -> None:
     """The catalog search: a digest or hex prefix (>= 12), repo:tag, repo@digest, a commit
     or prefix (>= 7), an actor, a workload, a repository."""
-    if server:
-        with _client(server, token) as client:
-            found = client.search(q, limit=limit)
-    else:
-        with _reading(database_url) as db, db.read() as session:
-            found = _plain(catalog.search(session, q, limit=limit))
+    found, answer = _answer(
+        server,
+        token,
+        database_url,
+        ask=lambda client: client.search(q, limit=limit),
+        parse=reports.search_result,
+        read=lambda session: catalog.search(session, q, limit=limit),
+    )
     if json:
-        _print_json(found)
+        _print_json(answer)
         return
-    items = found["items"]
-    if not items:
+    if not found.items:
         err.print(f"nothing matches {q!r}")
         raise typer.Exit(exits.NEGATIVE)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in ("kind", "label", "id"):
-        table.add_column(column, overflow="fold")
-    for item in items:
-        table.add_row(item["kind"], item["label"], item["id"])
-    console.print(table)
+    console.print(reports.search_table(found.items))
 
 
 @app.command()
@@ -396,35 +416,23 @@ def retention(
         unused_since=parse_time(unused_since, field="--unused-since") if unused_since else None,
         as_of=parse_time(as_of, field="--as-of") if as_of else None,
     )
-    if server:
-        with _client(server, token) as client:
-            found = client.retention(repository, unused_since=unused_since, as_of=as_of)
-    else:
-        with _reading(database_url) as db, db.read() as session:
-            found = _plain(query_retention.report(session, repository, window))
+    report, answer = _answer(
+        server,
+        token,
+        database_url,
+        ask=lambda client: client.retention(repository, unused_since=unused_since, as_of=as_of),
+        parse=reports.retention_report,
+        read=lambda session: query_retention.report(session, repository, window),
+    )
     if json:
-        _print_json(found)
+        _print_json(answer)
         return
-    items = found["items"]
-    if not items:
+    if not report.items:
         err.print(f"no digest of {repository!r} to judge", highlight=False)
         raise typer.Exit(exits.NEGATIVE)
-    style = Style(wide=wide)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in ("digest", "verdict", "reasons", "tags", "last pull", "last deployed"):
-        table.add_column(column, overflow="fold")
-    for item in items:
-        table.add_row(
-            style.digest(item["digest"]),
-            item["verdict"],
-            ", ".join(item["reasons"]) or "-",
-            ", ".join(item["tags"]) or "-",
-            when(item["last_pull"]),
-            when(item["last_deployed"]),
-        )
+    table, summary = reports.retention_view(report, Style(wide=wide))
     console.print(table)
-    summary = ", ".join(f"{n} {verdict}" for verdict, n in found["summary"].items())
-    console.print(f"{summary}; {found['already_deleted']} already deleted", highlight=False)
+    console.print(summary, highlight=False)
 
 
 @app.command("blast-radius")
@@ -802,6 +810,84 @@ def reconcile(
             markup=False,
             highlight=False,
         )
+
+
+# --- what runs where, and what is wrong with it --------------------------------------
+
+
+@app.command()
+@answers
+def deployments(
+    environment: Annotated[str | None, typer.Option(help="only this environment")] = None,
+    cluster: Annotated[str | None, typer.Option(help="only this cluster")] = None,
+    namespace: Annotated[str | None, typer.Option(help="only this namespace")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="RFC 3339 time")] = None,
+    database_url: DbUrl = None,
+    server: Server = None,
+    token: Token = None,
+    json: Json = False,
+    wide: Wide = False,
+) -> None:
+    """What ran where at --as-of (default now), with its commit and evidence."""
+    from provenance.query import deployments as deps  # noqa: PLC0415 - only this command
+
+    moment = parse_time(as_of, field="--as-of") if as_of else None
+    where = {"environment": environment, "cluster": cluster, "namespace": namespace}
+    items, answer = _answer(
+        server,
+        token,
+        database_url,
+        ask=lambda client: client.get_json("/v1/deployments", {**where, "as_of": as_of}),
+        parse=reports.deployment_list,
+        read=lambda session: deps.deployments(session, as_of=moment, **where),
+        plain=lambda found: _plain({"as_of": moment, "items": found}),
+    )
+    if json:
+        _print_json(answer)
+        return
+    if not items:
+        err.print("nothing deployed there then", highlight=False)
+        return
+    console.print(reports.deployments_table(items, Style(wide=wide)))
+
+
+@app.command()
+@answers
+def alerts(
+    since: Annotated[str | None, typer.Option(help="RFC 3339: raised at or after")] = None,
+    kind: Annotated[str | None, typer.Option(help="only this kind (tag_moved, ...)")] = None,
+    superseded: Annotated[
+        bool, typer.Option("--superseded", help="also those a later event made obsolete")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 100,
+    database_url: DbUrl = None,
+    server: Server = None,
+    token: Token = None,
+    json: Json = False,
+    wide: Wide = False,
+) -> None:
+    """Policy findings, oldest first: tags moved, unsigned or vulnerable digests running."""
+    from provenance.query import alerts as findings  # noqa: PLC0415 - only this command
+
+    params = {"since": since, "kind": kind, "limit": limit, "superseded": superseded}
+    moment = parse_time(since, field="--since") if since else None
+    page, answer = _answer(
+        server,
+        token,
+        database_url,
+        ask=lambda client: client.get_json("/v1/alerts", params),
+        parse=reports.alert_page,
+        read=lambda session: findings.alerts(
+            session, since=moment, kind=kind, limit=limit, superseded=superseded
+        ),
+    )
+    if json:
+        _print_json(answer)
+        return
+    if not page.items:
+        err.print("no alerts", highlight=False)
+        return
+    console.print(reports.alerts_table(page.items, Style(wide=wide)))
 
 
 def main() -> None:

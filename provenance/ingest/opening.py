@@ -14,12 +14,13 @@ The shells never import `provenance.store` (import-linter forbids it), so the ha
 type is named here: `Database` is the store's class, re-exported, not a Protocol. The
 shells pass it on to use cases that take that class, and use most of its surface; a
 Protocol restating it would only be a second description of the one implementation,
-free to drift from it.
+free to drift from it. `Session` is named here for the same reason: it is what
+`Database.read()` and `write()` yield, which a shell passes on to a use case.
 """
 
 from __future__ import annotations
 
-from provenance.store import Database
+from provenance.store import Database, Session
 from provenance.store.opening import open_database
 
 
@@ -29,4 +30,4 @@ def connect(url: str) -> Database:
     return Database(url)
 
 
-__all__ = ["Database", "connect", "open_database"]
+__all__ = ["Database", "Session", "connect", "open_database"]

@@ -33,18 +33,6 @@ from provenance.model.errors import InvalidQuery
 
 Verdict = Literal["keep", "delete"]
 VERDICTS: tuple[Verdict, ...] = ("keep", "delete")
-#: The fields of an item, in the order of a CSV export's columns.
-COLUMNS = (
-    "digest",
-    "verdict",
-    "reasons",
-    "tags",
-    "last_pull",
-    "last_deployed",
-    "first_seen",
-    "base_of",
-    "evidence_of",
-)
 REASONS = (
     "tagged",
     "deployed_now",
@@ -119,6 +107,8 @@ class DigestFacts:
 
 @dataclass(frozen=True, slots=True)
 class Item:
+    """One digest's verdict; its fields, in order, are the CSV export's columns."""
+
     digest: str
     verdict: Verdict
     reasons: list[str]
@@ -137,7 +127,7 @@ class Report:
     as_of: datetime | None
     items: list[Item]
     summary: dict[str, int]
-    already_deleted: int = 0  # digests of the repository deleted by `as_of`: not listed
+    already_deleted: int  # digests of the repository deleted by `as_of`: not listed
 
 
 def _own_reasons(f: DigestFacts, window: Window, *, repository: str | None) -> list[str]:
@@ -217,7 +207,6 @@ def judge(repository: str, facts: Iterable[DigestFacts], window: Window) -> Repo
 
 
 __all__ = [
-    "COLUMNS",
     "REASONS",
     "VERDICTS",
     "DigestFacts",

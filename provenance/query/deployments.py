@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from provenance.model import scan_shape
 from provenance.model.errors import InvalidQuery
@@ -26,21 +26,32 @@ _ARTIFACT = "artifact:"
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
+    """A workload container running a digest. A field's `doc` is what the API says of it."""
+
     environment: str | None
     cluster: str | None
     namespace: str | None
     workload: str | None
     container: str | None
-    digest: str | None  # None: deployed by a tag no known digest stood behind then
+    digest: str | None = field(
+        metadata={"doc": "null when deployed by a tag that pointed to no known digest then"}
+    )
     since: datetime
     until: datetime | None
     commit: str | None
     signed: bool
     attested: bool
-    pinned: bool
-    image: str | None = None  # the reference as deployed (`repo:tag`), when given by tag
-    # The worst severity the digest's latest scans report (then): None when clean or unscanned.
-    severity: str | None = None
+    pinned: bool = field(metadata={"doc": "false when the image was given by tag"})
+    image: str | None = field(
+        default=None,
+        metadata={"doc": "the image reference as deployed (`repo:tag`), if by tag"},
+    )
+    severity: str | None = field(
+        default=None,
+        metadata={
+            "doc": "the worst severity the digest's latest scans report; null: clean or unscanned"
+        },
+    )
 
 
 def deployments(
@@ -147,14 +158,18 @@ def _evidence(
 # --- dashboards ----------------------------------------------------------------------
 
 
-def by_environment(
-    session: Session, *, as_of: datetime | None = None
-) -> dict[str, list[Deployment]]:
+@dataclass(frozen=True, slots=True)
+class EnvironmentLineage:
+    environment: str  # "(unmapped)" for workloads no environment is configured for
+    deployments: list[Deployment]
+
+
+def by_environment(session: Session, *, as_of: datetime | None = None) -> list[EnvironmentLineage]:
     """Deployment lineage per environment: what runs, from which commit, signed or not."""
     grouped: dict[str, list[Deployment]] = defaultdict(list)
     for d in deployments(session, as_of=as_of):
         grouped[d.environment or "(unmapped)"].append(d)
-    return dict(sorted(grouped.items()))
+    return [EnvironmentLineage(env, items) for env, items in sorted(grouped.items())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +198,13 @@ def drift(session: Session, *, as_of: datetime | None = None) -> list[Drift]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class ActivityBucket:
+    start: datetime
+    counts: dict[str, int]  # event type -> events of that type in the bucket
+    total: int
+
+
 _BUCKETS: dict[str, timedelta] = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
@@ -192,7 +214,7 @@ def activity(
     since: datetime | None = None,
     until: datetime | None = None,
     bucket: Literal["hour", "day"] = "day",
-) -> list[dict[str, Any]]:
+) -> list[ActivityBucket]:
     """Counts of events per type per time bucket (the timeline, summarized)."""
     if bucket not in _BUCKETS:
         raise InvalidQuery("bucket must be hour or day")
@@ -203,7 +225,7 @@ def activity(
             start = start.replace(hour=0)
         counts[start][type_] += 1
     return [
-        {"start": start, "counts": dict(sorted(c.items())), "total": sum(c.values())}
+        ActivityBucket(start, dict(sorted(c.items())), sum(c.values()))
         for start, c in sorted(counts.items())
     ]
 
@@ -223,4 +245,14 @@ def clip(edges: Iterable[EdgeRow], as_of: datetime | None) -> list[EdgeRow]:
     return out
 
 
-__all__ = ["Deployment", "Drift", "activity", "by_environment", "clip", "deployments", "drift"]
+__all__ = [
+    "ActivityBucket",
+    "Deployment",
+    "Drift",
+    "EnvironmentLineage",
+    "activity",
+    "by_environment",
+    "clip",
+    "deployments",
+    "drift",
+]

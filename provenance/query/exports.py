@@ -4,7 +4,7 @@
     stream(db, export, fmt) -> Iterator[bytes]   json / csv / ndjson, constant memory
     signed(db, export, signer) -> dict        `intoto`: a DSSE envelope over a Statement
 
-A record is a plain dict, the same in every format: `kind` (push | deployment), `time`,
+A record (`ExportRecord`) is the same in every format: `kind` (push | deployment), `time`,
 `digest`, where it went (repository/tag or environment/cluster/namespace/workload), who
 did it, the `commit`, `build` and `builder` behind the digest, and the latest verdict of
 each signature and attestation (`signed` / `attested`: at least one verified).
@@ -32,6 +32,7 @@ import rfc8785
 from provenance.model.errors import InvalidQuery
 from provenance.model.kinds import NodeKind
 from provenance.model.timeutil import format_time, utcnow
+from provenance.query import columns
 from provenance.store import Database, Session, evidence, reads
 from provenance.trust.attestations import IN_TOTO_PAYLOAD, ServiceSigner
 
@@ -42,31 +43,6 @@ PREDICATE_TYPE = "urn:provenance:compliance-export:v1"
 SUBJECT_NAME = "compliance-export"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-COLUMNS = (
-    "kind",
-    "time",
-    "digest",
-    "repository",
-    "tag",
-    "actor",
-    "environment",
-    "cluster",
-    "namespace",
-    "workload",
-    "container",
-    "until",
-    "commit",
-    "commit_evidence",
-    "vcs_url",
-    "build",
-    "builder",
-    "signed",
-    "attested",
-    "signatures",
-    "attestations",
-    "seq",
-    "event_id",
-)
 MEDIA_TYPES = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
@@ -108,15 +84,94 @@ def check_format(fmt: str) -> Format:
 # --- records ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ExportVerdict:
+    """The latest verdict of one signature or attestation of a record's digest."""
+
+    verified: bool
+    key: str | None  # the trust policy's key id (or keyless identity)
+    policy_sha256: str | None
+    reason: str | None  # why it did not verify
+    evaluated_at: str  # RFC 3339
+    origin: str  # arrival or reverify
+    seq: int
+    event_id: str
+    kind: str  # signature or attestation
+    predicate_type: str | None = None  # attestation
+    builder_id: str | None = None
+    builder_trusted: bool | None = None
+    signature_verified: bool | None = None
+
+    @classmethod
+    def of(cls, row: evidence.EvidenceRow) -> ExportVerdict:
+        details = row.details
+        return cls(
+            verified=row.verified,
+            key=row.key_id,
+            policy_sha256=row.policy_sha256,
+            reason=row.reason,
+            evaluated_at=format_time(row.evaluated_at),
+            origin=row.origin,
+            seq=row.seq,
+            event_id=row.event_id,
+            kind=row.kind,
+            predicate_type=details.get("predicate_type"),
+            builder_id=details.get("builder_id"),
+            builder_trusted=details.get("builder_trusted"),
+            signature_verified=details.get("signature_verified"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRecord:
+    """One push or deployment with its evidence. Its fields, in order, are the CSV's columns
+    and the keys of a JSON record; a field that does not apply to the kind is None."""
+
+    kind: str  # push | deployment
+    time: str  # RFC 3339, as every format writes it
+    digest: str
+    repository: str | None = None  # push
+    tag: str | None = None  # push
+    actor: str | None = None
+    environment: str | None = None  # deployment
+    cluster: str | None = None
+    namespace: str | None = None
+    workload: str | None = None
+    container: str | None = None
+    until: str | None = None  # deployment: when it stopped, None while running
+    commit: str | None = None
+    commit_evidence: str | None = None  # build (a build record) or label (a claim)
+    vcs_url: str | None = None
+    build: str | None = None
+    builder: str | None = None
+    signed: bool = False  # at least one signature verified
+    attested: bool = False  # at least one attestation verified
+    signatures: list[ExportVerdict] = field(default_factory=list)  # latest verdicts
+    attestations: list[ExportVerdict] = field(default_factory=list)
+    seq: int | None = None
+    event_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the JSON formats (and a CSV row) hold it, and as the in-toto
+        subject's digest is taken over."""
+        return columns.values(self) | {
+            "signatures": [columns.values(v) for v in self.signatures],
+            "attestations": [columns.values(v) for v in self.attestations],
+        }
+
+
+COLUMNS = columns.names(ExportRecord)
+
+
 def iter_records(
     db: Database, export: Export, *, page: int = 500
-) -> Iterator[dict[str, Any] | tuple[int, str]]:
+) -> Iterator[ExportRecord | tuple[int, str]]:
     """First the audit head (entries, head) the export is cut at, then the records in time
     order. One read transaction, page by page."""
     with db.read() as session:
         head = reads.exports.cut(session)
         yield head
-        streams: list[Iterator[tuple[datetime, int, dict[str, Any]]]] = []
+        streams: list[Iterator[tuple[datetime, int, ExportRecord]]] = []
         if export.kind in (None, "push") and export.environment is None:
             pages = reads.exports.pushes(
                 session,
@@ -142,13 +197,13 @@ def iter_records(
             yield record
 
 
-def _order(item: tuple[datetime, int, dict[str, Any]]) -> tuple[datetime, int]:
+def _order(item: tuple[datetime, int, ExportRecord]) -> tuple[datetime, int]:
     return item[0], item[1]
 
 
 def _enriched(
     session: Session, pages: Iterable[list[dict[str, Any]]], kind: str
-) -> Iterator[tuple[datetime, int, dict[str, Any]]]:
+) -> Iterator[tuple[datetime, int, ExportRecord]]:
     """Records of one kind, with build facts and verdicts looked up a page at a time."""
     for page in pages:
         digests = [r["digest"] for r in page]
@@ -164,39 +219,30 @@ def _record(
     row: dict[str, Any],
     facts: dict[str, Any],
     verdicts: list[evidence.EvidenceRow],
-) -> dict[str, Any]:
-    sigs = [_verdict(v) for v in verdicts if v.kind == NodeKind.SIGNATURE]
-    atts = [_verdict(v) for v in verdicts if v.kind == NodeKind.ATTESTATION]
-    out: dict[str, Any] = dict.fromkeys(COLUMNS)
-    out.update(
+) -> ExportRecord:
+    sigs = [ExportVerdict.of(v) for v in verdicts if v.kind == NodeKind.SIGNATURE]
+    atts = [ExportVerdict.of(v) for v in verdicts if v.kind == NodeKind.ATTESTATION]
+    where: dict[str, Any]
+    if kind == "push":
+        where = {"repository": row.get("repository"), "tag": row.get("tag")}
+    else:
+        where = {k: row.get(k) for k in ("environment", "cluster", "namespace", "workload")}
+        where["container"] = row.get("container")
+        where["until"] = format_time(row["until"]) if row.get("until") else None
+    return ExportRecord(
         kind=kind,
         time=format_time(row["time"]),
         digest=row["digest"],
         actor=row.get("actor"),
         seq=row["seq"],
         event_id=row.get("event_id"),
-        signed=any(s["verified"] for s in sigs),
-        attested=any(a["verified"] for a in atts),
+        signed=any(s.verified for s in sigs),
+        attested=any(a.verified for a in atts),
         signatures=sigs,
         attestations=atts,
+        **where,
+        **{k: facts.get(k) for k in ("commit", "commit_evidence", "vcs_url", "build", "builder")},
     )
-    if kind == "push":
-        out.update(repository=row.get("repository"), tag=row.get("tag"))
-    else:
-        out.update(
-            {k: row.get(k) for k in ("environment", "cluster", "namespace", "workload")},
-            container=row.get("container"),
-            until=format_time(row["until"]) if row.get("until") else None,
-        )
-    out.update({k: facts.get(k) for k in ("commit", "commit_evidence", "vcs_url", "build")})
-    out["builder"] = facts.get("builder")
-    return out
-
-
-def _verdict(v: evidence.EvidenceRow) -> dict[str, Any]:
-    d = v.to_dict()
-    d["evaluated_at"] = format_time(v.evaluated_at)
-    return d
 
 
 # --- formats ---------------------------------------------------------------------------
@@ -208,7 +254,7 @@ def stream(db: Database, export: Export, fmt: Format, *, page: int = 500) -> Ite
     items = iter_records(db, export, page=page)
     head = next(items)
     assert isinstance(head, tuple)
-    rows = (r for r in items if isinstance(r, dict))
+    rows = (r.to_json() for r in items if isinstance(r, ExportRecord))
     if fmt == "ndjson":
         for r in rows:
             yield orjson.dumps(r) + b"\n"
@@ -236,7 +282,7 @@ def statement(db: Database, export: Export) -> dict[str, Any]:
     items = iter_records(db, export)
     head = next(items)
     assert isinstance(head, tuple)
-    recs = [r for r in items if isinstance(r, dict)]
+    recs = [r.to_json() for r in items if isinstance(r, ExportRecord)]
     return {
         "_type": STATEMENT_V1,
         "subject": [{"name": SUBJECT_NAME, "digest": {"sha256": records_sha256(recs)}}],
@@ -290,6 +336,8 @@ __all__ = [
     "PREDICATE_TYPE",
     "SUBJECT_NAME",
     "Export",
+    "ExportRecord",
+    "ExportVerdict",
     "check_format",
     "records_sha256",
     "signed",

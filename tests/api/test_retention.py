@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from provenance.ingest import demo
-from provenance.model.retention import COLUMNS, REASONS
+from provenance.model.retention import REASONS, Item
+from provenance.query.columns import names
 from provenance.store import Database
 from tests.factories import at, digest, event
 
@@ -104,7 +105,7 @@ def test_csv_and_ndjson_exports_hold_the_same_items(posted: TestClient) -> None:
     )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
-    assert tuple(rows[0]) == COLUMNS
+    assert tuple(rows[0]) == names(Item)
     assert [(row["digest"], row["verdict"]) for row in rows] == [
         (i["digest"], i["verdict"]) for i in report["items"]
     ]
