@@ -31,7 +31,7 @@ from api.schemas import IngestResponse, Timestamp
 from provenance.model.errors import InvalidQuery
 from provenance.model.timeutil import format_time, utcnow
 from provenance.query import checkpoints, exports
-from provenance.query.queries import check_digest
+from provenance.query.artifacts import check_digest
 from provenance.store import evidence
 from provenance.trust.attestations import ServiceSigner
 

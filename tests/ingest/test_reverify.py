@@ -12,7 +12,7 @@ from cli import app
 from provenance.ingest.reverify import reverify
 from provenance.ingest.service import ProjectionRunner, ingest
 from provenance.ingest.sources import Delivery, SourceSecrets
-from provenance.query import queries
+from provenance.query import artifacts
 from provenance.store import Database, evidence, projection
 from provenance.trust.attestations import Verifier
 from provenance.trust.policy import TrustPolicy
@@ -61,11 +61,12 @@ def test_rotated_key_reverify_appends_and_keeps_the_old_verdicts(db: Database) -
     assert rows[2].evaluated_at == ARRIVED + timedelta(days=30)
 
     with db.read() as session:
-        view = queries.artifact(session, D)
-        assert view.attestations[0]["verified"] is False
-        assert view.attestations[0]["origin"] == "reverify"
+        view = artifacts.artifact(session, D)
+        assert view.attestations[0].verdict is not None
+        assert view.attestations[0].verdict.verified is False
+        assert view.attestations[0].verdict.origin == "reverify"
         # As the service saw it at the time, it was verified.
-        event_id = str(view.attestations[0]["event_id"])
+        event_id = str(view.attestations[0].verdict.event_id)
         then = evidence.latest_by_event(session, [event_id], as_of=ARRIVED + timedelta(days=1))
         assert then[event_id].verified is True
 
