@@ -220,10 +220,7 @@ class TimelineEventModel(Model):
     model_config = ConfigDict(extra="allow")
     domain = answers.TimelineEvent
     seq: int
-    id: str
-    type: str
-    time: str = Field(description="RFC 3339 UTC, as the event says")
-    source: str
+    type: str  # `id`, `time`, `source` and the fields that apply: as `Event.to_dict()` writes
 
     @classmethod
     def from_domain(cls, answer: object) -> Self:
@@ -231,8 +228,9 @@ class TimelineEventModel(Model):
         return cls.model_validate({"seq": answer.seq, **bounded(answer.event.to_dict())})
 
     def to_domain(self) -> answers.TimelineEvent:
-        named = {"id": self.id, "type": self.type, "time": self.time, "source": self.source}
-        return answers.TimelineEvent(self.seq, Event.from_dict({**named, **self.extras()}))
+        return answers.TimelineEvent(
+            self.seq, Event.from_dict({"type": self.type, **self.extras()})
+        )
 
 
 class TimelineResponse(Model):
