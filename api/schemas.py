@@ -212,6 +212,9 @@ class ArtifactResponse(Model):
         description="the latest scan of each scanner: scanner, time, summary, worst, "
         "ids_known, vulnerabilities",
     )
+    derived_images: list[str] = Field(
+        default_factory=list, description="digests of the images built on this one"
+    )
 
 
 class TimelineEventModel(Model):

@@ -145,6 +145,9 @@ class ArtifactView:
     deployments: list[DeploymentRef]
     pulls: PullSummary
     vulnerabilities: list[Scan] = field(default_factory=list)  # at `as_of`, per scanner
+    # The images built on this one (SLSA dependencies), by digest: `base_images` seen from
+    # the other end, which the console used to dig out of the lineage.
+    derived_images: list[str] = field(default_factory=list)
 
 
 def check_digest(digest: str) -> str:
@@ -160,7 +163,9 @@ def artifact(session: Session, digest: str, *, as_of: datetime | None = None) ->
     if row is None or (as_of is not None and row.first_seen > as_of):
         raise NotFound(f"artifact {digest} has never been seen" + (f" by {as_of}" if as_of else ""))
     node = N.artifact(digest)
-    out_edges = clip(reads.edges_from(session, [node], ("tagged", "stored_in", "deployed")), as_of)
+    out_edges = clip(
+        reads.edges_from(session, [node], ("tagged", "stored_in", "deployed", "base_of")), as_of
+    )
     in_edges = clip(
         reads.edges_to(session, [node], ("signs", "attests", "produced", "claims", "base_of")),
         as_of,
@@ -235,6 +240,9 @@ def artifact(session: Session, digest: str, *, as_of: datetime | None = None) ->
             )
             for scan in scans.latest_scans(session, [digest], as_of=as_of).get(digest, [])
         ],
+        derived_images=sorted(
+            e.dst.removeprefix("artifact:") for e in out_edges if e.kind == "base_of"
+        ),
     )
 
 
