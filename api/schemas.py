@@ -48,7 +48,8 @@ class Model(BaseModel):
         """The wire form of a domain answer (a frozen dataclass of `provenance.query`).
 
         Fields are read by name, so a field added to the dataclass and to this model is all
-        it takes; a model whose shape differs from its answer overrides this, and only this.
+        it takes; a model whose shape differs from its answer (open-ended `attrs` flattened
+        beside the named fields) overrides this, and `to_domain`, its inverse.
         """
         return cls.model_validate(answer)
 
@@ -59,7 +60,7 @@ class Model(BaseModel):
         # that model overrides it (read by attribute otherwise).
         if "from_domain" in cls.__dict__ and is_dataclass(value) and not isinstance(value, type):
             wire = cls.from_domain(value)
-            return {**wire.__dict__, **(wire.__pydantic_extra__ or {})}
+            return {**{name: getattr(wire, name) for name in cls.model_fields}, **wire.extras()}
         return value
 
     def to_domain(self) -> Any:

@@ -33,7 +33,7 @@ from api.schemas import (
 from cli import exits
 from cli.tables import (
     Style,
-    answer,
+    as_answer,
     blast_radius_tables,
     consoles,
     timeline_events,
@@ -340,9 +340,11 @@ def trace(
     """An artifact's lineage (a tree) and timeline (a table)."""
     if server:
         with _client(server, token) as client:
-            view = answer(client.artifact(digest), ArtifactResponse, ArtifactView)
+            view = as_answer(client.artifact(digest), ArtifactResponse, ArtifactView)
             up, down = (
-                answer(client.lineage(digest, direction=way, depth=depth), LineageResponse, Lineage)
+                as_answer(
+                    client.lineage(digest, direction=way, depth=depth), LineageResponse, Lineage
+                )
                 for way in ("up", "down")
             )
             events = timeline_events(client.timeline(digest, limit=1000))
@@ -498,7 +500,7 @@ def blast_radius(
     if server:
         with _client(server, token) as client:
             found = client.blast_radius(kind, value, as_of=as_of, limit=limit)
-        result = answer(found, BlastRadiusResponse, BlastRadius)
+        result = as_answer(found, BlastRadiusResponse, BlastRadius)
     else:
         with _reading(database_url) as db, db.read() as session:
             if kind in ("digest", "commit"):  # a reference or a unique prefix, too

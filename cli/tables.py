@@ -91,7 +91,7 @@ def _cell(value: Any) -> str:
 A = TypeVar("A")
 
 
-def answer(value: A | Mapping[str, Any], model: type[Model], kind: type[A]) -> A:
+def as_answer(value: A | Mapping[str, Any], model: type[Model], kind: type[A]) -> A:
     """The answer's dataclass: as given, or read from its JSON form through its API model."""
     if isinstance(value, kind):
         return value
@@ -100,7 +100,7 @@ def answer(value: A | Mapping[str, Any], model: type[Model], kind: type[A]) -> A
 
 
 def timeline_events(events: Sequence[TimelineEvent | Mapping[str, Any]]) -> list[TimelineEvent]:
-    return [answer(e, TimelineEventModel, TimelineEvent) for e in events]
+    return [as_answer(e, TimelineEventModel, TimelineEvent) for e in events]
 
 
 # --- trace ---------------------------------------------------------------------------
@@ -115,8 +115,8 @@ def trace_view(
     *,
     style: Style,
 ) -> tuple[Tree, Table]:
-    view = answer(artifact, ArtifactResponse, ArtifactView)
-    ups, downs = (answer(x, LineageResponse, Lineage) for x in (up, down))
+    view = as_answer(artifact, ArtifactResponse, ArtifactView)
+    ups, downs = (as_answer(x, LineageResponse, Lineage) for x in (up, down))
     return _lineage_tree(digest, view, ups, downs, style), _timeline(
         timeline_events(timeline), style
     )
@@ -192,7 +192,7 @@ _NO_WRAP = ("digest", "count", "active", "last")
 
 
 def blast_radius_tables(result: BlastRadius | Mapping[str, Any], style: Style) -> Iterable[Table]:
-    radius = answer(result, BlastRadiusResponse, BlastRadius)
+    radius = as_answer(result, BlastRadiusResponse, BlastRadius)
     for title in _SECTIONS:
         items: list[Any] = getattr(radius, title)
         if not items:
@@ -215,7 +215,7 @@ def blast_radius_tables(result: BlastRadius | Mapping[str, Any], style: Style) -
 
 __all__ = [
     "Style",
-    "answer",
+    "as_answer",
     "blast_radius_tables",
     "consoles",
     "short",

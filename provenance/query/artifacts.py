@@ -296,13 +296,11 @@ def _with_verdicts(
 
 
 def _unique_commits(commits: list[CommitRef]) -> list[CommitRef]:
-    seen: set[tuple[str, str]] = set()
-    out = []
+    """The first of each (sha, evidence), in order."""
+    first: dict[tuple[str, str], CommitRef] = {}
     for c in commits:
-        if (c.sha, c.evidence) not in seen:
-            seen.add((c.sha, c.evidence))
-            out.append(c)
-    return out
+        first.setdefault((c.sha, c.evidence), c)
+    return list(first.values())
 
 
 # --- timeline and tags -----------------------------------------------------------------
