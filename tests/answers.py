@@ -78,7 +78,7 @@ class Answers:
 
     def timeline(self, digest: str) -> None:
         s = self.session
-        self.ask(f"timeline {digest}", lambda: artifacts.timeline(s, digest, limit=1000).items)
+        self.ask(f"timeline {digest}", lambda: artifacts.timeline(s, digest, limit=1000).events)
 
     def blast(self, kind: str, value: str, as_of: datetime | None = None) -> None:
         s = self.session

@@ -280,4 +280,4 @@ def test_blast_radius_lists_each_digest_a_workload_ran(db: Database) -> None:
         builds = artifacts.commit(s, c).builds
     ran = sorted((d.digest, d.active) for d in radius.deployments)
     assert ran == sorted([(a, False), (b, True)])
-    assert {"started", "finished"} <= set(builds[0])  # the build node learns as it goes
+    assert {"started", "finished"} <= set(builds[0].attrs)  # the build node learns as it goes
