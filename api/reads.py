@@ -11,7 +11,7 @@ from api.auth import Role, require
 from api.deps import Services, services
 from api.guards import no_nul_in_query
 from api.openapi import DIGEST_PATTERN, problems
-from api.responses import bounded, json_response
+from api.responses import json_response
 from api.schemas import (
     ArtifactResponse,
     BlastRadiusRequest,
@@ -23,7 +23,9 @@ from api.schemas import (
     Timestamp,
 )
 from provenance.model.errors import InvalidQuery
-from provenance.query import catalog, graph, queries
+from provenance.query import artifacts, catalog, graph
+from provenance.query import blast_radius as blast
+from provenance.query import lineage as lineages
 
 router = APIRouter(
     prefix="/v1",
@@ -40,8 +42,8 @@ Digest = Annotated[str, Path(json_schema_extra={"pattern": DIGEST_PATTERN})]
 def artifact(digest: Digest, svc: Svc, as_of: Timestamp | None = None) -> Response:
     with svc.db.read() as session:
         digest = catalog.resolve_digest(session, digest)  # a unique prefix is enough
-        view = queries.artifact(session, digest, as_of=as_of)
-    return json_response(ArtifactResponse.model_validate(view))
+        view = artifacts.artifact(session, digest, as_of=as_of)
+    return json_response(ArtifactResponse.from_domain(view))
 
 
 @router.get("/artifacts/{digest}/timeline", response_model=TimelineResponse)
@@ -53,12 +55,8 @@ def timeline(
 ) -> Response:
     with svc.db.read() as session:
         digest = catalog.resolve_digest(session, digest)
-        page = queries.timeline(session, digest, limit=limit, cursor=cursor)
-    return json_response(
-        TimelineResponse(
-            digest=digest, events=[bounded(e) for e in page.items], next_cursor=page.next_cursor
-        )
-    )
+        page = artifacts.timeline(session, digest, limit=limit, cursor=cursor)
+    return json_response(TimelineResponse.from_domain(page))
 
 
 @router.get(
@@ -82,28 +80,19 @@ def lineage(
 ) -> Response:
     with svc.db.read() as session:
         digest = catalog.resolve_digest(session, digest)
-        result = queries.lineage(session, digest, direction=direction, depth=depth)
+        result = lineages.lineage(session, digest, direction=direction, depth=depth)
     if format == "graphml":
         return Response(graph.to_graphml(result.graph()), media_type="application/graphml+xml")
     if format == "dot":
         return Response(graph.to_dot(result.graph()), media_type="text/vnd.graphviz")
-    return json_response(
-        LineageResponse(
-            digest=digest,
-            direction=direction,
-            depth=depth,
-            nodes=result.nodes,
-            edges=result.edges,
-            truncated=result.truncated,
-        )
-    )
+    return json_response(LineageResponse.from_domain(result))
 
 
 @router.get("/tags/history", response_model=TagHistoryResponse)
 def tag_history(repository: str, tag: str, svc: Svc, as_of: Timestamp | None = None) -> Response:
     with svc.db.read() as session:
-        history = queries.tag_history(session, repository, tag, as_of=as_of)
-    return json_response(TagHistoryResponse(repository=repository, tag=tag, history=history))
+        history = artifacts.tag_history(session, repository, tag, as_of=as_of)
+    return json_response(TagHistoryResponse.from_domain(history))
 
 
 @router.get("/commits/{sha}", response_model=CommitResponse)
@@ -111,8 +100,8 @@ def commit(
     sha: Annotated[str, Path(json_schema_extra={"pattern": "^[0-9a-fA-F]{7,64}$"})], svc: Svc
 ) -> Response:
     with svc.db.read() as session:
-        view = queries.commit(session, sha)
-    return json_response(CommitResponse.model_validate(view))
+        view = artifacts.commit(session, sha)
+    return json_response(CommitResponse.from_domain(view))
 
 
 @router.post("/incidents/blast-radius", response_model=BlastRadiusResponse, responses=problems(400))
@@ -128,10 +117,10 @@ def blast_radius(body: BlastRadiusRequest, svc: Svc) -> Response:
             value = catalog.resolve_digest(session, value)
         elif kind == "commit":
             value = catalog.resolve_commit(session, value)
-        result = queries.blast_radius(
+        radius = blast.blast_radius(
             session, kind, value, as_of=body.as_of, limit=body.limit, cursor=body.cursor
         )
-    return json_response(BlastRadiusResponse.model_validate(result))
+    return json_response(BlastRadiusResponse.from_domain(radius))
 
 
 __all__ = ["router"]

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import re
+from dataclasses import is_dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, model_validator
 
 from api.guards import NO_NUL_PATTERN, NoNul
+from api.responses import bounded
+from provenance.model.events import Event
+from provenance.query import artifacts as answers
+from provenance.query import blast_radius as blast
+from provenance.query import lineage
+from provenance.query.columns import names
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
@@ -26,18 +33,53 @@ Timestamp = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 class Model(BaseModel):
-    """A response model: the wire form of one answer of `provenance.query`."""
+    """A response model: the wire form of one answer of `provenance.query`.
+
+    `domain` names the answer's dataclass: `from_domain` reads it into the wire form and
+    `to_domain` reads the wire form back (the CLI's `--server` mode renders what it gets
+    through the same dataclass as an answer from the database).
+    """
 
     model_config = ConfigDict(from_attributes=True)
+    domain: ClassVar[type | None] = None
 
     @classmethod
     def from_domain(cls, answer: object) -> Self:
         """The wire form of a domain answer (a frozen dataclass of `provenance.query`).
 
         Fields are read by name, so a field added to the dataclass and to this model is all
-        it takes; a model whose shape differs from its answer overrides this, and only this.
+        it takes; a model whose shape differs from its answer (open-ended `attrs` flattened
+        beside the named fields) overrides this, and `to_domain`, its inverse.
         """
         return cls.model_validate(answer)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nested_answer(cls, value: Any) -> Any:
+        # An answer nested in another goes through its own model's `from_domain` too, when
+        # that model overrides it (read by attribute otherwise).
+        if "from_domain" in cls.__dict__ and is_dataclass(value) and not isinstance(value, type):
+            wire = cls.from_domain(value)
+            return {**{name: getattr(wire, name) for name in cls.model_fields}, **wire.extras()}
+        return value
+
+    def to_domain(self) -> Any:
+        """The answer this wire form says: the `domain` dataclass, nested ones included."""
+        if self.domain is None:
+            raise TypeError(f"{type(self).__name__} names no domain answer")
+        return self.domain(**{name: _domain(getattr(self, name)) for name in names(self.domain)})
+
+    def extras(self) -> dict[str, Any]:
+        """What the wire form holds beyond the named fields (an answer's `attrs`)."""
+        return dict(self.__pydantic_extra__ or {})
+
+
+def _domain(value: Any) -> Any:
+    if isinstance(value, Model) and value.domain is not None:
+        return value.to_domain()
+    if isinstance(value, list):
+        return [_domain(v) for v in value]
+    return value
 
 
 class RejectedItem(Model):
@@ -57,6 +99,7 @@ class IngestResponse(Model):
 
 
 class TagRef(Model):
+    domain = answers.TagRef
     repository: str
     tag: str
     current: bool
@@ -78,16 +121,19 @@ class Placement(Model):
 
 
 class DeploymentRef(Placement):
+    domain: ClassVar[type | None] = answers.DeploymentRef  # (a blast radius item extends it)
     active: bool
 
 
 class PullSummary(Model):
+    domain = answers.PullSummary
     count: int
     last: datetime | None
     actors: list[str]
 
 
 class CommitRef(Model):
+    domain = answers.CommitRef
     sha: str
     vcs_url: str | None
     evidence: Literal["build", "label"] = Field(
@@ -95,7 +141,58 @@ class CommitRef(Model):
     )
 
 
+_VERDICT = TypeAdapter(answers.Verdict)
+_VERDICT_FIELDS = names(answers.Verdict)
+
+
+class EvidenceModel(Model):
+    """A signature or attestation: its node's attributes and its latest verdict (`key`,
+    `policy_sha256`, `evaluated_at`, `origin`: arrival or reverify, ...), side by side."""
+
+    model_config = ConfigDict(extra="allow")
+    domain = answers.Evidence
+    id: str
+    since: datetime
+    verified: bool
+    reason: str | None
+
+    @classmethod
+    def from_domain(cls, answer: object) -> Self:
+        assert isinstance(answer, answers.Evidence)
+        verdict = (
+            _VERDICT.dump_python(answer.verdict)
+            if answer.verdict is not None
+            else {"verified": False, "reason": "no verdict"}
+        )
+        return cls.model_validate(
+            {"id": answer.id, "since": answer.since, **answer.attrs, **verdict}
+        )
+
+    def to_domain(self) -> answers.Evidence:
+        wire = {**self.extras(), "verified": self.verified, "reason": self.reason}
+        judged = all(name in wire for name in _VERDICT_FIELDS)
+        return answers.Evidence(
+            id=self.id,
+            since=self.since,
+            attrs={k: v for k, v in self.extras().items() if k not in _VERDICT_FIELDS},
+            verdict=_VERDICT.validate_python({n: wire[n] for n in _VERDICT_FIELDS})
+            if judged
+            else None,
+        )
+
+
+class ScanModel(Model):
+    domain = answers.Scan
+    scanner: str
+    time: datetime
+    summary: dict[str, int]
+    worst: str | None
+    ids_known: bool
+    vulnerabilities: list[dict[str, Any]]
+
+
 class ArtifactResponse(Model):
+    domain = answers.ArtifactView
     digest: str
     media_type: str | None
     size: int | None
@@ -104,44 +201,94 @@ class ArtifactResponse(Model):
     first_seen: datetime
     deleted: bool
     deleted_at: datetime | None
-    signatures: list[dict[str, Any]]
-    attestations: list[dict[str, Any]]
+    signatures: list[EvidenceModel]
+    attestations: list[EvidenceModel]
     builds: list[str]
     commits: list[CommitRef]
     base_images: list[str]
     deployments: list[DeploymentRef]
     pulls: PullSummary
-    vulnerabilities: list[dict[str, Any]] = Field(
+    vulnerabilities: list[ScanModel] = Field(
         default_factory=list,
         description="the latest scan of each scanner: scanner, time, summary, worst, "
         "ids_known, vulnerabilities",
     )
+    derived_images: list[str] = Field(
+        default_factory=list, description="digests of the images built on this one"
+    )
+
+
+class TimelineEventModel(Model):
+    """A canonical event (`Event`'s JSON form) and the `seq` of the log entry holding it."""
+
+    model_config = ConfigDict(extra="allow")
+    domain = answers.TimelineEvent
+    seq: int
+    type: str  # `id`, `time`, `source` and the fields that apply: as `Event.to_dict()` writes
+
+    @classmethod
+    def from_domain(cls, answer: object) -> Self:
+        assert isinstance(answer, answers.TimelineEvent)
+        return cls.model_validate({"seq": answer.seq, **bounded(answer.event.to_dict())})
+
+    def to_domain(self) -> answers.TimelineEvent:
+        return answers.TimelineEvent(
+            self.seq, Event.from_dict({"type": self.type, **self.extras()})
+        )
 
 
 class TimelineResponse(Model):
+    domain = answers.Timeline
     digest: str
-    events: list[dict[str, Any]]
+    events: list[TimelineEventModel]
     next_cursor: str | None
 
 
 class LineageNode(Model):
     model_config = ConfigDict(extra="allow")
+    domain = lineage.LineageNode
     id: str
     kind: str
+    label: str
+
+    @classmethod
+    def from_domain(cls, answer: object) -> Self:
+        assert isinstance(answer, lineage.LineageNode)
+        return cls.model_validate(
+            {**answer.attrs, "id": answer.id, "kind": answer.kind, "label": answer.label}
+        )
+
+    def to_domain(self) -> lineage.LineageNode:
+        return lineage.LineageNode(self.id, self.kind, self.label, self.extras())
 
 
 class LineageEdge(Model):
     model_config = ConfigDict(extra="allow")
+    domain = lineage.LineageEdge
     source: str
     target: str
     kind: str
     since: datetime
     until: datetime | None
 
+    @classmethod
+    def from_domain(cls, answer: object) -> Self:
+        assert isinstance(answer, lineage.LineageEdge)
+        named = {"source": answer.source, "target": answer.target, "kind": answer.kind}
+        return cls.model_validate(
+            {**answer.attrs, **named, "since": answer.since, "until": answer.until}
+        )
+
+    def to_domain(self) -> lineage.LineageEdge:
+        return lineage.LineageEdge(
+            self.source, self.target, self.kind, self.since, self.until, self.extras()
+        )
+
 
 class LineageResponse(Model):
+    domain = lineage.Lineage
     digest: str
-    direction: str
+    direction: Literal["up", "down", "both"]
     depth: int
     nodes: list[LineageNode]
     edges: list[LineageEdge]
@@ -149,6 +296,7 @@ class LineageResponse(Model):
 
 
 class TagPosition(Model):
+    domain = answers.TagPosition
     digest: str
     since: datetime
     until: datetime | None
@@ -156,16 +304,51 @@ class TagPosition(Model):
 
 
 class TagHistoryResponse(Model):
+    domain = answers.TagHistory
     repository: str
     tag: str
     history: list[TagPosition]
 
 
+class BuildRecordModel(Model):
+    """A build of the commit: its id and what its record said, side by side."""
+
+    model_config = ConfigDict(extra="allow")
+    domain = answers.BuildRecord
+    id: str
+
+    @classmethod
+    def from_domain(cls, answer: object) -> Self:
+        assert isinstance(answer, answers.BuildRecord)
+        return cls.model_validate({"id": answer.id, **answer.attrs})
+
+    def to_domain(self) -> answers.BuildRecord:
+        return answers.BuildRecord(self.id, self.extras())
+
+
+class CommitArtifactModel(Model):
+    model_config = ConfigDict(extra="allow")
+    domain = answers.CommitArtifact
+    digest: str
+    evidence: Literal["build", "label"]
+
+    @classmethod
+    def from_domain(cls, answer: object) -> Self:
+        assert isinstance(answer, answers.CommitArtifact)
+        # `build` only where there is one (a label claim names none).
+        built = {} if answer.build is None else {"build": answer.build}
+        return cls.model_validate({"digest": answer.digest, "evidence": answer.evidence, **built})
+
+    def to_domain(self) -> answers.CommitArtifact:
+        return answers.CommitArtifact(self.digest, self.evidence, self.extras().get("build"))
+
+
 class CommitResponse(Model):
+    domain = answers.CommitView
     sha: str
     vcs_url: str | None
-    builds: list[dict[str, Any]]
-    artifacts: list[dict[str, Any]]
+    builds: list[BuildRecordModel]
+    artifacts: list[CommitArtifactModel]
     deployments: list[DeploymentRef]
 
 
@@ -211,18 +394,54 @@ class BlastRadiusRequest(BaseModel):
         return given[0] if len(given) == 1 else None
 
 
+class AffectedArtifact(Model):
+    domain = blast.AffectedArtifact
+    digest: str
+    path: list[str] = Field(description="node ids from the query to this item")
+
+
+class AffectedBuild(Model):
+    domain = blast.AffectedBuild
+    build: str
+    path: list[str]
+
+
+class AffectedTag(Model):
+    domain = blast.AffectedTag
+    repository: str
+    tag: str
+    digest: str = Field(description="the digest it was reached from")
+    path: list[str]
+
+
+class AffectedDeployment(DeploymentRef):
+    domain = blast.AffectedDeployment
+    path: list[str]
+
+
+class AffectedPuller(Model):
+    domain = blast.AffectedPuller
+    actor: str
+    client: str | None
+    count: int
+    last: datetime | None
+    digests: list[str]
+    path: list[str]
+
+
 class BlastRadiusResponse(Model):
+    domain = blast.BlastRadius
     query: dict[str, str]
     as_of: datetime | None
     counts: dict[str, int]
-    artifacts: list[dict[str, Any]]
-    derived: list[dict[str, Any]]
-    tags: list[dict[str, Any]]
-    deployments: list[dict[str, Any]]
-    pullers: list[dict[str, Any]]
+    artifacts: list[AffectedArtifact]
+    derived: list[AffectedArtifact]
+    tags: list[AffectedTag]
+    deployments: list[AffectedDeployment]
+    pullers: list[AffectedPuller]
     next_cursor: str | None
     truncated: bool
-    builds: list[dict[str, Any]] = Field(default_factory=list, description="`build`, `path`")
+    builds: list[AffectedBuild] = Field(default_factory=list, description="`build`, `path`")
 
 
 class LogEntryModel(Model):

@@ -31,7 +31,7 @@ from api.schemas import IngestResponse, Model, Timestamp
 from provenance.model.errors import InvalidQuery
 from provenance.model.timeutil import format_time, utcnow
 from provenance.query import checkpoints, evidence, exports
-from provenance.query.queries import check_digest
+from provenance.query.artifacts import check_digest
 from provenance.trust.attestations import ServiceSigner
 
 router = APIRouter(prefix="/v1", tags=["trust"], responses=problems(401, 403, 503))

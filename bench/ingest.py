@@ -11,7 +11,7 @@ Two parts, each run per backend (SQLite file, PostgreSQL):
 2. Query: a graph of ~100,000 artifacts (commits -> builds -> artifacts -> tags, pulls,
    deployments) is appended to the log and projected directly through the domain, then
    `POST /v1/incidents/blast-radius {"commit": sha}` is timed through the HTTP API of a
-   `provenance serve` on that database, and `queries.blast_radius` directly.
+   `provenance serve` on that database, and `blast.blast_radius` directly.
 
     .venv/bin/python bench/ingest.py [--events 20000] [--batch 100] [--concurrency 4]
         [--artifacts 100000] [--backends sqlite,postgresql] [--skip-ingest] [--skip-query]
@@ -50,7 +50,7 @@ import psycopg
 from sqlalchemy import func, select
 
 from provenance.ingest.sources import Delivery, normalize
-from provenance.query import queries
+from provenance.query import blast_radius as blast
 from provenance.store import Database, log, projection
 from provenance.store.models import Artifact, Edge, Node, TimelineEvent
 
@@ -908,7 +908,7 @@ def run_queries(
     def direct(kind: str, value: str) -> tuple[float, int]:
         t = time.perf_counter()
         with db.read() as session:
-            answer = queries.blast_radius(session, kind, value)
+            answer = blast.blast_radius(session, kind, value)
         return time.perf_counter() - t, _reached(answer.counts)
 
     for sha in commits[:10]:

@@ -21,7 +21,7 @@ import orjson
 
 from provenance.ingest.service import ProjectionRunner, ingest
 from provenance.ingest.sources import Delivery, SourceSecrets
-from provenance.query import queries
+from provenance.query import blast_radius as blast
 from provenance.store import Database
 from provenance.store.scans import digests_listing, worst_severity
 
@@ -93,7 +93,7 @@ def main() -> None:
         print(f"worst_severity: {1000 * (time.perf_counter() - start_) / 200:.2f} ms/query")
     with db.read() as s:
         start_ = time.perf_counter()
-        radius = queries.blast_radius(s, "vulnerability", "CVE-2026-5")
+        radius = blast.blast_radius(s, "vulnerability", "CVE-2026-5")
         took = 1000 * (time.perf_counter() - start_)
         print(f"blast radius by vulnerability: {took:.1f} ms, counts {radius.counts}")
     db.dispose()

@@ -22,14 +22,34 @@ import orjson
 import typer
 from rich.table import Table
 
+from api.schemas import (
+    ArtifactResponse,
+    BlastRadiusResponse,
+    LineageResponse,
+    Model,
+    TimelineEventModel,
+)
 from cli import exits, reports
-from cli.tables import Style, blast_radius_tables, consoles, trace_view, when
+from cli.tables import (
+    Style,
+    as_answer,
+    blast_radius_tables,
+    consoles,
+    timeline_events,
+    trace_view,
+    when,
+)
 from provenance.client import ServiceClient
 from provenance.ingest.opening import Database, open_database
 from provenance.logs import configure_logging
 from provenance.model.errors import InvalidConfiguration, ProvenanceError
 from provenance.model.timeutil import parse_time, utcnow
-from provenance.query import audit, catalog, queries
+from provenance.query import artifacts, audit, catalog
+from provenance.query import blast_radius as blast
+from provenance.query import lineage as lineages
+from provenance.query.artifacts import ArtifactView
+from provenance.query.blast_radius import BlastRadius
+from provenance.query.lineage import Lineage
 from provenance.settings import Settings, is_loopback
 
 if TYPE_CHECKING:
@@ -158,6 +178,11 @@ def _answer(
     with _reading(database_url) as db, db.read() as session:
         found = read(session)
         return found, plain(found)
+
+
+def _wire(model: type[Model], answer: object) -> Any:
+    """An answer in the API's JSON form, exactly as the service would send it."""
+    return model.from_domain(answer).model_dump(mode="json")
 
 
 def _client(server: str, token: str | None) -> ServiceClient:
@@ -338,26 +363,31 @@ def trace(
     """An artifact's lineage (a tree) and timeline (a table)."""
     if server:
         with _client(server, token) as client:
-            view = client.artifact(digest)
-            up = client.lineage(digest, direction="up", depth=depth)
-            down = client.lineage(digest, direction="down", depth=depth)
-            events = client.timeline(digest, limit=1000)
+            view = as_answer(client.artifact(digest), ArtifactResponse, ArtifactView)
+            up, down = (
+                as_answer(
+                    client.lineage(digest, direction=way, depth=depth), LineageResponse, Lineage
+                )
+                for way in ("up", "down")
+            )
+            events = timeline_events(client.timeline(digest, limit=1000))
     else:
         with _reading(database_url) as db, db.read() as session:
             digest = catalog.resolve_digest(session, digest)  # repo:tag or a prefix, too
-            view = _plain(queries.artifact(session, digest))
+            view = artifacts.artifact(session, digest)
             up, down = (
-                {
-                    "digest": digest,
-                    "direction": way,
-                    "depth": depth,
-                    **_plain(queries.lineage(session, digest, direction=way, depth=depth)),
-                }
+                lineages.lineage(session, digest, direction=way, depth=depth)
                 for way in ("up", "down")
             )
-            events = _plain(queries.timeline(session, digest, limit=1000).items)
+            events = artifacts.timeline(session, digest, limit=1000).events
     if json:
-        _print_json({"artifact": view, "lineage": {"up": up, "down": down}, "timeline": events})
+        _print_json(
+            {
+                "artifact": _wire(ArtifactResponse, view),
+                "lineage": {"up": _wire(LineageResponse, up), "down": _wire(LineageResponse, down)},
+                "timeline": [_wire(TimelineEventModel, e) for e in events],
+            }
+        )
         return
     tree, table = trace_view(digest, view, up, down, events, style=Style(wide=wide))
     console.print(tree)
@@ -476,18 +506,19 @@ def blast_radius(
     when_ = parse_time(as_of, field="--as-of") if as_of else None
     if server:
         with _client(server, token) as client:
-            result = client.blast_radius(kind, value, as_of=as_of, limit=limit)
+            found = client.blast_radius(kind, value, as_of=as_of, limit=limit)
+        result = as_answer(found, BlastRadiusResponse, BlastRadius)
     else:
         with _reading(database_url) as db, db.read() as session:
             if kind in ("digest", "commit"):  # a reference or a unique prefix, too
                 resolve = catalog.resolve_digest if kind == "digest" else catalog.resolve_commit
                 value = resolve(session, value)
-            result = _plain(queries.blast_radius(session, kind, value, as_of=when_, limit=limit))
+            result = blast.blast_radius(session, kind, value, as_of=when_, limit=limit)
     if json:
-        _print_json(result)
+        _print_json(_wire(BlastRadiusResponse, result))
         return
     style = Style(wide=wide)
-    counts = ", ".join(f"{n} {k}" for k, n in result["counts"].items())
+    counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
     console.print(
         f"[bold]blast radius of {kind} {style.digest(value)}[/bold]: {counts}", highlight=False
     )

@@ -1,8 +1,9 @@
 """How the CLI shows answers to a person: consoles, tables and trees that fit 80 columns.
 
 Entry points: `consoles()`, `Style`, `short`, `when`, `trace_view`, `blast_radius_tables`.
-Everything here renders the API's JSON shapes (plain dicts), so an answer from the database
-and one from `--server` look the same.
+Everything here renders the answers' dataclasses (`provenance.query`); an answer in the
+API's JSON (from `--server`, or a saved `--json`) is read into the same dataclass first
+(`api.schemas`), so both look the same and each table has one renderer.
 
 * Digests are shortened in the middle (`sha256:0123abcd…89ef`) unless `--wide`; `--json`
   always prints them whole.
@@ -15,16 +16,27 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
 
+from api.schemas import (
+    ArtifactResponse,
+    BlastRadiusResponse,
+    LineageResponse,
+    Model,
+    TimelineEventModel,
+)
 from provenance.model.timeutil import parse_time
+from provenance.query.artifacts import ArtifactView, TimelineEvent
+from provenance.query.blast_radius import BlastRadius
+from provenance.query.columns import names, values
+from provenance.query.lineage import Lineage, LineageEdge
 
 # An OCI digest (algorithm:hex) or a git sha (40 hex) anywhere in a cell.
 _DIGEST = re.compile(r"\b([a-z0-9]+:)?([0-9a-f]{40,128})\b")
@@ -74,36 +86,57 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+# --- reading an answer ---------------------------------------------------------------
+
+A = TypeVar("A")
+
+
+def as_answer(value: A | Mapping[str, Any], model: type[Model], kind: type[A]) -> A:
+    """The answer's dataclass: as given, or read from its JSON form through its API model."""
+    if isinstance(value, kind):
+        return value
+    read: A = model.model_validate(value).to_domain()
+    return read
+
+
+def timeline_events(events: Sequence[TimelineEvent | Mapping[str, Any]]) -> list[TimelineEvent]:
+    return [as_answer(e, TimelineEventModel, TimelineEvent) for e in events]
+
+
 # --- trace ---------------------------------------------------------------------------
 
 
 def trace_view(
     digest: str,
-    artifact: dict[str, Any],
-    up: dict[str, Any],
-    down: dict[str, Any],
-    timeline: list[dict[str, Any]],
+    artifact: ArtifactView | Mapping[str, Any],
+    up: Lineage | Mapping[str, Any],
+    down: Lineage | Mapping[str, Any],
+    timeline: Sequence[TimelineEvent | Mapping[str, Any]],
     *,
     style: Style,
 ) -> tuple[Tree, Table]:
-    return _lineage_tree(digest, artifact, up, down, style), _timeline(timeline, style)
+    view = as_answer(artifact, ArtifactResponse, ArtifactView)
+    ups, downs = (as_answer(x, LineageResponse, Lineage) for x in (up, down))
+    return _lineage_tree(digest, view, ups, downs, style), _timeline(
+        timeline_events(timeline), style
+    )
 
 
 def _lineage_tree(
-    digest: str, view: dict[str, Any], up: dict[str, Any], down: dict[str, Any], style: Style
+    digest: str, view: ArtifactView, up: Lineage, down: Lineage, style: Style
 ) -> Tree:
-    title = f"[bold]{style.digest(digest)}[/bold] {view.get('media_type') or ''}" + (
-        " [red](deleted)[/red]" if view.get("deleted") else ""
+    title = f"[bold]{style.digest(digest)}[/bold] {view.media_type or ''}" + (
+        " [red](deleted)[/red]" if view.deleted else ""
     )
     tree = Tree(title)
     root = f"artifact:{digest}"
     came_from, led_to = tree.add("[cyan]came from[/cyan]"), tree.add("[cyan]led to[/cyan]")
-    _branch(came_from, root, up["edges"], upward=True, seen={root}, style=style)
-    _branch(led_to, root, down["edges"], upward=False, seen={root}, style=style)
-    pulls = view.get("pulls") or {}
+    _branch(came_from, root, up.edges, upward=True, seen={root}, style=style)
+    _branch(led_to, root, down.edges, upward=False, seen={root}, style=style)
+    pulls = view.pulls
     tree.add(
-        f"[cyan]pulls[/cyan]: {pulls.get('count', 0)} by "
-        f"{', '.join(pulls.get('actors') or []) or 'nobody'} (last {when(pulls.get('last'))})"
+        f"[cyan]pulls[/cyan]: {pulls.count} by "
+        f"{', '.join(pulls.actors) or 'nobody'} (last {when(pulls.last)})"
     )
     return tree
 
@@ -111,72 +144,82 @@ def _lineage_tree(
 def _branch(
     node: Tree,
     at: str,
-    edges: list[dict[str, Any]],
+    edges: list[LineageEdge],
     *,
     upward: bool,
     seen: set[str],
     style: Style,
 ) -> None:
     for e in edges:
-        near, far = (e["target"], e["source"]) if upward else (e["source"], e["target"])
+        near, far = (e.target, e.source) if upward else (e.source, e.target)
         if near != at or far in seen:
             continue
         seen.add(far)
-        span = f"{when(e.get('since'))} .. {when(e['until']) if e.get('until') else 'now'}"
-        claim = " [yellow](claim)[/yellow]" if e.get("evidence") == "label" else ""
-        child = node.add(f"{e['kind']} [bold]{style.digest(far)}[/bold]{claim} [dim]{span}[/dim]")
+        span = f"{when(e.since)} .. {when(e.until) if e.until else 'now'}"
+        claim = " [yellow](claim)[/yellow]" if e.attrs.get("evidence") == "label" else ""
+        child = node.add(f"{e.kind} [bold]{style.digest(far)}[/bold]{claim} [dim]{span}[/dim]")
         _branch(child, far, edges, upward=upward, seen=seen, style=style)
 
 
-def _timeline(events: list[dict[str, Any]], style: Style) -> Table:
+_DETAIL = ("repository", "tag", "previous_digest", "workload", "environment")
+
+
+def _timeline(events: list[TimelineEvent], style: Style) -> Table:
     table = Table(title="timeline")
     for col in ("seq", "time (UTC)", "type"):
         table.add_column(col, no_wrap=True)  # the columns a reader scans must stay whole
     for col in ("source", "actor", "detail"):
         table.add_column(col, overflow="fold")
-    for e in events:
+    for item in events:
+        e = item.event
         detail = " ".join(
-            f"{k}={style.digest(str(e[k]))}"
-            for k in ("repository", "tag", "previous_digest", "workload", "environment")
-            if e.get(k)
+            f"{k}={style.digest(str(getattr(e, k)))}" for k in _DETAIL if getattr(e, k)
         )
-        actor = e.get("actor") or "-"
-        table.add_row(str(e["seq"]), when(e.get("time")), e["type"], e["source"], actor, detail)
+        table.add_row(str(item.seq), when(e.time), str(e.type), e.source, e.actor or "-", detail)
     return table
 
 
 # --- blast radius --------------------------------------------------------------------
 
-_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("artifacts", ("digest",)),
-    ("derived", ("digest",)),
-    ("builds", ("build",)),
-    ("tags", ("repository", "tag", "digest")),
-    ("deployments", ("environment", "cluster", "namespace", "workload", "digest", "active")),
-    ("pullers", ("actor", "client", "count", "last")),
-)
+# Each list's columns are its item's fields (`path` last, as the trail), less those a
+# person does not scan for in an incident; a field added to an item is a column here.
+_HIDDEN: dict[str, tuple[str, ...]] = {
+    "deployments": ("container", "since", "until"),
+    "pullers": ("digests",),
+}
+_SECTIONS = ("artifacts", "derived", "builds", "tags", "deployments", "pullers")
+_NO_WRAP = ("digest", "count", "active", "last")
 
 
-def blast_radius_tables(result: dict[str, Any], style: Style) -> Iterable[Table]:
-    counts: dict[str, int] = result.get("counts") or {}
-    for title, cols in _SECTIONS:
-        items: list[dict[str, Any]] = result.get(title) or []
+def blast_radius_tables(result: BlastRadius | Mapping[str, Any], style: Style) -> Iterable[Table]:
+    radius = as_answer(result, BlastRadiusResponse, BlastRadius)
+    for title in _SECTIONS:
+        items: list[Any] = getattr(radius, title)
         if not items:
             continue
-        table = Table(title=f"{title} ({counts.get(title, len(items))})")
+        hidden = (*_HIDDEN.get(title, ()), "path")
+        cols = [c for c in names(type(items[0])) if c not in hidden]
+        table = Table(title=f"{title} ({radius.counts.get(title, len(items))})")
         for col in cols:
-            table.add_column(col, no_wrap=col in ("digest", "count", "active", "last"))
+            table.add_column(col, no_wrap=col in _NO_WRAP)
         table.add_column("path", overflow="fold")
         for item in items:
-            path = " -> ".join(style.digest(p) for p in item.get("path", [])[1:])
+            row = values(item)
+            path = " -> ".join(style.digest(p) for p in item.path[1:])
             table.add_row(
-                *[
-                    when(item.get(c)) if c == "last" else style.digest(_cell(item.get(c)))
-                    for c in cols
-                ],
+                *[when(row[c]) if c == "last" else style.digest(_cell(row[c])) for c in cols],
                 path or "(the query itself)",
             )
         yield table
 
 
-__all__ = ["Style", "blast_radius_tables", "consoles", "short", "trace_view", "when"]
+__all__ = [
+    "Style",
+    "as_answer",
+    "blast_radius_tables",
+    "consoles",
+    "short",
+    "timeline_events",
+    "trace_view",
+    "when",
+]

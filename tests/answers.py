@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from provenance.model.errors import NotFound
-from provenance.query import deployments, queries
+from provenance.query import artifacts, deployments
+from provenance.query import blast_radius as radii
 from provenance.store.alerting import list_alerts
 
 ARRIVAL = {"seq", "events", "id", "evaluated_at", "path", "next_cursor"}
@@ -37,14 +38,14 @@ def unordered(items: list[Any]) -> list[Any]:
     return sorted(items, key=repr)
 
 
-def artifact(view: queries.ArtifactView) -> Any:
+def artifact(view: artifacts.ArtifactView) -> Any:
     out = plain(view)
     for key in ("tags", "deployments", "signatures", "attestations", "commits"):
         out[key] = unordered(out[key])
     return out
 
 
-def blast(radius: queries.BlastRadius) -> Any:
+def blast(radius: radii.BlastRadius) -> Any:
     out = plain(radius)
     for key in ("artifacts", "derived", "tags", "deployments", "pullers", "builds"):
         out[key] = unordered(out[key])
@@ -66,23 +67,24 @@ class Answers:
 
     def tag(self, repository: str, tag: str) -> None:
         s = self.session
-        self.ask(f"tag {repository}:{tag}", lambda: queries.tag_history(s, repository, tag))
+        self.ask(f"tag {repository}:{tag}", lambda: artifacts.tag_history(s, repository, tag))
 
     def artifact(self, digest: str, as_of: datetime | None = None) -> None:
         s = self.session
         self.ask(
-            f"artifact {digest} {as_of}", lambda: artifact(queries.artifact(s, digest, as_of=as_of))
+            f"artifact {digest} {as_of}",
+            lambda: artifact(artifacts.artifact(s, digest, as_of=as_of)),
         )
 
     def timeline(self, digest: str) -> None:
         s = self.session
-        self.ask(f"timeline {digest}", lambda: queries.timeline(s, digest, limit=1000).items)
+        self.ask(f"timeline {digest}", lambda: artifacts.timeline(s, digest, limit=1000).events)
 
     def blast(self, kind: str, value: str, as_of: datetime | None = None) -> None:
         s = self.session
         self.ask(
             f"blast {kind} {value} {as_of}",
-            lambda: blast(queries.blast_radius(s, kind, value, as_of=as_of)),
+            lambda: blast(radii.blast_radius(s, kind, value, as_of=as_of)),
         )
 
     def deployments(self, as_of: datetime | None = None, *, drift: bool = False) -> None:

@@ -11,7 +11,8 @@ from provenance.ingest import demo
 from provenance.ingest.sources import SourceSecrets, normalize
 from provenance.model import nodes as N
 from provenance.model.events import EventType
-from provenance.query import queries
+from provenance.query import artifacts
+from provenance.query import blast_radius as blast
 from provenance.trust.credentials import verify_github_signature
 
 
@@ -52,27 +53,27 @@ def test_old_digest_deleted_and_tag_moved(loaded):
     db, first = loaded
     old, new = first["digests"]["original"], first["digests"]["rebuild"]
     with db.read() as session:
-        view = queries.artifact(session, old)
+        view = artifacts.artifact(session, old)
         assert view.deleted
         # pushed to the registry and GHCR, pulled through Harbor's proxy-cache project
         harbor_proxy = f"{demo.HARBOR}/{demo.HARBOR_PROJECT}/{demo.IMAGE_PATH}"
         assert set(view.repositories) == {demo.REPOSITORY, demo.GHCR_REPOSITORY, harbor_proxy}
         assert {c.evidence for c in view.commits} == {"build", "label"}
         assert all(not t.current for t in view.tags)
-        assert not queries.artifact(session, new).deleted
+        assert not artifacts.artifact(session, new).deleted
 
-        history = queries.tag_history(session, demo.REPOSITORY, demo.TAG)
+        history = artifacts.tag_history(session, demo.REPOSITORY, demo.TAG).history
         assert [h.digest for h in history] == [old, new]
         assert history[0].until == history[1].since
         assert history[1].until is None
 
-        sha_tag = queries.tag_history(session, demo.REPOSITORY, demo.SHA_TAG)
+        sha_tag = artifacts.tag_history(session, demo.REPOSITORY, demo.SHA_TAG).history
         assert [h.digest for h in sha_tag] == [old]
         assert sha_tag[0].until is not None  # untagged when the digest was deleted
 
-        events = queries.timeline(session, new, limit=1000).items
-        moved = [e for e in events if e["type"] == "tag.updated"]
-        assert {(e["repository"], e["previous_digest"]) for e in moved} == {
+        events = [e.event for e in artifacts.timeline(session, new, limit=1000).events]
+        moved = [e for e in events if e.type == "tag.updated"]
+        assert {(e.repository, e.previous_digest) for e in moved} == {
             (demo.REPOSITORY, old),
             (demo.GHCR_REPOSITORY, old),
         }
@@ -83,26 +84,26 @@ def test_commit_blast_radius_reaches_the_story(loaded):
     old, new = first["digests"]["original"], first["digests"]["rebuild"]
     commit_node = N.commit(first["commit"])
     with db.read() as session:
-        radius = queries.blast_radius(session, "commit", first["commit"])
-        view = queries.commit(session, first["commit"])
+        radius = blast.blast_radius(session, "commit", first["commit"])
+        view = artifacts.commit(session, first["commit"])
 
-    assert {a["digest"] for a in radius.artifacts} == {old, new}
-    tags = {(t["repository"], t["tag"]) for t in radius.tags}
+    assert {a.digest for a in radius.artifacts} == {old, new}
+    tags = {(t.repository, t.tag) for t in radius.tags}
     assert (demo.REPOSITORY, demo.TAG) in tags
     assert (demo.GHCR_REPOSITORY, demo.TAG) in tags
-    environments = {d["environment"] for d in radius.deployments}
+    environments = {d.environment for d in radius.deployments}
     assert {"prod", "staging"} <= environments
-    pullers = {p["actor"] for p in radius.pullers}
+    pullers = {p.actor for p in radius.pullers}
     assert {demo.NODE_ACTOR, demo.ROBOT} <= pullers
-    node = next(p for p in radius.pullers if p["actor"] == demo.NODE_ACTOR)
-    assert node["client"] == demo.NODE_ADDR
+    node = next(p for p in radius.pullers if p.actor == demo.NODE_ACTOR)
+    assert node.client == demo.NODE_ADDR
 
     for item in (*radius.artifacts, *radius.tags, *radius.deployments, *radius.pullers):
-        assert item["path"][0] == commit_node
+        assert item.path[0] == commit_node
     assert radius.derived == []
 
-    assert {a["digest"] for a in view.artifacts} == {old, new}
-    assert {b["id"] for b in view.builds} == {demo.BUILD_1, demo.BUILD_2}
+    assert {a.digest for a in view.artifacts} == {old, new}
+    assert {b.id for b in view.builds} == {demo.BUILD_1, demo.BUILD_2}
     assert view.vcs_url == demo.VCS_URL
 
 
@@ -110,8 +111,8 @@ def test_prod_runs_the_rebuild_and_staging_the_deleted_digest(loaded):
     db, first = loaded
     old, new = first["digests"]["original"], first["digests"]["rebuild"]
     with db.read() as session:
-        new_view = queries.artifact(session, new)
-        old_view = queries.artifact(session, old)
+        new_view = artifacts.artifact(session, new)
+        old_view = artifacts.artifact(session, old)
     [prod] = [d for d in new_view.deployments if d.environment == "prod"]
     assert prod.active
     assert (prod.cluster, prod.namespace, prod.workload) == (

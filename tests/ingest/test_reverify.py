@@ -12,7 +12,7 @@ from cli import app
 from provenance.ingest.reverify import reverify
 from provenance.ingest.service import ProjectionRunner, ingest
 from provenance.ingest.sources import Delivery, SourceSecrets
-from provenance.query import queries
+from provenance.query import artifacts
 from provenance.store import Database, evidence, projection
 from provenance.trust.attestations import Verifier
 from provenance.trust.policy import TrustPolicy
@@ -61,11 +61,12 @@ def test_rotated_key_reverify_appends_and_keeps_the_old_verdicts(db: Database) -
     assert rows[2].evaluated_at == ARRIVED + timedelta(days=30)
 
     with db.read() as session:
-        view = queries.artifact(session, D)
-        assert view.attestations[0]["verified"] is False
-        assert view.attestations[0]["origin"] == "reverify"
+        view = artifacts.artifact(session, D)
+        assert view.attestations[0].verdict is not None
+        assert view.attestations[0].verdict.verified is False
+        assert view.attestations[0].verdict.origin == "reverify"
         # As the service saw it at the time, it was verified.
-        event_id = str(view.attestations[0]["event_id"])
+        event_id = str(view.attestations[0].verdict.event_id)
         then = evidence.latest_by_event(session, [event_id], as_of=ARRIVED + timedelta(days=1))
         assert then[event_id].verified is True
 
@@ -204,14 +205,14 @@ def test_a_rebuild_does_not_bring_back_the_arrival_verdict(db: Database) -> None
     def readers() -> tuple[bool, bool, bool, bool]:
         with db.read() as session:
             (event_id,) = {r.event_id for r in evidence.history(session, D)}
-            view = queries.artifact(session, D)
+            view = artifacts.artifact(session, D)
             (rows,) = evidence.latest_by_digest(session, [D]).values()
             verified = evidence.verified_events(session, [event_id])
             (facts,) = image_facts(
                 session, [parse_reference(f"r.example/app@{D}")], at=later
             ).values()
             return (
-                bool(view.attestations[0]["verified"]),
+                _verified(view.attestations[0]),
                 rows[0].verified,
                 event_id in verified,
                 facts.attested,
@@ -256,4 +257,9 @@ def test_as_of_a_moment_after_a_reverification_it_holds_everywhere(db: Database)
             (ARRIVED + timedelta(days=3), False),
         ):
             assert [d.attested for d in deployments(session, as_of=when)] == [attested]
-            assert queries.artifact(session, D, as_of=when).attestations[0]["verified"] is attested
+            assert _verified(artifacts.artifact(session, D, as_of=when).attestations[0]) is attested
+
+
+def _verified(found: artifacts.Evidence) -> bool:
+    """What the artifact view says of one attestation: verified, or not (never judged is not)."""
+    return found.verdict is not None and found.verdict.verified

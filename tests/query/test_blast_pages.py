@@ -11,6 +11,7 @@ lengths; and so as of any moment.
 from __future__ import annotations
 
 import base64
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
 from provenance.model.errors import InvalidQuery
-from provenance.query import queries
+from provenance.query import blast_radius as blast
 from provenance.store import Database, reach
 from provenance.store.models import HISTORY_EDGE_KINDS, Edge, Node, Pull, TimelineEvent
 
@@ -227,7 +228,7 @@ def reference(db: Database, root: str, as_of: datetime | None) -> dict[str, Any]
             return not (e.kind == "tagged" and e.until is not None)
         return e.since <= as_of and (e.until is None or e.until > as_of)
 
-    downstream = [e for e in edges if e.kind in queries.DOWNSTREAM and valid(e)]
+    downstream = [e for e in edges if e.kind in blast.DOWNSTREAM and valid(e)]
     parent, via, deployed = {root: root}, {}, []
     frontier = [root]
     while frontier:
@@ -340,7 +341,7 @@ def paged(
     cursor, pages, counts = None, 0, None
     while True:
         with db.read() as s:
-            answer = queries.blast_radius(s, kind, value, as_of=as_of, limit=limit, cursor=cursor)
+            answer = blast.blast_radius(s, kind, value, as_of=as_of, limit=limit, cursor=cursor)
         pages += 1
         assert not answer.truncated
         counts = counts or answer.counts
@@ -348,7 +349,7 @@ def paged(
         for name in LISTS:
             page = getattr(answer, name)
             assert len(page) <= limit
-            lists[name].extend(page)
+            lists[name].extend(asdict(item) for item in page)  # the reference's shape
         cursor = answer.next_cursor
         if cursor is None:
             return counts, lists, pages
@@ -405,14 +406,14 @@ def test_a_limit_on_the_walk_is_reported(db: Database, monkeypatch: pytest.Monke
     _load(db, {"edges": chain, "deployments": {}, "pulls": {}, "timeline": []})
     digest = NODES["artifact"][0].removeprefix("artifact:")
     with db.read() as s:
-        whole = queries.blast_radius(s, "digest", digest)
+        whole = blast.blast_radius(s, "digest", digest)
     assert not whole.truncated and whole.counts["derived"] == 6
-    monkeypatch.setattr(queries, "MAX_REACH", 3)
+    monkeypatch.setattr(blast, "MAX_REACH", 3)
     with db.read() as s:
-        cut = queries.blast_radius(s, "digest", digest)
+        cut = blast.blast_radius(s, "digest", digest)
     assert cut.truncated
     assert (cut.counts["artifacts"], cut.counts["derived"]) == (1, 2)  # the nearest ones
-    assert [d["digest"] for d in cut.derived] == [
+    assert [d.digest for d in cut.derived] == [
         n.removeprefix("artifact:") for n in NODES["artifact"][1:3]
     ]
 
@@ -441,10 +442,10 @@ def test_two_answers_in_one_transaction_do_not_mix(db: Database) -> None:
     edges = [(a, "tag:r.io/app:v1", "tagged", 0, None), (b, "tag:r.io/app:v2", "tagged", 0, None)]
     _load(db, {"edges": edges, "deployments": {}, "pulls": {}, "timeline": []})
     with db.read() as s:
-        first = queries.blast_radius(s, "digest", a.removeprefix("artifact:"))
-        second = queries.blast_radius(s, "digest", b.removeprefix("artifact:"))
-    assert [t["tag"] for t in first.tags] == ["v1"]
-    assert [t["tag"] for t in second.tags] == ["v2"]
+        first = blast.blast_radius(s, "digest", a.removeprefix("artifact:"))
+        second = blast.blast_radius(s, "digest", b.removeprefix("artifact:"))
+    assert [t.tag for t in first.tags] == ["v1"]
+    assert [t.tag for t in second.tags] == ["v2"]
 
 
 def _cursor(data: object) -> str:
@@ -465,4 +466,4 @@ def test_a_cursor_not_issued_here_is_refused(db: Database, cursor: str) -> None:
     a = NODES["artifact"][0]
     _load(db, {"edges": [], "deployments": {}, "pulls": {}, "timeline": []})
     with db.read() as s, pytest.raises(InvalidQuery):
-        queries.blast_radius(s, "digest", a.removeprefix("artifact:"), cursor=cursor)
+        blast.blast_radius(s, "digest", a.removeprefix("artifact:"), cursor=cursor)

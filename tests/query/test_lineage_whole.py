@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
 
-from provenance.query import graph, queries
+from provenance.query import graph
+from provenance.query import lineage as lineages
 from provenance.store import Database
 from provenance.store.models import HISTORY_EDGE_KINDS, Edge, Node
 
@@ -74,26 +75,26 @@ def test_every_edge_endpoint_is_a_node_of_the_answer(
                     )
                 )
         with db.read() as session:
-            answer = queries.lineage(
+            answer = lineages.lineage(
                 session, root.removeprefix("artifact:"), direction=direction, depth=depth
             )
     finally:
         db.dispose()
-    ids = {n["id"] for n in answer.nodes}
+    ids = {n.id for n in answer.nodes}
     assert root in ids
     for n in answer.nodes:
-        assert n["kind"] == n["id"].split(":")[0] and n["label"]
+        assert n.kind == n.id.split(":")[0] and n.label
     for e in answer.edges:
-        assert e["source"] in ids and e["target"] in ids, e
+        assert e.source in ids and e.target in ids, e
 
     # Nothing is dropped to make it whole: the root's own edges are all there.
     wanted = {"up": ("dst",), "down": ("src",), "both": ("src", "dst")}[direction]
     around = {
         (src, dst, kind)
         for src, dst, kind, _ in edges
-        if kind in queries.LINEAGE and root in [{"src": src, "dst": dst}[w] for w in wanted]
+        if kind in lineages.LINEAGE and root in [{"src": src, "dst": dst}[w] for w in wanted]
     }
-    assert around <= {(e["source"], e["target"], e["kind"]) for e in answer.edges}
+    assert around <= {(e.source, e.target, e.kind) for e in answer.edges}
 
     g = answer.graph()
     assert set(g.nodes) == ids and g.number_of_edges() == len(answer.edges)

@@ -20,7 +20,7 @@ from provenance.ingest.service import ProjectionRunner, ingest
 from provenance.ingest.sources import SourceSecrets
 from provenance.model.errors import InvalidQuery, NotFound
 from provenance.model.retention import DigestFacts, Interval, Window, judge, kept
-from provenance.query import deployments, queries
+from provenance.query import artifacts, deployments
 from provenance.store import Database
 from provenance.store import retention as store_retention
 from tests.factories import delivery, digest
@@ -222,7 +222,7 @@ def oracle(db: Database, space: Space, window: Window) -> dict[str, tuple[str, s
         views = {}
         for d in space.digests.values():
             try:
-                views[d] = queries.artifact(s, d, as_of=as_of)
+                views[d] = artifacts.artifact(s, d, as_of=as_of)
             except NotFound:
                 continue
         running = {x.digest for x in deployments.deployments(s, as_of=as_of)}

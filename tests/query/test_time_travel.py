@@ -14,7 +14,8 @@ from provenance.ingest.service import ProjectionRunner, ingest
 from provenance.ingest.sources import SourceSecrets
 from provenance.model.errors import NotFound
 from provenance.model.timeutil import parse_time
-from provenance.query import deployments, queries
+from provenance.query import artifacts, deployments
+from provenance.query import blast_radius as blast
 from provenance.store import Database
 from tests.factories import delivery, digest
 
@@ -109,13 +110,13 @@ def _answers(db: Database, as_of: Any) -> dict[str, Any]:
         out["deployments"] = [asdict(d) for d in deployments.deployments(s, as_of=as_of)]
         for tag in TAGS:
             try:
-                out[f"tag:{tag}"] = queries.tag_history(s, REPO, tag, as_of=as_of)
+                out[f"tag:{tag}"] = artifacts.tag_history(s, REPO, tag, as_of=as_of)
             except NotFound:
                 out[f"tag:{tag}"] = None
         for d in DIGESTS:
             try:
-                view = queries.artifact(s, d, as_of=as_of)
-                radius = queries.blast_radius(s, "digest", d, as_of=as_of)
+                view = artifacts.artifact(s, d, as_of=as_of)
+                radius = blast.blast_radius(s, "digest", d, as_of=as_of)
             except NotFound:
                 out[d] = None
                 continue
@@ -124,7 +125,7 @@ def _answers(db: Database, as_of: Any) -> dict[str, Any]:
                 radius.counts,
                 radius.tags,
                 radius.deployments,
-                [(p["actor"], p["count"], p["last"]) for p in radius.pullers],
+                [(p.actor, p.count, p.last) for p in radius.pullers],
             )
     return out
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from provenance.ingest.service import ProjectionRunner, ingest
 from provenance.ingest.sources import SourceSecrets
-from provenance.query import queries
+from provenance.query import artifacts
 from provenance.store import Database, projection
 from provenance.store.alerting import list_alerts
 from provenance.store.models import ArtifactDelete
@@ -58,12 +58,12 @@ def test_a_late_push_moving_the_tag_before_the_delete_changes_the_digest_deleted
     )
     assert _active(db) == [(A, "deployment/old")]
     with db.read() as s:
-        assert queries.artifact(s, A).deleted
+        assert artifacts.artifact(s, A).deleted
         first = list_alerts(s, kind="deleted_while_deployed")
     _ingest(db, event("artifact.pushed", 30, digest=B, repository=REPO, tag="v1"))  # late
     assert _active(db) == [(B, "deployment/new")]
     with db.read() as s:
-        a, b = queries.artifact(s, A), queries.artifact(s, B)
+        a, b = artifacts.artifact(s, A), artifacts.artifact(s, B)
         assert not a.deleted and a.deleted_at is None
         assert b.deleted and b.deleted_at == T0 + timedelta(minutes=60)
         everything = list_alerts(s, kind="deleted_while_deployed")
@@ -71,9 +71,11 @@ def test_a_late_push_moving_the_tag_before_the_delete_changes_the_digest_deleted
         assert old.superseded_at is not None and old.digest == A
         [stored] = s.execute(select(ArtifactDelete.digest, ArtifactDelete.tag_ref)).all()
         assert stored == (B, f"tag:{REPO}:v1")
-        shown = [e for e in queries.timeline(s, B).items if e["type"] == "artifact.deleted"]
-        assert [e["time"] for e in shown] == [at(60)]
-        assert not [e for e in queries.timeline(s, A).items if e["type"] == "artifact.deleted"]
+        shown = [e for e in artifacts.timeline(s, B).events if e.event.type == "artifact.deleted"]
+        assert [e.event.to_dict()["time"] for e in shown] == [at(60)]
+        assert not [
+            e for e in artifacts.timeline(s, A).events if e.event.type == "artifact.deleted"
+        ]
 
 
 def test_a_delete_by_a_tag_that_held_nothing_then_deletes_nothing(db: Database) -> None:
@@ -85,7 +87,7 @@ def test_a_delete_by_a_tag_that_held_nothing_then_deletes_nothing(db: Database) 
     )
     assert _active(db) == []
     with db.read() as s:
-        view = queries.artifact(s, A)
+        view = artifacts.artifact(s, A)
     assert not view.deleted
     assert [(t.tag, t.current) for t in view.tags] == [("v1", True)]
 

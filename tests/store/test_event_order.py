@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from provenance.ingest.service import ProjectionRunner, ingest
 from provenance.ingest.sources import SourceSecrets
-from provenance.query import deployments, queries
+from provenance.query import artifacts, deployments
 from provenance.store import Database, projection
 from provenance.store.alerting import list_alerts
 from tests.answers import Answers
@@ -187,7 +187,7 @@ def test_a_delete_sent_before_its_push_leaves_the_digest_deleted(db: Database) -
         event("artifact.pushed", 0, digest=a, repository=REPO, tag="v1"),  # 16:52:01
     )
     with db.read() as s:
-        view = queries.artifact(s, a)
+        view = artifacts.artifact(s, a)
     assert view.deleted and view.deleted_at == T0 + timedelta(minutes=2.87)
     assert [(t.tag, t.current) for t in view.tags] == [("v1", False)]
 
@@ -200,7 +200,7 @@ def test_a_pull_before_its_push_is_not_first_seen_unless_earlier(db: Database) -
         event("artifact.pushed", 1, digest=a, repository=REPO, tag="v1"),
     )
     with db.read() as s:
-        assert queries.artifact(s, a).first_seen == T0 + timedelta(minutes=1)
+        assert artifacts.artifact(s, a).first_seen == T0 + timedelta(minutes=1)
 
 
 def test_a_late_push_takes_its_place_in_the_tag_history_and_the_alerts(db: Database) -> None:
@@ -215,7 +215,7 @@ def test_a_late_push_takes_its_place_in_the_tag_history_and_the_alerts(db: Datab
         assert (first.details["previous_digest"], first.digest) == (a, c)
     _ingest(db, event("artifact.pushed", 10, digest=b, repository=REPO, tag="v1"))  # late
     with db.read() as s:
-        history = queries.tag_history(s, REPO, "v1")
+        history = artifacts.tag_history(s, REPO, "v1").history
         assert [h.digest for h in history] == [a, b, c]
         assert history[0].until == history[1].since == T0 + timedelta(minutes=10)
         current = list_alerts(s, kind="tag_moved", superseded=False)
@@ -225,8 +225,8 @@ def test_a_late_push_takes_its_place_in_the_tag_history_and_the_alerts(db: Datab
         assert old.superseded_at is not None  # kept, marked, with what replaced it
         replacing = next(m for m in current if m.digest == c)  # c now moved the tag from b
         assert old.superseded_by == [replacing.key]
-        moved = [e for e in queries.timeline(s, b).items if e["type"] == "tag.updated"]
-        assert [(e["previous_digest"], e["digest"]) for e in moved] == [(a, b), (b, c)]
+        moved = [e.event for e in artifacts.timeline(s, b).events if e.event.type == "tag.updated"]
+        assert [(e.previous_digest, e.digest) for e in moved] == [(a, b), (b, c)]
 
 
 def test_the_timeline_is_in_event_time_order(db: Database) -> None:
@@ -238,9 +238,9 @@ def test_the_timeline_is_in_event_time_order(db: Database) -> None:
         event("artifact.signed", 3, digest=a),
     )
     with db.read() as s:
-        page = queries.timeline(s, a, limit=2)
-        rest = queries.timeline(s, a, limit=2, cursor=page.next_cursor)
-    types = [e["type"] for e in (*page.items, *rest.items)]
+        page = artifacts.timeline(s, a, limit=2)
+        rest = artifacts.timeline(s, a, limit=2, cursor=page.next_cursor)
+    types = [e.event.type for e in (*page.events, *rest.events)]
     assert types == ["artifact.pushed", "artifact.signed", "artifact.pulled"]
     assert rest.next_cursor is None
 
@@ -314,8 +314,10 @@ def test_a_deployment_by_tag_runs_what_the_tag_held_by_event_time(db: Database, 
     _ingest(db, *([deploy, *pushes] if late else [*pushes, deploy]))
     with db.read() as s:
         assert [(d.digest, d.pinned) for d in deployments.deployments(s)] == [(a, False)]
-        shown = [e for e in queries.timeline(s, a).items if e["type"] == "deployment.applied"]
-        assert [e["digest"] for e in shown] == [a]
+        shown = [
+            e.event for e in artifacts.timeline(s, a).events if e.event.type == "deployment.applied"
+        ]
+        assert [e.digest for e in shown] == [a]
 
 
 @pytest.mark.parametrize("reverse", [False, True])
@@ -331,5 +333,5 @@ def test_a_build_named_with_two_commits_gives_the_earliest_stated(
     _ingest(db, *(builds[::-1] if reverse else builds), deploy)
     with db.read() as s:
         assert [d.commit for d in deployments.deployments(s)] == [sha("1")]
-        view = queries.artifact(s, a)
+        view = artifacts.artifact(s, a)
     assert [(c.sha, c.evidence) for c in view.commits] == [(sha("1"), "build"), (sha("2"), "build")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,8 @@ from hypothesis import strategies as st
 
 from provenance.ingest.service import ProjectionRunner, ingest
 from provenance.ingest.sources import Delivery, SourceSecrets
-from provenance.query import queries
+from provenance.query import artifacts
+from provenance.query import blast_radius as blast
 from provenance.store import Database, log, projection
 from provenance.store.models import Artifact
 from tests.factories import delivery, digest, event, sha
@@ -32,13 +34,13 @@ def test_a_moved_tag_closes_its_old_edge_and_emits_tag_updated(db: Database) -> 
     _ingest(db, event("artifact.pushed", 10, digest=a, repository=REPO, tag="v1", actor="ci"))
     _ingest(db, event("artifact.pushed", 20, digest=b, repository=REPO, tag="v1", actor="bob"))
     with db.read() as s:
-        history = queries.tag_history(s, REPO, "v1")
+        history = artifacts.tag_history(s, REPO, "v1").history
         assert [(h.digest, h.until is None) for h in history] == [(a, False), (b, True)]
         assert history[0].until == history[1].since
-        moved = [e for e in queries.timeline(s, a).items if e["type"] == "tag.updated"]
+        moved = [e.event for e in artifacts.timeline(s, a).events if e.event.type == "tag.updated"]
         assert len(moved) == 1
-        assert (moved[0]["previous_digest"], moved[0]["digest"], moved[0]["actor"]) == (a, b, "bob")
-        assert queries.timeline(s, b).items[-1]["type"] == "tag.updated"
+        assert (moved[0].previous_digest, moved[0].digest, moved[0].actor) == (a, b, "bob")
+        assert artifacts.timeline(s, b).events[-1].event.type == "tag.updated"
 
 
 def test_delete_marks_the_artifact_and_closes_its_tags(db: Database) -> None:
@@ -50,7 +52,7 @@ def test_delete_marks_the_artifact_and_closes_its_tags(db: Database) -> None:
         event("artifact.deleted", 5, digest=a, repository=REPO),
     )
     with db.read() as s:
-        view = queries.artifact(s, a)
+        view = artifacts.artifact(s, a)
     assert view.deleted and view.deleted_at is not None
     assert {t.tag for t in view.tags} == {"v1", "sha-1"}
     assert not any(t.current for t in view.tags)
@@ -62,7 +64,7 @@ def test_pushing_again_after_a_delete_revives_the_artifact(db: Database) -> None
     _ingest(db, event("artifact.deleted", 1, digest=a, repository=REPO))
     _ingest(db, event("artifact.pushed", 2, digest=a, repository=REPO, tag="v1"))
     with db.read() as s:
-        view = queries.artifact(s, a)
+        view = artifacts.artifact(s, a)
     assert not view.deleted
     assert [t.current for t in view.tags] == [False, True]
 
@@ -79,7 +81,7 @@ def test_pulls_are_aggregated_per_actor_and_client(db: Database) -> None:
         event("artifact.pulled", 9, digest=a, actor="node-2"),
     )
     with db.read() as s:
-        pulls = queries.artifact(s, a).pulls
+        pulls = artifacts.artifact(s, a).pulls
     assert pulls.count == 4
     assert pulls.actors == ["node-1", "node-2"]
 
@@ -94,7 +96,7 @@ def test_projection_catches_up_after_a_crash_between_append_and_projection(db: D
     assert ProjectionRunner(db).catch_up() == 1
     with db.read() as s:
         assert projection.lag(s) == 0
-        assert queries.artifact(s, a).tags[0].tag == "v1"
+        assert artifacts.artifact(s, a).tags[0].tag == "v1"
 
 
 def test_commit_build_and_deployment_lineage(db: Database) -> None:
@@ -117,10 +119,12 @@ def test_commit_build_and_deployment_lineage(db: Database) -> None:
         event("artifact.pulled", 9.5, digest=a, actor="node-7", client="10.1.1.1"),
     )
     with db.read() as s:
-        view = queries.commit(s, c)
-        radius = queries.blast_radius(s, "commit", c)
-    assert [b["id"] for b in view.builds] == ["run-1"]
-    assert view.artifacts == [{"digest": a, "evidence": "build", "build": "run-1"}]
+        view = artifacts.commit(s, c)
+        radius = blast.blast_radius(s, "commit", c)
+    assert [b.id for b in view.builds] == ["run-1"]
+    assert [asdict(x) for x in view.artifacts] == [
+        {"digest": a, "evidence": "build", "build": "run-1"}
+    ]
     assert view.deployments[0].active and view.deployments[0].environment == "production"
     assert radius.counts == {
         "builds": 1,
@@ -130,9 +134,9 @@ def test_commit_build_and_deployment_lineage(db: Database) -> None:
         "deployments": 1,
         "pullers": 1,
     }
-    assert radius.artifacts[0]["path"] == [f"commit:{c}", "build:run-1", f"artifact:{a}"]
-    assert radius.deployments[0]["path"][-1] == "deployment:eu-1/prod/deployment/app/app"
-    assert radius.pullers[0]["actor"] == "node-7"
+    assert radius.artifacts[0].path == [f"commit:{c}", "build:run-1", f"artifact:{a}"]
+    assert radius.deployments[0].path[-1] == "deployment:eu-1/prod/deployment/app/app"
+    assert radius.pullers[0].actor == "node-7"
 
 
 # --- replay and idempotency, as properties ------------------------------------------------
@@ -272,8 +276,8 @@ def test_blast_radius_lists_each_digest_a_workload_ran(db: Database) -> None:
         event("deployment.applied", 4, digest=b, **deploy),
     )
     with db.read() as s:
-        radius = queries.blast_radius(s, "commit", c)
-        builds = queries.commit(s, c).builds
-    ran = sorted((d["digest"], d["active"]) for d in radius.deployments)
+        radius = blast.blast_radius(s, "commit", c)
+        builds = artifacts.commit(s, c).builds
+    ran = sorted((d.digest, d.active) for d in radius.deployments)
     assert ran == sorted([(a, False), (b, True)])
-    assert {"started", "finished"} <= set(builds[0])  # the build node learns as it goes
+    assert {"started", "finished"} <= set(builds[0].attrs)  # the build node learns as it goes

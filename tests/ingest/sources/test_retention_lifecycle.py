@@ -21,7 +21,7 @@ from provenance.ingest.sources import Delivery, SourceSecrets, normalize
 from provenance.model.events import EventType
 from provenance.model.retention import Window
 from provenance.model.timeutil import format_time
-from provenance.query import queries
+from provenance.query import artifacts
 from provenance.store import Database
 from provenance.store import retention as store_retention
 from provenance.store.alerting import list_alerts
@@ -166,7 +166,7 @@ def test_a_retention_run_naming_a_tag_deletes_the_digest_the_tag_held(
     ProjectionRunner(db).catch_up()
     with db.read() as s:
         found = list_alerts(s, kind="deleted_while_deployed", superseded=False)
-        view = queries.artifact(s, HARBOR_DIGEST)
+        view = artifacts.artifact(s, HARBOR_DIGEST)
     if running:
         [alert] = found
         assert (alert.digest, alert.repository) == (HARBOR_DIGEST, first.repository)
