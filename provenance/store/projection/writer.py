@@ -44,6 +44,9 @@ EdgeKey = tuple[str, str, str]  # (src, dst, kind)
 _READ_BY_HISTORY = frozenset({NodeKind.DEPLOYMENT})
 _EDGES_READ_BY_HISTORY = frozenset({EdgeKind.SIGNS, EdgeKind.ATTESTS})
 _TIMELINE_CHUNK = 500  # timeline rows are written as they reach this many
+_ARTIFACT = NodeKind.ARTIFACT.value
+# Rows keep a kind's plain text (`.value`): the sqlite3 driver binds a str subclass through
+# its adapter lookup, which costs more per row than the row's other columns.
 
 
 class GraphWriter:
@@ -186,7 +189,7 @@ class GraphWriter:
         if f.learns:
             self._merge_attrs(f.id, f.attrs)
 
-    def _node(self, node_id: str, kind: str, time: datetime, attrs: Any) -> None:
+    def _node(self, node_id: str, kind: NodeKind | str, time: datetime, attrs: Any) -> None:
         known = self._nodes.get(node_id)
         if known is not None and known <= time:
             return
@@ -197,7 +200,7 @@ class GraphWriter:
         else:  # new, or heard of earlier than this batch knew: the upsert keeps the earliest
             self._new_nodes[node_id] = {
                 "id": node_id,
-                "kind": kind,
+                "kind": kind.value if isinstance(kind, NodeKind) else kind,
                 "attrs": attrs,
                 "first_seen": time,
             }
@@ -240,11 +243,12 @@ class GraphWriter:
             if row["life_key"] is None or okey > row["life_key"]:
                 row["life_key"], row["deleted"] = okey, f.deleted
                 row["deleted_at"] = time if f.deleted else None
-        self._node(node_id, NodeKind.ARTIFACT, time, {"digest": digest})
+        self._node(node_id, _ARTIFACT, time, {"digest": digest})
 
     def _edge_fact(self, f: rules.EdgeFact) -> None:
         """An edge that, once true, stays true; `since` is the earliest time it was said."""
-        key = (f.src, f.dst, f.kind)
+        kind = f.kind.value
+        key = (f.src, f.dst, kind)
         time = f.since
         known = self._edges.get(key)
         if known is not None and known <= time:
@@ -258,7 +262,7 @@ class GraphWriter:
         self._new_edges[key] = {
             "src": f.src,
             "dst": f.dst,
-            "kind": f.kind,
+            "kind": kind,
             "since": time,
             "until": None,
             "seq": f.seq,
@@ -279,7 +283,7 @@ class GraphWriter:
                 "time": f.time,
                 "seq": self._seq,
                 "ord": self._ord,
-                "kind": f.kind,
+                "kind": f.kind.value,
                 "digest": f.digest,
                 "explicit": f.explicit,
                 "data": self._data if point else {},
@@ -303,7 +307,7 @@ class GraphWriter:
                 "okey": self._order_key(),
                 "time": f.time,
                 "seq": self._seq,
-                "kind": f.kind,
+                "kind": f.kind.value,
                 "digest": f.digest,
                 "tag_ref": f.tag_ref,
                 "data": self._data,
