@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -229,7 +228,7 @@ def test_every_event_type_the_graph_takes_has_a_rule() -> None:
 
 def test_facts_are_frozen() -> None:
     fact = _facts(event("change.merged", 0, commit=COMMIT))[0]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         fact.time = fact.time  # type: ignore[misc]  # the point: it cannot be assigned
 
 
