@@ -44,10 +44,10 @@ EdgeKey = tuple[str, str, str]  # (src, dst, kind)
 _READ_BY_HISTORY = frozenset({NodeKind.DEPLOYMENT})
 _EDGES_READ_BY_HISTORY = frozenset({EdgeKind.SIGNS, EdgeKind.ATTESTS})
 _TIMELINE_CHUNK = 500  # timeline rows are written as they reach this many
-_ARTIFACT = NodeKind.ARTIFACT.value
-_POINT = TagFactKind.POINT  # bound once: a member's lookup on its class costs ~0.1 us (3.11)
 # Rows keep a kind's plain text (`.value`): the sqlite3 driver binds a str subclass through
 # its adapter lookup, which costs more per row than the row's other columns.
+_ARTIFACT = NodeKind.ARTIFACT.value
+_POINT = TagFactKind.POINT  # bound once: a member's lookup on its class costs ~0.1 us (3.11)
 
 
 class GraphWriter:
