@@ -1,0 +1,296 @@
+"""The projection's runner: which log entries to project, under which cursor.
+
+`project_pending` reads log entries after the global cursor (`graph`), projects them with
+`apply_entries` and moves the cursor, all in the caller's transaction: an entry is
+projected exactly once however often the process dies. In distributed mode each entry
+also has a lane (the Kafka partition it came from) and each worker projects its own
+partitions' lanes with `project_lane`, behind one cursor per lane (`graph:<lane>`); an
+entry is projected when the global cursor or its lane's cursor covers it, and `lag`
+counts the others. An entry that cannot be projected is set aside (`set_aside` counts
+them). `rebuild` drops the projection and replays the whole log, which must give the
+same graph.
+
+`apply_entries` is where the two halves meet: each event's facts come from the rules
+(`provenance.model.graph_rules.facts_of`), and the writer (`projection.writer`) stores
+them for the whole batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from provenance.model.alerts import DEFAULT_MIN_SEVERITY
+from provenance.model.errors import ProvenanceError
+from provenance.model.events import Event
+from provenance.model.graph_rules import Context, facts_of
+from provenance.store import cursors, evidence, quarantine, scans
+from provenance.store.alert_models import ALERT_PROJECTION_TABLES
+from provenance.store.db import blames_the_input
+from provenance.store.models import (
+    PROJECTION_TABLES,
+    LogEntry,
+    ProjectionCursor,
+    QuarantineItem,
+)
+from provenance.store.projection.writer import GraphWriter
+
+logger = logging.getLogger(__name__)
+
+CURSOR = "graph"  # the global cursor: every entry up to it is projected
+LANE_CURSOR = "graph:"  # + lane: every entry of that lane up to it is projected
+
+
+def lane_cursor(lane: str) -> str:
+    """The cursor of one lane (distributed mode: `<topic>:<partition>`)."""
+    return f"{LANE_CURSOR}{lane}"
+
+
+def project_pending(
+    session: Session,
+    *,
+    limit: int = 500,
+    lanes: bool = True,
+    min_severity: str = DEFAULT_MIN_SEVERITY,
+) -> int:
+    """Move the global cursor over up to `limit` log entries; return how many it passed.
+
+    Entries a lane's cursor already covers are passed without applying them again. With
+    `lanes` (embedded mode, the CLI, a rebuild) an entry of a lane not projected yet is
+    applied here, under that lane's cursor lock, and the lane's cursor moves with it;
+    without (a worker's sweep) the cursor stops before it: its partition's owner takes it.
+    A sweep never waits: when another process holds the global cursor it passes nothing.
+
+    The batch is applied in a savepoint. Should it fail for anything but the database
+    being unreachable, it is applied again entry by entry, and an entry that still fails
+    is set aside (quarantine, kind `projection`, with the reason) while the cursor moves
+    past it: one entry the projection cannot take must never stop the graph."""
+    locked = cursors.lock(session, [CURSOR], skip_locked=not lanes)
+    if CURSOR not in locked:
+        return 0
+    cursor = locked[CURSOR]
+    heads = session.execute(
+        select(LogEntry.seq, LogEntry.lane)
+        .where(LogEntry.seq > cursor.seq)
+        .order_by(LogEntry.seq)
+        .limit(limit)
+    ).all()
+    if not heads:
+        return 0
+    names = sorted({lane_cursor(lane) for _, lane in heads if lane is not None})
+    lane_rows: dict[str, ProjectionCursor] = {}
+    if lanes:  # locked: a lane's projector may be applying its entries right now
+        lane_rows = cursors.lock(session, names)
+        covered = {name: row.seq for name, row in lane_rows.items()}
+    else:  # read only: a sweep applies no lane's entries, it only passes projected ones
+        covered = cursors.get_many(session, names)
+    todo: list[int] = []
+    upto = cursor.seq
+    for seq, lane in heads:
+        if lane is not None and seq <= covered.get(lane_cursor(lane), 0):
+            upto = seq  # its lane projected it
+            continue
+        if lane is not None and not lanes:
+            break
+        todo.append(seq)
+        upto = seq
+    if todo:
+        rows = list(
+            session.execute(select(LogEntry).where(LogEntry.seq.in_(todo)).order_by(LogEntry.seq))
+            .scalars()
+            .all()
+        )
+        _apply_or_set_aside(session, rows, min_severity)
+    for row in lane_rows.values():
+        row.seq = max(row.seq, upto)  # every entry up to `upto` is projected now
+    passed = sum(1 for seq, _ in heads if seq <= upto)
+    cursor.seq = upto
+    session.flush()
+    return passed
+
+
+def project_lane(
+    session: Session, lane: str, *, limit: int = 500, min_severity: str = DEFAULT_MIN_SEVERITY
+) -> int:
+    """Project up to `limit` entries of one lane after its cursor; return how many.
+
+    The lane's cursor row is locked first (FOR UPDATE), so a lane is projected by one
+    transaction at a time, whichever worker owns the partition now or owned it before a
+    rebalance; the entries and the cursor move commit together. Entries up to the global
+    cursor are projected already (a rebuild, the CLI)."""
+    name = lane_cursor(lane)
+    cursor = cursors.lock(session, [name])[name]
+    after = max(cursor.seq, cursors.get(session, CURSOR))  # read after the lock: current
+    rows = list(
+        session.execute(
+            select(LogEntry)
+            .where(LogEntry.lane == lane, LogEntry.seq > after)
+            .order_by(LogEntry.seq)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    if not rows:
+        return 0
+    _apply_or_set_aside(session, rows, min_severity)
+    cursor.seq = rows[-1].seq
+    session.flush()
+    return len(rows)
+
+
+def _apply_or_set_aside(session: Session, rows: Sequence[LogEntry], min_severity: str) -> None:
+    try:
+        with session.begin_nested():
+            apply_entries(session, rows, min_severity=min_severity)
+    except Exception as exc:
+        if _transient(exc) or len(rows) == 1:
+            _set_aside_or_raise(session, rows[0], exc)
+        else:
+            for row in rows:
+                try:
+                    with session.begin_nested():
+                        apply_entries(session, [row], min_severity=min_severity)
+                except Exception as one:
+                    _set_aside_or_raise(session, row, one)
+
+
+def apply_entries(
+    session: Session, rows: Sequence[LogEntry], *, min_severity: str = DEFAULT_MIN_SEVERITY
+) -> None:
+    """Project a batch of log entries (raises on failure; the caller moves the cursor).
+    `min_severity`: the alert threshold (`Settings.alert_min_severity`), passed down."""
+    writer = GraphWriter(session, min_severity)
+    for row in rows:
+        # whose verdicts signed/attested events carry
+        context = Context(row.source, verifies=row.source == evidence.VERIFYING_SOURCE)
+        for index, raw in enumerate(row.events):
+            try:
+                event = Event.from_dict(raw)
+                writer.write(row.seq, index, event, facts_of(row.seq, event, context))
+            except ProvenanceError as exc:
+                # Validated on append, so this means a rule changed; keep the reason, go on.
+                logger.warning("projection skipped an event", extra={"seq": row.seq})
+                session.add(
+                    QuarantineItem(
+                        kind="projection",
+                        seq=row.seq,
+                        received_at=row.received_at,
+                        source=row.source,
+                        error="ProjectionError",
+                        reason=f"projection of log entry {row.seq}: {exc.detail}",
+                        content_type="application/json",
+                        params={},
+                        headers={},
+                        body=repr(raw).encode(),
+                    )
+                )
+    writer.flush()
+
+
+def _transient(exc: BaseException) -> bool:
+    """The database is gone, busy or broken: retry later, never blame the entry."""
+    return not blames_the_input(exc)
+
+
+def _set_aside_or_raise(session: Session, row: LogEntry, exc: Exception) -> None:
+    if _transient(exc):
+        raise exc
+    reason = f"log entry {row.seq} failed to project: {type(exc).__name__}: {exc}"
+    logger.error(
+        "log entry set aside by the projection",
+        extra={"seq": row.seq, "source": row.source, "error": type(exc).__name__},
+        exc_info=exc,
+    )
+    quarantine.put_projection(session, row, error=type(exc).__name__, reason=reason)
+
+
+def set_aside(session: Session) -> int:
+    """How many log entries the projection had to set aside."""
+    return quarantine.count(session, quarantine.Kind.PROJECTION)
+
+
+def lag(session: Session) -> int:
+    """How many log entries no cursor has projected yet: those after the global cursor,
+    less those their lane's cursor covers. A count over the entries after the global
+    cursor, which the workers' sweep keeps close to the head, not over the log."""
+    done = cursors.get(session, CURSOR)
+    last = session.execute(select(LogEntry.seq).order_by(LogEntry.seq.desc()).limit(1)).scalar()
+    pending = int(last or 0) - done
+    lane_rows = session.execute(
+        select(ProjectionCursor.name, ProjectionCursor.seq).where(
+            ProjectionCursor.name.like(f"{LANE_CURSOR}%"), ProjectionCursor.seq > done
+        )
+    ).all()
+    for name, upto in lane_rows:
+        pending -= session.execute(
+            select(func.count())
+            .select_from(LogEntry)
+            .where(
+                LogEntry.lane == name.removeprefix(LANE_CURSOR),
+                LogEntry.seq > done,
+                LogEntry.seq <= upto,
+            )
+        ).scalar_one()
+    return max(pending, 0)
+
+
+def oldest_pending(session: Session, *, scan: int = 20_000) -> LogEntry | None:
+    """The oldest log entry no cursor has projected (None when the graph is caught up).
+
+    Scans from the global cursor, at most `scan` entries; beyond that it answers the
+    entry right after the global cursor, which is no younger than the true one."""
+    done = cursors.get(session, CURSOR)
+    covered = {
+        name.removeprefix(LANE_CURSOR): seq
+        for name, seq in session.execute(
+            select(ProjectionCursor.name, ProjectionCursor.seq).where(
+                ProjectionCursor.name.like(f"{LANE_CURSOR}%")
+            )
+        ).all()
+    }
+    found: int | None = None
+    after = done
+    while found is None and after - done < scan:
+        heads = session.execute(
+            select(LogEntry.seq, LogEntry.lane)
+            .where(LogEntry.seq > after)
+            .order_by(LogEntry.seq)
+            .limit(1000)
+        ).all()
+        if not heads:
+            return None
+        for seq, lane in heads:
+            if lane is None or seq > covered.get(lane, 0):
+                found = seq
+                break
+        after = heads[-1].seq
+    seq = found if found is not None else done + 1
+    return session.get(LogEntry, seq)
+
+
+def rebuild(session: Session) -> None:
+    """Forget the projection; the next `project_pending` calls replay the log from 1."""
+    for table in (*PROJECTION_TABLES, *ALERT_PROJECTION_TABLES, *scans.SCAN_PROJECTION_TABLES):
+        session.execute(delete(table))
+    evidence.forget_arrivals(session)
+    # Entries set aside are tried again by the replay (a fixed bug projects them now).
+    session.execute(delete(QuarantineItem).where(QuarantineItem.kind == "projection"))
+    session.flush()
+
+
+__all__ = [
+    "CURSOR",
+    "LANE_CURSOR",
+    "apply_entries",
+    "lag",
+    "lane_cursor",
+    "oldest_pending",
+    "project_lane",
+    "project_pending",
+    "rebuild",
+    "set_aside",
+]
