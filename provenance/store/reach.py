@@ -5,7 +5,7 @@ emptied by each walk; on PostgreSQL also at commit):
 
 * `blast_reach`: every node reached, breadth first, with its depth, the node it was first
   reached from (`parent`), how many artifacts its path holds (`arts`: more than one makes
-  an artifact `derived`), and for a tag its sort key (repository, tag);
+  an artifact `derived`), and for a tag its repository (`k1`);
 * `blast_deploys`: every deployment edge out of a reached node, with its sort key;
 * `blast_pullers`: pulls of the reached digests per (actor, client).
 
@@ -17,7 +17,9 @@ per row, it cost more than the one scan and top-N sort of a page that it saved: 
 request walks again anyway), and no list or key column but a tag's. A node's list is its
 kind (the prefix of its id) and, for an artifact, whether its path holds another; builds,
 artifacts and derived run in node order (the same as by build id or digest), so on SQLite
-their counts and pages are ranges of the key, and only tags have a key of their own.
+their counts and pages are ranges of the key. Tags run by (repository, tag), which is by
+(repository, node): only the repository is stored (splitting a tag's id costs a
+microsecond, the most costly term of a wide walk after its index probes).
 
 The parent of a node is the source of the lowest-id edge into it from the level before, so
 paths are shortest and the same on both backends whatever the query plan. Sort keys are
@@ -81,8 +83,7 @@ reach_t = Table(
     Column("parent", Text, nullable=False),
     Column("edge", BigInteger),  # the edge it was first reached by
     Column("arts", Integer, nullable=False),
-    Column("k1", _Ordered),  # a tag's repository and tag: its list's order
-    Column("k2", _Ordered),
+    Column("k1", _Ordered),  # a tag's repository: with the node, its list's order
     # A level in node order (edges read in order), with what the next level reads of it.
     Index("blast_reach_depth", "depth", "node", "arts"),
     prefixes=["TEMPORARY"],
@@ -136,9 +137,10 @@ _TABLES = (reach_t, deploys_t, pullers_t)
 _PREFIX = {"builds": "build:", "artifacts": "artifact:", "derived": "artifact:", "tags": "tag:"}
 
 # The sort key of each list, in order: a page is strictly after the previous page's last.
-# For builds, artifacts and derived it is (the id after the prefix, ""): node order.
+# For builds, artifacts and derived it is (the id after the prefix, ""), in node order; for
+# tags (repository, tag), in (repository, node) order.
 _ORDER: dict[str, tuple[Any, ...]] = {
-    **{name: (reach_t.c.k1, reach_t.c.k2) for name in NODE_LISTS},
+    **{name: (reach_t.c.k1, reach_t.c.node) for name in NODE_LISTS},
     "deployments": tuple(
         deploys_t.c[k]
         for k in ("ended", "environment", "cluster", "namespace", "workload", "digest", "edge")
@@ -238,10 +240,9 @@ def _root_row(root: str) -> dict[str, Any]:
     """The root's row, classified as the level query classifies the nodes it adds."""
     arts = int(root.startswith("artifact:"))
     row: dict[str, Any] = {"node": root, "depth": 0, "parent": root, "edge": None}
-    row |= {"arts": arts, "k1": None, "k2": None}
+    row |= {"arts": arts, "k1": None}
     if root.startswith("tag:"):
-        repo, _, tag = root.removeprefix("tag:").rpartition(":")
-        row |= {"k1": repo, "k2": tag}
+        row["k1"] = root.removeprefix("tag:").rpartition(":")[0]
     return row
 
 
@@ -274,13 +275,11 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool) -> Any:
     kind_is = _is_sqlite if lite else _is
     is_art, is_tag = kind_is(dst, "artifact:"), kind_is(dst, "tag:")
     if lite:
-        split = _tag_split_sqlite(dst)
-        repo, tag = func.substr(dst, 5, split - 1), func.substr(dst, split + 5)
+        repo = func.substr(dst, 5, _tag_split_sqlite(dst) - 1)
     else:
         # "tag:<repository>:<tag>" up to its last colon: rtrim drops every other character.
         head = func.rtrim(dst, func.replace(dst, ":", ""))
         repo = func.substr(dst, 5, func.length(head) - 5)  # head starts dst
-        tag = func.substr(dst, func.length(head) + 1)
     rows = (
         select(
             dst,
@@ -289,7 +288,6 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool) -> Any:
             func.min(e.c.id) if lite else e.c.id,
             f.c.arts + case((is_art, 1), else_=0),
             case((is_tag, repo), else_=None),
-            case((is_tag, tag), else_=None),
         )
         .select_from(f.join(e, e.c.src == f.c.node))
         .where(
@@ -301,7 +299,7 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool) -> Any:
     )
     rows = rows.group_by(dst) if lite else rows.order_by(e.c.id)
     insert = postgresql.insert(reach_t) if dialect == "postgresql" else sqlite.insert(reach_t)
-    columns = ["node", "depth", "parent", "edge", "arts", "k1", "k2"]
+    columns = ["node", "depth", "parent", "edge", "arts", "k1"]
     return insert.from_select(columns, rows).on_conflict_do_nothing()
 
 
@@ -499,14 +497,30 @@ def counts(session: Session) -> dict[str, int]:
 
 @functools.cache
 def _counts_statement(dialect: str) -> Any:
-    """Every list's size in one statement: a count per list (on SQLite a range of the key,
-    not a GROUP BY, which would sort the 90,000 rows of a wide reach first)."""
-    sizes = [
-        select(func.count()).select_from(reach_t).where(_member(dialect, reach_t, name))
-        for name in NODE_LISTS
-    ]
-    sizes += [select(func.count()).select_from(table) for table in (deploys_t, pullers_t)]
-    return select(*(size.scalar_subquery() for size in sizes))
+    """Every list's size in one statement: builds and tags a count each (on SQLite of a
+    range of the key), artifacts and derived one scan of the artifacts' range (a GROUP BY
+    would sort the 90,000 rows of a wide reach first), and two counts."""
+
+    def size(name: str) -> Any:
+        rows = select(func.count()).select_from(reach_t).where(_member(dialect, reach_t, name))
+        return rows.scalar_subquery()
+
+    def count(*tables: Any) -> Any:
+        return select(func.count()).select_from(*tables).scalar_subquery()
+
+    artifacts = (_is_sqlite if dialect == "sqlite" else _is)(reach_t.c.node, "artifact:")
+    return (
+        select(
+            size("builds"),
+            func.count().filter(reach_t.c.arts == 1),
+            func.count().filter(reach_t.c.arts > 1),
+            size("tags"),
+            count(deploys_t),
+            count(pullers_t),
+        )
+        .select_from(reach_t)
+        .where(artifacts)
+    )
 
 
 def page(session: Session, name: str, after: Sequence[Any] | None, limit: int) -> list[Any]:
@@ -516,6 +530,9 @@ def page(session: Session, name: str, after: Sequence[Any] | None, limit: int) -
     if after is not None and name in _BY_NODE:
         # (id, "") > (after_0, after_1) is id > after_0: "" is greater than no string.
         params["after_node"] = _PREFIX[name] + str(after[0])
+    elif after is not None and name == "tags":
+        # (repository, tag) > (after_0, after_1) is (repository, node) > (after_0, its node).
+        params |= {"after_0": after[0], "after_node": f"tag:{after[0]}:{after[1]}"}
     elif after is not None:
         params |= {f"after_{i}": v for i, v in enumerate(after)}
     dialect = session.get_bind().dialect.name
@@ -541,10 +558,17 @@ def _page_statement(dialect: str, name: str, keyset: bool) -> Any:
         if keyset:
             stmt = stmt.where(node > bindparam("after_node", type_=Text))
         return stmt.order_by(node).limit(limit)
-    order = _ORDER[name]
     if name == "tags":
-        stmt = select(reach_t.c.node, reach_t.c.parent).where(_member(dialect, reach_t, name))
-    elif name == "deployments":
+        node = reach_t.c.node.collate("C") if dialect == "postgresql" else reach_t.c.node
+        order = (reach_t.c.k1, node)
+        stmt = select(reach_t.c.node, reach_t.c.parent, reach_t.c.k1.label("key_0"))
+        stmt = stmt.where(_member(dialect, reach_t, name))
+        if keyset:
+            after = (bindparam("after_0", type_=Text), bindparam("after_node", type_=Text))
+            stmt = stmt.where(tuple_(*order) > tuple_(*after))
+        return stmt.order_by(*order).limit(limit)
+    order = _ORDER[name]
+    if name == "deployments":
         stmt = select(
             deploys_t.c.edge, deploys_t.c.src, deploys_t.c.dst, deploys_t.c.since, deploys_t.c.until
         )
@@ -566,6 +590,8 @@ def _page_statement(dialect: str, name: str, keyset: bool) -> Any:
 
 def key(name: str, row: Any) -> list[Any]:
     """The sort key of a row `page` returned: where the next page starts."""
+    if name == "tags":  # (repository, tag): the tag is what the node has after both
+        return [row.key_0, row.node[len("tag:") + len(row.key_0) + 1 :]]
     return list(row[-len(_ORDER[name]) :])
 
 
