@@ -261,14 +261,19 @@ def _tag_split_sqlite(dst: ColumnElement[str]) -> ColumnElement[int]:
 
 
 @functools.cache
-def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool) -> Any:
+def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool, first: bool = False) -> Any:
     """INSERT the next level: every node one edge from the level before (`prev`) that is
     not there yet, at `depth`. Built once; depth and `as_of` are bound at execution.
 
     Each node comes from the lowest-id edge into it. On SQLite the rows are grouped by node
     (`min(id)`: the other columns are then those of that edge's row, a documented SQLite
     rule), so they are inserted in key order, and both B-trees grow at their right edge; on
-    PostgreSQL, in edge id order, a node already there skipped (the first one wins)."""
+    PostgreSQL, in edge id order, a node already there skipped (the first one wins).
+
+    `first` (SQLite): the level after a lone root, whose edges the index gives in (kind,
+    node) order, one kind mostly (a CI actor's 45,000 pushes): not grouped, which would sort
+    them again, but a node met twice keeps its lowest edge (the parent is the root anyway).
+    The rows changed then count a node met twice more than once: the caller counts them."""
     e, f = Edge.__table__.alias("e"), reach_t.alias("f")
     dst = e.c.dst
     lite = dialect == "sqlite"
@@ -285,7 +290,7 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool) -> Any:
             dst,
             bindparam("depth", type_=Integer),
             e.c.src,
-            func.min(e.c.id) if lite else e.c.id,
+            func.min(e.c.id) if lite and not first else e.c.id,
             f.c.arts + case((is_art, 1), else_=0),
             case((is_tag, repo), else_=None),
         )
@@ -297,9 +302,18 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool) -> Any:
             _valid(e, None if now else datetime.min),
         )
     )
+    columns = ["node", "depth", "parent", "edge", "arts", "k1"]
+    if lite and first:
+        # WHERE true: SQLite would read the ON of the upsert as the join's.
+        upsert = sqlite.insert(reach_t).from_select(columns, rows.where(literal_column("1")))
+        lower = and_(
+            upsert.excluded.edge < reach_t.c.edge, reach_t.c.depth == upsert.excluded.depth
+        )
+        return upsert.on_conflict_do_update(
+            index_elements=[reach_t.c.node], set_={"edge": upsert.excluded.edge}, where=lower
+        )
     rows = rows.group_by(dst) if lite else rows.order_by(e.c.id)
     insert = postgresql.insert(reach_t) if dialect == "postgresql" else sqlite.insert(reach_t)
-    columns = ["node", "depth", "parent", "edge", "arts", "k1"]
     return insert.from_select(columns, rows).on_conflict_do_nothing()
 
 
@@ -332,12 +346,16 @@ def walk(
         total, depth = 1 + len(rows), 1
     dialect = session.get_bind().dialect.name
     level, count = _level_statement(dialect, tuple(kinds), as_of is None), _LEVEL_COUNT
+    # From a lone root on SQLite, the first level has a statement of its own (see there).
+    first = dialect == "sqlite" and depth == 0
     while total < max_reach:
         depth += 1
-        done = session.execute(level, {"depth": depth, "prev": depth - 1, "as_of": as_of})
+        statement = _level_statement(dialect, tuple(kinds), as_of is None, True) if first else level
+        done = session.execute(statement, {"depth": depth, "prev": depth - 1, "as_of": as_of})
         # The rows inserted (ON CONFLICT skips are not counted); counted where a driver
-        # reports -1 for an INSERT ... SELECT.
-        added = getattr(done, "rowcount", -1)
+        # reports -1 for an INSERT ... SELECT, or an upsert counts a row twice.
+        added = -1 if first else getattr(done, "rowcount", -1)
+        first = False
         if added < 0:
             added = session.execute(count, {"depth": depth}).scalar_one()
         if not added:
