@@ -869,6 +869,9 @@ class LatencyResult:
     max_ms: float
     mean_reached: float  # artifacts + tags + deployments + pullers per answer
     peak_rss_mib: float | None = None
+    # CPU per query: this process's (direct), the server's (http, in clock ticks of 10 ms)
+    cpu_p50_ms: float | None = None
+    cpu_p95_ms: float | None = None
 
 
 def _summary(
@@ -878,6 +881,7 @@ def _summary(
     times: list[float],
     reached: list[int],
     rss: float | None = None,
+    cpu: list[float] | None = None,
 ) -> LatencyResult:
     return LatencyResult(
         backend=backend,
@@ -889,6 +893,8 @@ def _summary(
         max_ms=max(times) * 1000,
         mean_reached=statistics.fmean(reached),
         peak_rss_mib=rss,
+        cpu_p50_ms=percentile(cpu, 50) * 1000 if cpu else None,
+        cpu_p95_ms=percentile(cpu, 95) * 1000 if cpu else None,
     )
 
 
@@ -901,27 +907,27 @@ def run_queries(
 ) -> list[LatencyResult]:
     rng = random.Random(args.seed + 2)
     commits = rng.sample(plan.commits, min(args.queries, len(plan.commits)))
-    heavy = plan.actors[: args.heavy_queries]
+    # More than there are actors: they come round again (several answers per actor).
+    heavy = [plan.actors[i % len(plan.actors)] for i in range(args.heavy_queries)]
     results: list[LatencyResult] = []
 
+    def summary(path: str, query: str, timed: list[tuple[float, int, float]]) -> LatencyResult:
+        times, reached, cpu = ([t[i] for t in timed] for i in range(3))
+        return _summary(backend, path, query, times, [int(n) for n in reached], cpu=cpu)
+
     # Directly through the domain: one read transaction per query, like the route does.
-    def direct(kind: str, value: str) -> tuple[float, int]:
-        t = time.perf_counter()
+    def direct(kind: str, value: str) -> tuple[float, int, float]:
+        t, cpu = time.perf_counter(), time.process_time()
         with db.read() as session:
             answer = blast.blast_radius(session, kind, value)
-        return time.perf_counter() - t, _reached(answer.counts)
+        return time.perf_counter() - t, _reached(answer.counts), time.process_time() - cpu
 
     for sha in commits[:10]:
         direct("commit", sha)  # warm caches and the connection pool
-    timed = [direct("commit", sha) for sha in commits]
-    results.append(
-        _summary(backend, "direct", "commit", [t for t, _ in timed], [n for _, n in timed])
-    )
+    if commits:
+        results.append(summary("direct", "commit", [direct("commit", sha) for sha in commits]))
     if heavy:
-        timed = [direct("actor", a) for a in heavy]
-        results.append(
-            _summary(backend, "direct", "actor", [t for t, _ in timed], [n for _, n in timed])
-        )
+        results.append(summary("direct", "actor", [direct("actor", a) for a in heavy]))
     db.dispose()
 
     with (
@@ -929,24 +935,22 @@ def run_queries(
         httpx.Client(base_url=server.url, timeout=300) as client,
     ):
 
-        def over_http(kind: str, value: str) -> tuple[float, int]:
-            t = time.perf_counter()
+        def over_http(kind: str, value: str) -> tuple[float, int, float]:
+            t, cpu = time.perf_counter(), server.cpu_seconds()
             response = client.post("/v1/incidents/blast-radius", json={kind: value})
             elapsed = time.perf_counter() - t
             response.raise_for_status()
-            return elapsed, _reached(response.json()["counts"])
+            return elapsed, _reached(response.json()["counts"]), server.cpu_seconds() - cpu
 
         for sha in commits[:10]:
             over_http("commit", sha)
-        timed = [over_http("commit", sha) for sha in commits]
-        http_results = [
-            _summary(backend, "http", "commit", [t for t, _ in timed], [n for _, n in timed])
-        ]
-        if heavy:
-            timed = [over_http("actor", a) for a in heavy]
+        http_results = []
+        if commits:
             http_results.append(
-                _summary(backend, "http", "actor", [t for t, _ in timed], [n for _, n in timed])
+                summary("http", "commit", [over_http("commit", sha) for sha in commits])
             )
+        if heavy:
+            http_results.append(summary("http", "actor", [over_http("actor", a) for a in heavy]))
         rss = server.peak_rss_mib()
         for r in http_results:
             r.peak_rss_mib = rss
@@ -1110,6 +1114,8 @@ def report(
                     "max ms",
                     "items/answer",
                     "server RSS MiB",
+                    "CPU p50 ms",
+                    "CPU p95 ms",
                 ],
                 [
                     [
@@ -1122,6 +1128,8 @@ def report(
                         r.max_ms,
                         r.mean_reached,
                         r.peak_rss_mib,
+                        r.cpu_p50_ms,
+                        r.cpu_p95_ms,
                     ]
                     for r in latencies
                 ],
@@ -1164,7 +1172,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--queries", type=int, default=200, help="blast-radius queries by commit")
     p.add_argument(
-        "--heavy-queries", type=int, default=3, help="blast-radius queries by a CI actor (0: none)"
+        "--heavy-queries",
+        type=int,
+        default=3,
+        help="blast-radius queries by a CI actor, the 8 in turn (0: none)",
     )
     p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated backends")
     p.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN, help="PostgreSQL to create DBs on")

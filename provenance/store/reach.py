@@ -5,15 +5,21 @@ emptied by each walk; on PostgreSQL also at commit):
 
 * `blast_reach`: every node reached, breadth first, with its depth, the node it was first
   reached from (`parent`), how many artifacts its path holds (`arts`: more than one makes
-  an artifact `derived`), and for an item of a list its list and sort key;
+  an artifact `derived`), and for a tag its repository (`k1`);
 * `blast_deploys`: every deployment edge out of a reached node, with its sort key;
 * `blast_pullers`: pulls of the reached digests per (actor, client).
 
 Counts are aggregates over them and a page is a keyset scan, the walk one INSERT ... SELECT
 per level, in SQL. A wide reach (a CI actor: 79,000 nodes at 1 M events) is bound by the
-rows the walk writes, so `blast_reach` keeps as few B-trees as it can: on SQLite no rowid
-beside its key, and no index by list (maintained per row, it cost more than the one scan
-and top-N sort of a page that it saved: each page request walks again anyway).
+rows the walk writes and what it computes per row, so `blast_reach` keeps as few B-trees
+and columns as it can: on SQLite no rowid beside its key, no index by list (maintained
+per row, it cost more than the one scan and top-N sort of a page that it saved: each page
+request walks again anyway), and no list or key column but a tag's. A node's list is its
+kind (the prefix of its id) and, for an artifact, whether its path holds another; builds,
+artifacts and derived run in node order (the same as by build id or digest), so on SQLite
+their counts and pages are ranges of the key. Tags run by (repository, tag), which is by
+(repository, node): only the repository is stored (splitting a tag's id costs a
+microsecond, the most costly term of a wide walk after its index probes).
 
 The parent of a node is the source of the lowest-id edge into it from the level before, so
 paths are shortest and the same on both backends whatever the query plan. Sort keys are
@@ -41,7 +47,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    String,
     Table,
     Text,
     and_,
@@ -56,7 +61,6 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
-    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -68,7 +72,6 @@ from provenance.store.models import DEPLOYED_EDGES, Edge, Node, Pull, TimelineEv
 # Lists of items kept in `blast_reach`, and the two with tables of their own.
 NODE_LISTS = ("builds", "artifacts", "derived", "tags")
 LISTS = (*NODE_LISTS, "deployments", "pullers")
-_DIGEST_LISTS = ("artifacts", "derived")
 
 _meta = MetaData()
 _Ordered = Text().with_variant(Text(collation="C"), "postgresql")  # code point order
@@ -81,9 +84,7 @@ reach_t = Table(
     Column("parent", Text, nullable=False),
     Column("edge", BigInteger),  # the edge it was first reached by
     Column("arts", Integer, nullable=False),
-    Column("list", String(16)),
-    Column("k1", _Ordered),
-    Column("k2", _Ordered),
+    Column("k1", _Ordered),  # a tag's repository: with the node, its list's order
     # A level in node order (edges read in order), with what the next level reads of it.
     Index("blast_reach_depth", "depth", "node", "arts"),
     prefixes=["TEMPORARY"],
@@ -133,9 +134,14 @@ pullers_t = Table(
 )
 _TABLES = (reach_t, deploys_t, pullers_t)
 
+# The node id prefix of each list of nodes; artifacts and derived differ by `arts`.
+_PREFIX = {"builds": "build:", "artifacts": "artifact:", "derived": "artifact:", "tags": "tag:"}
+
 # The sort key of each list, in order: a page is strictly after the previous page's last.
+# For builds, artifacts and derived it is (the id after the prefix, ""), in node order; for
+# tags (repository, tag), in (repository, node) order.
 _ORDER: dict[str, tuple[Any, ...]] = {
-    **{name: (reach_t.c.k1, reach_t.c.k2) for name in NODE_LISTS},
+    **{name: (reach_t.c.k1, reach_t.c.node) for name in NODE_LISTS},
     "deployments": tuple(
         deploys_t.c[k]
         for k in ("ended", "environment", "cluster", "namespace", "workload", "digest", "edge")
@@ -208,6 +214,18 @@ def _is_sqlite(node: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
     return and_(node >= prefix, node < prefix[:-1] + chr(ord(prefix[-1]) + 1))
 
 
+def _member(dialect: str, rows: Any, name: str) -> ColumnElement[bool]:
+    """Whether a row of `blast_reach` (or an alias of it) is an item of list `name`. On
+    SQLite, a range of the key (builds and tags are counted without reading a row)."""
+    kind_is = _is_sqlite if dialect == "sqlite" else _is
+    member = kind_is(rows.c.node, _PREFIX[name])
+    if name == "artifacts":
+        return and_(member, rows.c.arts == 1)
+    if name == "derived":
+        return and_(member, rows.c.arts > 1)
+    return member
+
+
 _AS_OF = bindparam("as_of", type_=UTCDateTime)
 
 
@@ -223,50 +241,59 @@ def _root_row(root: str) -> dict[str, Any]:
     """The root's row, classified as the level query classifies the nodes it adds."""
     arts = int(root.startswith("artifact:"))
     row: dict[str, Any] = {"node": root, "depth": 0, "parent": root, "edge": None}
-    row |= {"arts": arts, "k2": ""}
-    if arts:
-        row |= {"list": "artifacts", "k1": root.removeprefix("artifact:")}
-    elif root.startswith("build:"):
-        row |= {"list": "builds", "k1": root.removeprefix("build:")}
-    elif root.startswith("tag:"):
-        repo, _, tag = root.removeprefix("tag:").rpartition(":")
-        row |= {"list": "tags", "k1": repo, "k2": tag}
-    else:
-        row |= {"list": None, "k1": None}
+    row |= {"arts": arts, "k1": None}
+    if root.startswith("tag:"):
+        row["k1"] = root.removeprefix("tag:").rpartition(":")[0]
     return row
 
 
+def _tag_split_sqlite(dst: ColumnElement[str]) -> ColumnElement[int]:
+    """Where the last colon of "tag:<repository>:<tag>" is, counted from after "tag:".
+
+    A colon or two (one more for a registry port) are found by `instr`, which costs little;
+    more fall back to `rtrim` by every other character, which costs per character squared
+    (a microsecond a tag, twice: at 45,000 tags, a fifth of a wide walk's level)."""
+    rest = func.substr(dst, 5)
+    first = func.instr(rest, ":")
+    second = func.instr(func.substr(rest, first + 1), ":")
+    third = func.instr(func.substr(rest, first + second + 1), ":")
+    general = func.length(func.rtrim(dst, func.replace(dst, ":", ""))) - 4
+    return case((second == 0, first), (third == 0, first + second), else_=general)
+
+
 @functools.cache
-def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool) -> Any:
+def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool, first: bool = False) -> Any:
     """INSERT the next level: every node one edge from the level before (`prev`) that is
-    not there yet, at `depth`. Built once; depth and `as_of` are bound at execution."""
+    not there yet, at `depth`. Built once; depth and `as_of` are bound at execution.
+
+    Each node comes from the lowest-id edge into it. On SQLite the rows are grouped by node
+    (`min(id)`: the other columns are then those of that edge's row, a documented SQLite
+    rule), so they go into both B-trees in key order (sorting by edge id cost more); on
+    PostgreSQL, in edge id order, a node already there skipped (the first one wins).
+
+    `first` (SQLite): the level after a lone root, whose edges the index gives in (kind,
+    node) order, one kind mostly (a CI actor's 45,000 pushes): not grouped, which would sort
+    them again, but a node met twice keeps its lowest edge (the parent is the root anyway).
+    The rows changed then count a node met twice more than once: the caller counts them."""
     e, f = Edge.__table__.alias("e"), reach_t.alias("f")
     dst = e.c.dst
-    kind_is = _is_sqlite if dialect == "sqlite" else _is
-    is_art, is_build, is_tag = (kind_is(dst, p) for p in ("artifact:", "build:", "tag:"))
-    # "tag:<repository>:<tag>" up to its last colon: rtrim drops every other character (a
-    # cost per character squared: computed twice per tag, the least that SQL allows).
-    head = func.rtrim(dst, func.replace(dst, ":", ""))
+    lite = dialect == "sqlite"
+    kind_is = _is_sqlite if lite else _is
+    is_art, is_tag = kind_is(dst, "artifact:"), kind_is(dst, "tag:")
+    if lite:
+        repo = func.substr(dst, 5, _tag_split_sqlite(dst) - 1)
+    else:
+        # "tag:<repository>:<tag>" up to its last colon: rtrim drops every other character.
+        head = func.rtrim(dst, func.replace(dst, ":", ""))
+        repo = func.substr(dst, 5, func.length(head) - 5)  # head starts dst
     rows = (
         select(
             dst,
             bindparam("depth", type_=Integer),
             e.c.src,
-            e.c.id,
+            func.min(e.c.id) if lite and not first else e.c.id,
             f.c.arts + case((is_art, 1), else_=0),
-            case(
-                (is_art, case((f.c.arts >= 1, "derived"), else_="artifacts")),
-                (is_build, "builds"),
-                (is_tag, "tags"),
-                else_=None,
-            ),
-            case(
-                (is_art, func.substr(dst, 10)),
-                (is_build, func.substr(dst, 7)),
-                (is_tag, func.substr(dst, 5, func.length(head) - 5)),  # head starts dst
-                else_=None,
-            ),
-            case((is_tag, func.substr(dst, func.length(head) + 1)), else_=""),
+            case((is_tag, repo), else_=None),
         )
         .select_from(f.join(e, e.c.src == f.c.node))
         .where(
@@ -275,11 +302,19 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool) -> Any:
             (e.c.kind + "").in_(kinds),
             _valid(e, None if now else datetime.min),
         )
-        # In edge id order, and a node already there is skipped: its first edge wins.
-        .order_by(e.c.id)
     )
+    columns = ["node", "depth", "parent", "edge", "arts", "k1"]
+    if lite and first:
+        # WHERE true: SQLite would read the ON of the upsert as the join's.
+        upsert = sqlite.insert(reach_t).from_select(columns, rows.where(literal_column("1")))
+        lower = and_(
+            upsert.excluded.edge < reach_t.c.edge, reach_t.c.depth == upsert.excluded.depth
+        )
+        return upsert.on_conflict_do_update(
+            index_elements=[reach_t.c.node], set_={"edge": upsert.excluded.edge}, where=lower
+        )
+    rows = rows.group_by(dst) if lite else rows.order_by(e.c.id)
     insert = postgresql.insert(reach_t) if dialect == "postgresql" else sqlite.insert(reach_t)
-    columns = ["node", "depth", "parent", "edge", "arts", "list", "k1", "k2"]
     return insert.from_select(columns, rows).on_conflict_do_nothing()
 
 
@@ -312,12 +347,16 @@ def walk(
         total, depth = 1 + len(rows), 1
     dialect = session.get_bind().dialect.name
     level, count = _level_statement(dialect, tuple(kinds), as_of is None), _LEVEL_COUNT
+    # From a lone root on SQLite, the first level has a statement of its own (see there).
+    first = dialect == "sqlite" and depth == 0
     while total < max_reach:
         depth += 1
-        done = session.execute(level, {"depth": depth, "prev": depth - 1, "as_of": as_of})
+        statement = _level_statement(dialect, tuple(kinds), as_of is None, True) if first else level
+        done = session.execute(statement, {"depth": depth, "prev": depth - 1, "as_of": as_of})
         # The rows inserted (ON CONFLICT skips are not counted); counted where a driver
-        # reports -1 for an INSERT ... SELECT.
-        added = getattr(done, "rowcount", -1)
+        # reports -1 for an INSERT ... SELECT, or an upsert counts a row twice.
+        added = -1 if first else getattr(done, "rowcount", -1)
+        first = False
         if added < 0:
             added = session.execute(count, {"depth": depth}).scalar_one()
         if not added:
@@ -419,7 +458,7 @@ def _fill_pullers(session: Session, as_of: datetime | None) -> None:
 def _pullers_statement(dialect: str, now: bool) -> Any:
     r = reach_t.alias("r")
     digest_of = func.substr(r.c.node, 10)
-    reached = r.c.list.in_(_DIGEST_LISTS)
+    reached = (_is_sqlite if dialect == "sqlite" else _is)(r.c.node, "artifact:")
     if now:
         p = Pull.__table__.alias("p")
         per_digest = (
@@ -471,37 +510,84 @@ def _pullers_statement(dialect: str, now: bool) -> Any:
 
 
 def counts(session: Session) -> dict[str, int]:
-    out = dict.fromkeys(LISTS, 0)
-    for name, n in session.execute(_COUNTS):
-        out[str(name)] = int(n)
-    return out
+    row = session.execute(_counts_statement(session.get_bind().dialect.name)).one()
+    return {name: int(n) for name, n in zip(LISTS, row, strict=True)}
 
 
-# Every list's size in one statement (a GROUP BY over an index, and two counts).
-_COUNTS = union_all(
-    select(reach_t.c.list, func.count())
-    .where(reach_t.c.list.is_not(None))
-    .group_by(reach_t.c.list),
-    select(literal("deployments"), func.count()).select_from(deploys_t),
-    select(literal("pullers"), func.count()).select_from(pullers_t),
-)
+@functools.cache
+def _counts_statement(dialect: str) -> Any:
+    """Every list's size in one statement: builds and tags a count each (on SQLite of a
+    range of the key), artifacts and derived one scan of the artifacts' range (a GROUP BY
+    would sort the 90,000 rows of a wide reach first), and two counts."""
+
+    def size(name: str) -> Any:
+        rows = select(func.count()).select_from(reach_t).where(_member(dialect, reach_t, name))
+        return rows.scalar_subquery()
+
+    def count(*tables: Any) -> Any:
+        return select(func.count()).select_from(*tables).scalar_subquery()
+
+    artifacts = (_is_sqlite if dialect == "sqlite" else _is)(reach_t.c.node, "artifact:")
+    return (
+        select(
+            size("builds"),
+            func.count().filter(reach_t.c.arts == 1),
+            func.count().filter(reach_t.c.arts > 1),
+            size("tags"),
+            count(deploys_t),
+            count(pullers_t),
+        )
+        .select_from(reach_t)
+        .where(artifacts)
+    )
 
 
 def page(session: Session, name: str, after: Sequence[Any] | None, limit: int) -> list[Any]:
     """Up to `limit` rows of list `name` in its order, strictly after the key `after`.
     Each row ends with its sort key (`key(name, row)` gives it back)."""
     params: dict[str, Any] = {"limit": limit}
-    if after is not None:
+    if after is not None and name in _BY_NODE:
+        # (id, "") > (after_0, after_1) is id > after_0: "" is greater than no string.
+        params["after_node"] = _PREFIX[name] + str(after[0])
+    elif after is not None and name == "tags":
+        # (repository, tag) > (after_0, after_1) is (repository, node) > (after_0, its node).
+        params |= {"after_0": after[0], "after_node": f"tag:{after[0]}:{after[1]}"}
+    elif after is not None:
         params |= {f"after_{i}": v for i, v in enumerate(after)}
-    return list(session.execute(_page_statement(name, after is not None), params).all())
+    dialect = session.get_bind().dialect.name
+    return list(session.execute(_page_statement(dialect, name, after is not None), params).all())
+
+
+_BY_NODE = ("builds", "artifacts", "derived")  # lists in node order
 
 
 @functools.cache
-def _page_statement(name: str, keyset: bool) -> Any:
+def _page_statement(dialect: str, name: str, keyset: bool) -> Any:
+    limit = bindparam("limit", type_=Integer)
+    if name in _BY_NODE:
+        node: Any = reach_t.c.node
+        if dialect == "postgresql":
+            node = node.collate("C")  # code point order, as on SQLite
+        stmt = select(
+            reach_t.c.node,
+            reach_t.c.parent,
+            func.substr(reach_t.c.node, len(_PREFIX[name]) + 1).label("key_0"),
+            literal_column("''").label("key_1"),
+        ).where(_member(dialect, reach_t, name))
+        if keyset:
+            stmt = stmt.where(node > bindparam("after_node", type_=Text))
+        return stmt.order_by(node).limit(limit)
+    if name == "tags":
+        node = reach_t.c.node.collate("C") if dialect == "postgresql" else reach_t.c.node
+        order = (reach_t.c.k1, node)
+        stmt = select(reach_t.c.node, reach_t.c.parent, reach_t.c.k1.label("key_0"))
+        stmt = stmt.where(_member(dialect, reach_t, name))
+        if keyset:
+            after = (bindparam("after_0", type_=Text), bindparam("after_node", type_=Text))
+            stmt = stmt.where(tuple_(*order) > tuple_(*after))
+        return stmt.order_by(*order).limit(limit)
     order = _ORDER[name]
-    if name in NODE_LISTS:
-        stmt = select(reach_t.c.node, reach_t.c.parent).where(reach_t.c.list == name)
-    elif name == "deployments":
+    if name == "deployments":
         stmt = select(
             deploys_t.c.edge, deploys_t.c.src, deploys_t.c.dst, deploys_t.c.since, deploys_t.c.until
         )
@@ -518,11 +604,13 @@ def _page_statement(name: str, keyset: bool) -> Any:
     if keyset:
         bound = (bindparam(f"after_{i}", type_=c.type) for i, c in enumerate(order))
         stmt = stmt.where(tuple_(*order) > tuple_(*bound))
-    return stmt.order_by(*order).limit(bindparam("limit", type_=Integer))
+    return stmt.order_by(*order).limit(limit)
 
 
 def key(name: str, row: Any) -> list[Any]:
     """The sort key of a row `page` returned: where the next page starts."""
+    if name == "tags":  # (repository, tag): the tag is what the node has after both
+        return [row.key_0, row.node[len("tag:") + len(row.key_0) + 1 :]]
     return list(row[-len(_ORDER[name]) :])
 
 
