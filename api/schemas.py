@@ -145,7 +145,7 @@ _VERDICT = TypeAdapter(answers.Verdict)
 _VERDICT_FIELDS = names(answers.Verdict)
 
 
-class EvidenceModel(Model):
+class SignedEvidenceModel(Model):
     """A signature or attestation: its node's attributes and its latest verdict (`key`,
     `policy_sha256`, `evaluated_at`, `origin`: arrival or reverify, ...), side by side."""
 
@@ -201,8 +201,8 @@ class ArtifactResponse(Model):
     first_seen: datetime
     deleted: bool
     deleted_at: datetime | None
-    signatures: list[EvidenceModel]
-    attestations: list[EvidenceModel]
+    signatures: list[SignedEvidenceModel]
+    attestations: list[SignedEvidenceModel]
     builds: list[str]
     commits: list[CommitRef]
     base_images: list[str]
