@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from provenance.query import queries
+from provenance.query import blast_radius as blast
 from provenance.store import Database, reach
 from provenance.store.models import Edge, Node, Pull
 
@@ -79,7 +79,7 @@ def _paged(db: Database, name: str, limit: int) -> list[Any]:
     after: list[Any] | None = None
     while True:
         with db.read() as s:
-            reach.walk(s, ACTOR, queries.DOWNSTREAM, as_of=None, max_reach=10_000)
+            reach.walk(s, ACTOR, blast.DOWNSTREAM, as_of=None, max_reach=10_000)
             found = reach.page(s, name, after, limit)
             reach.release(s)
         rows += found
@@ -93,7 +93,7 @@ def test_keyset_pages_of_a_wide_reach_are_the_whole_reach(db: Database, limit: i
     g = _graph()
     _load(db, g)
     with db.read() as s:
-        assert not reach.walk(s, ACTOR, queries.DOWNSTREAM, as_of=None, max_reach=10_000)
+        assert not reach.walk(s, ACTOR, blast.DOWNSTREAM, as_of=None, max_reach=10_000)
         counts = reach.counts(s)
         reach.release(s)
     for name in ("artifacts", "derived", "tags"):
@@ -117,7 +117,7 @@ def test_blast_radius_cursors_give_a_wide_actor_whole(db: Database) -> None:
     cursor, counts = None, None
     for _ in range(100):
         with db.read() as s:
-            answer = queries.blast_radius(s, "actor", "ci", limit=23, cursor=cursor)
+            answer = blast.blast_radius(s, "actor", "ci", limit=23, cursor=cursor)
         counts = counts or answer.counts
         assert answer.counts == counts  # the same counts on every page
         for name in reach.LISTS:
@@ -127,10 +127,10 @@ def test_blast_radius_cursors_give_a_wide_actor_whole(db: Database) -> None:
             break
     assert cursor is None and counts is not None
     assert {name: len(items) for name, items in seen.items()} == counts
-    assert [f"artifact:{a['digest']}" for a in seen["artifacts"]] == g["artifacts"]
-    assert [f"tag:{t['repository']}:{t['tag']}" for t in seen["tags"]] == g["tags"]
-    assert [f"artifact:{a['digest']}" for a in seen["derived"]] == g["derived"]
+    assert [f"artifact:{a.digest}" for a in seen["artifacts"]] == g["artifacts"]
+    assert [f"tag:{t.repository}:{t.tag}" for t in seen["tags"]] == g["tags"]
+    assert [f"artifact:{a.digest}" for a in seen["derived"]] == g["derived"]
     for t in seen["tags"]:  # a shortest path: through the artifact it was reached from
-        assert t["path"][0] == ACTOR
-        assert t["path"][-2:] == [f"artifact:{t['digest']}", f"tag:{t['repository']}:{t['tag']}"]
+        assert t.path[0] == ACTOR
+        assert t.path[-2:] == [f"artifact:{t.digest}", f"tag:{t.repository}:{t.tag}"]
     assert len(seen["deployments"]) == len(g["deployments"])
