@@ -17,9 +17,10 @@
                          `opening` (the database handle, its type, `connect`,
                          `open_database`), `quarantine.keep`, `rebuild`
     provenance.query     graph -> answers, each a frozen dataclass: artifacts, lineage and
-                         its rendering, blast radius, deployments, the catalog, exports, checkpoints, the audit
-                         (log entries, verification, the quarantine), `health` (log head,
-                         projection lag), `alerts`, `retention`, `evidence`
+                         its rendering, blast radius, deployments, the catalog, exports,
+                         checkpoints, the audit (log entries, verification, the
+                         quarantine), `health` (log head, projection lag), `alerts`,
+                         `retention`, `evidence`
     provenance.settings  the one settings object
 
 Each layer uses only the layers below it (import-linter checks it in `make test`). `api`,
