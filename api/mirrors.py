@@ -11,10 +11,10 @@ Nested dataclasses are mirrored as well, so a field added to the dataclass is on
 once. An answer whose wire form differs (other names, other shapes) keeps a hand-written
 model with its own `from_domain()`.
 
-Each mirror names its dataclass as `domain` (as every wire form that reads back does), and
-`parse(SearchResponse, SearchResult, json)` goes back through it: what a client (the CLI's
-`--server`) received, validated by the wire form and rebuilt as the dataclass the local path
-computes, so one renderer serves both.
+Each mirror names its dataclass as `domain`, as every wire form that reads back does, and
+`parse(SearchResponse, SearchResult, json)` goes back through `Model.to_domain`: what a
+client (the CLI's `--server`) received, validated by the wire form and rebuilt as the
+dataclass the local path computes, so one renderer serves both.
 """
 
 from __future__ import annotations
@@ -89,33 +89,14 @@ def _wire(hint: Any) -> Any:
     return hint  # a plain type, a Literal
 
 
-def to_domain(value: Any) -> Any:
-    """A mirror instance (or a container of them) as the dataclass(es) it mirrors."""
-    answer_type = _domain_of(type(value))
-    if answer_type is not None:
-        return answer_type(
-            **{f.name: to_domain(getattr(value, f.name)) for f in fields(answer_type)}
-        )
-    if isinstance(value, list | tuple | set | frozenset):
-        return type(value)(to_domain(v) for v in value)
-    if isinstance(value, dict):
-        return {k: to_domain(v) for k, v in value.items()}
-    return value
-
-
-def _domain_of(model: type) -> type | None:
-    found = getattr(model, "domain", None) if issubclass(model, Model) else None
-    return found if isinstance(found, type) and is_dataclass(found) else None
-
-
 def parse(model: type[Model], answer_type: type[T], data: Any) -> T:
     """JSON as the service answered it, validated by `model` (the mirror of `answer_type`)
     and rebuilt as that dataclass."""
-    if _domain_of(model) is not answer_type:
+    if model.domain is not answer_type:
         raise TypeError(f"{model.__name__} is not the wire form of {answer_type.__name__}")
-    answer = to_domain(model.model_validate(data))
+    answer = model.model_validate(data).to_domain()
     assert isinstance(answer, answer_type)
     return answer
 
 
-__all__ = ["mirror", "pairs", "parse", "to_domain"]
+__all__ = ["mirror", "pairs", "parse"]

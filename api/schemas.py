@@ -75,10 +75,13 @@ class Model(BaseModel):
 
 
 def _domain(value: Any) -> Any:
+    """A wire form (or a container of them) as the answer(s) it says."""
     if isinstance(value, Model) and value.domain is not None:
         return value.to_domain()
-    if isinstance(value, list):
-        return [_domain(v) for v in value]
+    if isinstance(value, list | tuple | set | frozenset):
+        return type(value)(_domain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _domain(v) for k, v in value.items()}
     return value
 
 
