@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
 import anyio.from_thread
 
+from provenance.ingest.group_commit import GroupCommit
 from provenance.ingest.opening import Database
 from provenance.ingest.service import IngestOutcome, ProjectionRunner, Publisher, ingest, prepare
 from provenance.ingest.sources import Delivery, SourceSecrets
@@ -27,21 +28,25 @@ class Ingestor(Protocol):
     def ingest(self, delivery: Delivery, secrets: SourceSecrets) -> IngestOutcome: ...
 
 
-@dataclass(frozen=True)
+@dataclass
 class LogIngestor:
     db: Database
     runner: ProjectionRunner | None = None  # None: another process projects
     project_before_accept: bool = True
+    # Concurrent requests' deliveries share transactions (one commit for a group), and
+    # the group is projected in the same turn, before any of them is answered.
+    group: GroupCommit = field(init=False)
+
+    def __post_init__(self) -> None:
+        then = None
+        if self.runner is not None:
+            # Readable as soon as it is 202: projected now, in the request's thread; or
+            # projected behind, with whatever else is pending.
+            then = self.runner.try_catch_up if self.project_before_accept else self.runner.wake
+        self.group = GroupCommit(self.db, then=then)
 
     def ingest(self, delivery: Delivery, secrets: SourceSecrets) -> IngestOutcome:
-        outcome = ingest(self.db, delivery, secrets)
-        if self.runner is not None and outcome.seq is not None:
-            if self.project_before_accept:
-                # Readable as soon as it is 202: projected now, in the request's thread.
-                self.runner.try_catch_up()
-            else:
-                self.runner.wake()  # projected behind, with whatever else is pending
-        return outcome
+        return ingest(self.db, delivery, secrets, group=self.group)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The ingest use case, shared by `provenance serve` (embedded) and the stream workers.
 
-    ingest(db, delivery, secrets)   normalize -> quarantine or append to the log (committed)
+    ingest(db, delivery, secrets)   normalize -> quarantine or append to the log (committed;
+                                    concurrent deliveries in one transaction: GroupCommit)
     ProjectionRunner                keeps the graph caught up with the log, in-process
     LaneProjector                   distributed: projects the partitions a worker owns
 
@@ -32,6 +33,8 @@ from functools import partial
 from typing import Any, Protocol
 
 from provenance.ingest import wire
+from provenance.ingest.group_commit import GroupCommit
+from provenance.ingest.quarantine import keep_items
 from provenance.ingest.sources import (
     Delivery,
     Normalized,
@@ -61,20 +64,21 @@ class IngestOutcome:
     rejected: list[Rejection] = field(default_factory=list)
 
 
-def ingest(db: Database, delivery: Delivery, secrets: SourceSecrets) -> IngestOutcome:
+def ingest(
+    db: Database, delivery: Delivery, secrets: SourceSecrets, *, group: GroupCommit | None = None
+) -> IngestOutcome:
     """Store one delivery durably, or quarantine it and re-raise why it was refused.
-    Events refused one by one are quarantined in the same transaction as the append."""
+    Events refused one by one are quarantined in the same transaction as the append.
+    `group`: the appender shared by concurrent callers (`GroupCommit`, `provenance serve`),
+    whose deliveries then share transactions; without it, the delivery has its own."""
     normalized = _normalize_or_quarantine(db, delivery, secrets)
-    events = normalized.events
-    with db.write() as session:
-        _quarantine_items(session, delivery, normalized.rejected)
-        result = log.append(session, delivery, events)
+    result = (group or GroupCommit(db)).append(delivery, normalized)
     return IngestOutcome(
         accepted=len(result.accepted),
         duplicates=len(result.duplicates),
         ids=[e.id for e in result.accepted],
         seq=result.seq,
-        verdicts=_verdicts(delivery, events),
+        verdicts=_verdicts(delivery, normalized.events),
         rejected=normalized.rejected,
     )
 
@@ -87,16 +91,6 @@ def _normalize_or_quarantine(
     except (RejectedInput, UnknownSource) as exc:
         _quarantine(db, delivery, exc)
         raise
-
-
-def _quarantine_items(session: Any, delivery: Delivery, rejected: Sequence[Rejection]) -> None:
-    for item in rejected:
-        quarantine.put_item(session, delivery, item.index, error=item.error, reason=item.reason)
-    if rejected:
-        logger.info(
-            "events of a delivery quarantined",
-            extra={"source": delivery.source, "refused": len(rejected)},
-        )
 
 
 class ProjectionRunner:
@@ -126,13 +120,14 @@ class ProjectionRunner:
         total = 0
         with self._lock:
             while True:
-                with self._db.write() as session:
+                # Not durable: the graph is derived from the log, which is (db.write).
+                with self._db.write(durable=False) as session:
                     done = projection.project_pending(
                         session, limit=self._batch, min_severity=self._min_severity
                     )
-                if not done:
-                    return total
                 total += done
+                if done < self._batch:  # nothing more was pending when it looked
+                    return total
 
     def try_catch_up(self) -> None:
         """Like catch_up, but a failure is logged for the background thread to retry:
@@ -297,7 +292,7 @@ def prepare(db: Database, delivery: Delivery, secrets: SourceSecrets) -> Prepare
     events = normalized.events
     if normalized.rejected:
         with db.write() as session:
-            _quarantine_items(session, delivery, normalized.rejected)
+            keep_items(session, delivery, normalized.rejected)
     with db.read() as session:
         fresh, dupes = log.split_duplicates(session, events)
     return Prepared(

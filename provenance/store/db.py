@@ -68,6 +68,11 @@ _WRITE_CACHE_KIB = 128 * 1024
 _READ_CACHE_KIB = 16 * 1024
 
 
+# Execution option of a writing transaction: False for one whose commit may wait for the
+# next fsync (`Database.write(durable=False)`).
+_DURABLE = "provenance_durable"
+
+
 def _is_file(url: str) -> bool:
     """Not an in-memory database (whose pool is one connection per thread)."""
     return ":memory:" not in url and "mode=memory" not in url and url.rstrip("/") != "sqlite:"
@@ -94,6 +99,7 @@ def _sqlite_engine(
         cur.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed append survives power loss, which is what a 202 promises.
         cur.execute("PRAGMA synchronous=FULL")
+        _record.info[_DURABLE] = "FULL"
         cur.execute("PRAGMA busy_timeout=30000")
         if not auto_checkpoint():
             # A commit that crosses the WAL threshold would copy the WAL back and fsync on
@@ -105,6 +111,14 @@ def _sqlite_engine(
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if immediate:
+            # The level can only change between transactions: set it before BEGIN, and
+            # only when it changes (a pooled connection remembers what it was given).
+            level = "FULL" if conn.get_execution_options().get(_DURABLE, True) else "NORMAL"
+            info = conn.connection.info
+            if info.get(_DURABLE) != level:
+                conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+                info[_DURABLE] = level
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
@@ -170,13 +184,25 @@ class Database:
         return sqlite.insert(table) if self.is_sqlite else postgresql.insert(table)
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A writing transaction: committed when the block ends, rolled back on error."""
+    def write(self, *, durable: bool = True) -> Iterator[Session]:
+        """A writing transaction: committed when the block ends, rolled back on error.
+
+        `durable=False` is for what can be derived again from what is durable (the
+        projection, from the log): its commit does not wait for the disk (SQLite
+        `synchronous=NORMAL`, PostgreSQL `synchronous_commit=off`). It is still atomic and
+        ordered: a power loss can only take the last such commits back, whole, and with
+        them the cursor that said they were done, so their entries are projected again.
+        Every commit of the log stays durable, and flushes whatever was written before it."""
         lock = self._write_lock
         if lock is not None:
             lock.acquire()
         try:
             with self._writes() as session, _unavailable_on_operational_error(), session.begin():
+                if not durable:
+                    if self.is_sqlite:
+                        session.connection(execution_options={_DURABLE: False})
+                    else:
+                        session.execute(text("SET LOCAL synchronous_commit = off"))
                 yield session
         finally:
             if lock is not None:
