@@ -41,7 +41,6 @@ _EDGES = cast("Table", Edge.__table__)
 _NODES = cast("Table", Node.__table__)
 _SEEN = cast("Table", PullerSeen.__table__)
 _CHUNK = 500  # rows per IN (...) read
-_PROBES = 300  # (src, kind, dst) probes per edge lookup
 
 # PostgreSQL: a node's stored attributes learn `patch` (its keys win) in the UPDATE itself.
 _MERGE_ATTRS = text(
@@ -223,37 +222,19 @@ def artifacts(session: Session, insert_: Insert, rows: list[Row]) -> None:
     session.execute(upsert, rows)
 
 
-def once_edges(session: Session, pending: dict[tuple[str, str, str], Row]) -> None:
-    """One writer: new once-only edges go in with one executemany; one said earlier than
-    stored moves `since` back (a conditional UPDATE by id). `pending` is emptied of the
-    stored ones."""
-    keys = list(pending)
-    mark = "?" if session.get_bind().dialect.paramstyle == "qmark" else "%s"
-    term = f"(src = {mark} AND kind = {mark} AND dst = {mark})"
-    earlier: list[Row] = []
-    conn = session.connection()
-    for start in range(0, len(keys), _PROBES):
-        chunk = keys[start : start + _PROBES]
-        # Exact (src, kind, dst) probes, one index seek each (SQLite MULTI-INDEX OR,
-        # PostgreSQL BitmapOr): an actor or a builder is a hub with many edges. Plain
-        # SQL text: building 300 SQLAlchemy expressions cost more than the query.
-        where = " OR ".join([term] * len(chunk))  # placeholders only: values are bound
-        sql = "SELECT id, src, dst, kind FROM edges WHERE " + where  # noqa: S608
-        params = tuple(v for src, dst, kind in chunk for v in (src, kind, dst))
-        for edge_id, src, dst, kind in conn.exec_driver_sql(sql, params):
-            row = pending.pop((src, dst, kind), None)
-            if row is not None:
-                earlier.append({"b_id": edge_id, "b_since": row["since"], "b_seq": row["seq"]})
-    if pending:
-        session.execute(insert(_EDGES), list(pending.values()))
-    if earlier:
-        since = bindparam("b_since", type_=_EDGES.c.since.type)
-        stmt = (
-            update(_EDGES)
-            .where(_EDGES.c.id == bindparam("b_id"), _EDGES.c.since > since)
-            .values(since=since, seq=bindparam("b_seq"))
-        )
-        session.execute(stmt, earlier)  # said earlier, heard later
+def once_edges(session: Session, insert_: Insert, pending: dict[tuple[str, str, str], Row]) -> None:
+    """One writer: one upsert on `ux_edges_once` for the batch (a prepared statement, one
+    index seek per row): a new once-only edge goes in, a stored one said earlier than
+    stored moves `since` (and the seq that said it) back, any other is left as it is."""
+    stmt = insert_(_EDGES)
+    ex = stmt.excluded
+    upsert = stmt.on_conflict_do_update(
+        index_elements=["src", "kind", "dst"],
+        index_where=text(ONCE_EDGES),
+        set_={"since": ex.since, "seq": ex.seq},
+        where=ex.since < _EDGES.c.since,
+    )
+    session.execute(upsert, list(pending.values()))
 
 
 def once_edges_concurrently(

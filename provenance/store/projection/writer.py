@@ -464,7 +464,7 @@ class GraphWriter:
             if self._concurrent:
                 upserts.once_edges_concurrently(self.session, self._insert, pending)
             else:
-                upserts.once_edges(self.session, pending)
+                upserts.once_edges(self.session, self._insert, pending)
 
     def _write_facts(self) -> None:
         """Facts are idempotent on their identity: stated twice, stored once."""
