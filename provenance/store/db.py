@@ -40,7 +40,7 @@ _MIGRATE = 0x70726F76  # PostgreSQL advisory lock key held while migrating ("pro
 _PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def _to_json(value: Any) -> str:
+def to_json(value: Any) -> str:
     """JSON columns' text: orjson (the stdlib encoder was ~11% of projection CPU). No
     stored JSON text is hashed or compared as text (the log's hash is over RFC 8785 of
     the values; lookups use JSON path functions), so only the meaning must be the same:
@@ -84,7 +84,7 @@ def _sqlite_engine(
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
-        json_serializer=_to_json,
+        json_serializer=to_json,
         json_deserializer=_from_json,
         # One kept writing connection (the process lock lets one write at a time); the
         # overflow ones, and their caches, are closed when given back.
@@ -142,7 +142,7 @@ class Database:
                 pool_size=10,
                 max_overflow=10,
                 pool_pre_ping=True,
-                json_serializer=_to_json,
+                json_serializer=to_json,
                 json_deserializer=_from_json,
             )
             self._read_engine = self._write_engine

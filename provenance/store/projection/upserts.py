@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import Table, bindparam, case, func, insert, select, text, tuple_, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from provenance.store import evidence
@@ -31,6 +32,7 @@ from provenance.store.models import (
     TagFact,
     TimelineEvent,
 )
+from provenance.store.prepared import Prepared
 
 Insert = Callable[[Any], Any]
 Row = dict[str, Any]
@@ -54,9 +56,20 @@ def _in_key_order(rows: list[Row], keys: list[str]) -> list[Row]:
     return sorted(rows, key=lambda r: tuple(str(r[k]) for k in keys))
 
 
+TIMELINE_KEYS = (
+    *("seq", "ord", "derived_tag", "event_id", "type", "time", "source", "digest"),
+    *("previous_digest", "repository", "tag", "actor", "data"),
+)
+_TIMELINE_SQLITE = Prepared(sqlite.insert(_TIMELINE), TIMELINE_KEYS)
+
+
 def timeline(session: Session, rows: list[Row]) -> None:
-    # render_nulls: one executemany even when rows leave different columns empty
-    session.execute(insert(_TIMELINE), rows)
+    """Rows of `TIMELINE_KEYS`, one executemany (the ORM's bulk path would group rows by
+    which columns they leave empty)."""
+    if session.get_bind().dialect.name == "sqlite":
+        _TIMELINE_SQLITE.run(session, rows)
+    else:
+        session.execute(insert(_TIMELINE), rows)
 
 
 def evidence_rows(session: Session, rows: list[Row]) -> None:
@@ -64,18 +77,55 @@ def evidence_rows(session: Session, rows: list[Row]) -> None:
     session.execute(insert(_EVIDENCE), rows)
 
 
+_FACTS: tuple[tuple[Any, list[str], tuple[str, ...]], ...] = (
+    (
+        TagFact,
+        ["tag", "source", "event_id"],
+        (
+            *("tag", "repository", "source", "event_id", "okey", "time", "seq", "ord"),
+            *("kind", "digest", "explicit", "data"),
+        ),
+    ),
+    (
+        DeployFact,
+        ["workload", "source", "event_id"],
+        (
+            *("workload", "target", "source", "event_id", "okey", "time", "seq", "kind"),
+            *("digest", "tag_ref", "data"),
+        ),
+    ),
+    (
+        ArtifactDelete,
+        ["source", "event_id"],
+        ("source", "event_id", "digest", "tag_ref", "repository", "okey", "time", "seq", "data"),
+    ),
+)
+
+
+def _fact_insert(insert_: Insert, model: Any, identity: list[str]) -> Any:
+    return insert_(model.__table__).on_conflict_do_nothing(index_elements=identity)
+
+
+_FACTS_SQLITE = [
+    Prepared(_fact_insert(sqlite.insert, model, identity), keys) for model, identity, keys in _FACTS
+]
+
+
 def facts(
     session: Session, insert_: Insert, tags: list[Row], deploys: list[Row], deletes: list[Row]
 ) -> None:
     """Facts are idempotent on their identity: stated twice, stored once."""
-    for model, rows, keys in (
-        (TagFact, tags, ["tag", "source", "event_id"]),
-        (DeployFact, deploys, ["workload", "source", "event_id"]),
-        (ArtifactDelete, deletes, ["source", "event_id"]),
+    on_sqlite = insert_ is sqlite.insert
+    for (model, identity, _), prepared, rows in zip(
+        _FACTS, _FACTS_SQLITE, (tags, deploys, deletes), strict=True
     ):
-        if rows:
-            stmt = insert_(model.__table__).on_conflict_do_nothing(index_elements=keys)
-            session.execute(stmt, _in_key_order(rows, keys))
+        if not rows:
+            continue
+        ordered = _in_key_order(rows, identity)
+        if on_sqlite:
+            prepared.run(session, ordered)
+        else:
+            session.execute(_fact_insert(insert_, model, identity), ordered)
 
 
 def first_pulls(
@@ -132,11 +182,10 @@ def _first_pulls_concurrently(session: Session, insert_: Insert, firsts: list[Ro
     return changed
 
 
-def pulls(session: Session, insert_: Insert, rows: list[Row]) -> None:
-    """Pull counts per (digest, actor, client), added to what is stored."""
+def _pulls_upsert(insert_: Insert) -> Any:
     stmt = insert_(Pull.__table__)
     ex = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["digest", "actor", "client"],
         set_={
             "count": Pull.count + ex.count,
@@ -144,18 +193,39 @@ def pulls(session: Session, insert_: Insert, rows: list[Row]) -> None:
             "last": case((ex.last > Pull.last, ex.last), else_=Pull.last),
         },
     )
-    session.execute(stmt, rows)
 
 
-def nodes(session: Session, insert_: Insert, rows: list[Row]) -> None:
-    """One writer: an upsert that keeps the stored attributes and the earliest first_seen."""
+_PULLS_SQLITE = Prepared(
+    _pulls_upsert(sqlite.insert), ("digest", "actor", "client", "count", "first", "last")
+)
+
+
+def pulls(session: Session, insert_: Insert, rows: list[Row]) -> None:
+    """Pull counts per (digest, actor, client), added to what is stored."""
+    if insert_ is sqlite.insert:
+        _PULLS_SQLITE.run(session, rows)
+    else:
+        session.execute(_pulls_upsert(insert_), rows)
+
+
+def _nodes_upsert(insert_: Insert) -> Any:
     stmt = insert_(Node.__table__)
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["id"],
         set_={"first_seen": stmt.excluded.first_seen},
         where=stmt.excluded.first_seen < Node.first_seen,
     )
-    session.execute(stmt, rows)
+
+
+_NODES_SQLITE = Prepared(_nodes_upsert(sqlite.insert), ("id", "kind", "attrs", "first_seen"))
+
+
+def nodes(session: Session, insert_: Insert, rows: list[Row]) -> None:
+    """One writer: an upsert that keeps the stored attributes and the earliest first_seen."""
+    if insert_ is sqlite.insert:
+        _NODES_SQLITE.run(session, rows)
+    else:
+        session.execute(_nodes_upsert(insert_), rows)
 
 
 def nodes_concurrently(session: Session, insert_: Insert, rows: list[Row]) -> None:
@@ -201,6 +271,13 @@ def merge_attrs_concurrently(session: Session, merges: Mapping[str, Mapping[str,
 
 def artifacts(session: Session, insert_: Insert, rows: list[Row]) -> None:
     """One row per digest, in digest order."""
+    if insert_ is sqlite.insert:
+        _ARTIFACTS_SQLITE.run(session, rows)
+    else:
+        session.execute(_artifacts_upsert(insert_), rows)
+
+
+def _artifacts_upsert(insert_: Insert) -> Any:
     stmt = insert_(Artifact.__table__)
     ex = stmt.excluded
     # The latest push or delete by event time decides `deleted`; a pull or a signature
@@ -218,23 +295,40 @@ def artifacts(session: Session, insert_: Insert, rows: list[Row]) -> None:
         "deleted_at": case((later, ex.deleted_at), else_=Artifact.deleted_at),
         "life_key": case((later, ex.life_key), else_=Artifact.life_key),
     }
-    upsert = stmt.on_conflict_do_update(index_elements=["digest"], set_=changes)
-    session.execute(upsert, rows)
+    return stmt.on_conflict_do_update(index_elements=["digest"], set_=changes)
 
 
-def once_edges(session: Session, insert_: Insert, pending: dict[tuple[str, str, str], Row]) -> None:
-    """One writer: one upsert on `ux_edges_once` for the batch (a prepared statement, one
-    index seek per row): a new once-only edge goes in, a stored one said earlier than
-    stored moves `since` (and the seq that said it) back, any other is left as it is."""
+_ARTIFACTS_SQLITE = Prepared(
+    _artifacts_upsert(sqlite.insert),
+    ("digest", "media_type", "size", "first_seen", "deleted", "deleted_at", "life_key"),
+)
+
+
+def _once_edges_upsert(insert_: Insert) -> Any:
     stmt = insert_(_EDGES)
     ex = stmt.excluded
-    upsert = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["src", "kind", "dst"],
         index_where=text(ONCE_EDGES),
         set_={"since": ex.since, "seq": ex.seq},
         where=ex.since < _EDGES.c.since,
     )
-    session.execute(upsert, list(pending.values()))
+
+
+_ONCE_EDGES_SQLITE = Prepared(
+    _once_edges_upsert(sqlite.insert), ("src", "dst", "kind", "since", "until", "seq", "attrs")
+)
+
+
+def once_edges(session: Session, insert_: Insert, pending: dict[tuple[str, str, str], Row]) -> None:
+    """One writer: one upsert on `ux_edges_once` for the batch (one index seek per row): a
+    new once-only edge goes in, a stored one said earlier than stored moves `since` (and
+    the seq that said it) back, any other is left as it is."""
+    rows = list(pending.values())
+    if insert_ is sqlite.insert:
+        _ONCE_EDGES_SQLITE.run(session, rows)
+    else:
+        session.execute(_once_edges_upsert(insert_), rows)
 
 
 def once_edges_concurrently(
