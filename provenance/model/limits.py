@@ -160,9 +160,12 @@ def _check_json(value: Any, event: Event, path: str, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise InvalidPayload(f"event {_id(event)}: {path} nests deeper than {MAX_DEPTH} levels")
     if isinstance(value, Mapping):
+        leaf = depth < MAX_DEPTH  # a text value one level down is checked here, in line
         for key, item in value.items():
             if not isinstance(key, str) or "\x00" in key:
                 raise InvalidPayload(f"event {_id(event)}: {path} has a key with a NUL byte")
+            if leaf and type(item) is str and "\x00" not in item:
+                continue  # the usual value: no call, no path built
             _check_json(item, event, f"{path}.{key[:40]}", depth + 1)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
