@@ -19,12 +19,12 @@ claim is not a build record).
 
 A decision is appended to the hash-chained log like any delivery (one lock of the head, the
 uid as its event key: a retried review is a duplicate), but its commit does not wait for
-the disk flush: SQLite `synchronous=NORMAL` in WAL mode for that one transaction, PostgreSQL
-`synchronous_commit = off` for it. A crash of the service loses nothing committed; a power
-loss may lose the last decisions (never an ingested delivery, whose commits flush the WAL,
-and with it every decision before them), and cannot break the chain: the log is a prefix
-of what it was. The flush is what the fsync costs (5 to 10 ms on a busy disk), and the API
-server waits for every answer.
+the disk flush (`Database.write(durable=False)`: SQLite `synchronous=NORMAL` in WAL mode for
+that one transaction, PostgreSQL `synchronous_commit = off` for it). A crash of the service
+loses nothing committed; a power loss may lose the last decisions (never an ingested
+delivery, whose commits flush the WAL, and with it every decision before them), and cannot
+break the chain: the log is a prefix of what it was. The flush is what the fsync costs (5
+to 10 ms on a busy disk), and the API server waits for every answer.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-from sqlalchemy import Connection, Engine, bindparam, event, select, text
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from provenance.model import nodes as N
@@ -185,39 +185,11 @@ def _build_record(attrs: Mapping[str, object]) -> bool:
 
 # --- the decision, in the log ------------------------------------------------------------
 
-_RELAXED = "provenance_relaxed_commit"
-
 
 def append_decision(db: Database, delivery: Delivery, decided: Event) -> int | None:
     """Append one decision; its seq, or None when its uid was decided already."""
-    if db.is_sqlite:
-        _relaxable(db.engine)
-        with db.write() as session:
-            session.connection(execution_options={_RELAXED: True})  # before its BEGIN
-            return log.append(session, delivery, [decided]).seq
-    with db.write() as session:
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    with db.write(durable=False) as session:
         return log.append(session, delivery, [decided]).seq
-
-
-def _relaxable(engine: Engine) -> None:
-    if not event.contains(engine, "set_connection_execution_options", _relax):
-        event.listen(engine, "set_connection_execution_options", _relax)
-        event.listen(engine.pool, "checkin", _restore)
-
-
-def _relax(conn: Any, opts: dict[str, Any]) -> None:
-    """SQLite refuses to change `synchronous` inside a transaction: set it before BEGIN."""
-    if opts.get(_RELAXED):
-        conn.connection.dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-        conn.connection.info[_RELAXED] = True
-
-
-def _restore(dbapi_conn: Any, record: Any) -> None:
-    """Back to FULL when the connection returns to the pool (still under the write lock),
-    so no other transaction on it commits without the flush."""
-    if record is not None and record.info.pop(_RELAXED, False):
-        dbapi_conn.execute("PRAGMA synchronous=FULL")
 
 
 __all__ = ["ImageFacts", "SeverityReader", "append_decision", "image_facts"]
