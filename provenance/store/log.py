@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from provenance.model.delivery import Delivery
@@ -109,21 +108,14 @@ def append_many(
 
 def _claim(session: Session, events: Sequence[Event], seq: int) -> tuple[list[Event], list[Event]]:
     """Record under `seq` the keys of `events` never seen before; return (fresh, duplicates).
-
-    One INSERT ... ON CONFLICT DO NOTHING RETURNING per 1000 keys: the unique index decides,
-    whatever the planner's statistics say (a read-then-write lookup scans the table when
-    they are stale). A repeat inside `events` is a duplicate too."""
+    A repeat inside `events` is a duplicate too."""
     keys = list(dict.fromkeys((e.source, e.id) for e in events))
     if not keys:
         return [], []
-    dialect_insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
-    stmt = (  # one compiled statement, batched into multi-row VALUES by SQLAlchemy
-        dialect_insert(EventKey)
-        .on_conflict_do_nothing(index_elements=["source", "event_id"])
-        .returning(EventKey.source, EventKey.event_id)
-    )
-    rows = session.execute(stmt, [{"source": s, "event_id": i, "seq": seq} for s, i in keys])
-    claimed = {(str(r[0]), str(r[1])) for r in rows}
+    if session.get_bind().dialect.name == "sqlite":
+        claimed = _claim_alone(session, keys, seq)
+    else:
+        claimed = _claim_beside_others(session, keys, seq)
     fresh: list[Event] = []
     dupes: list[Event] = []
     for e in events:
@@ -134,6 +126,46 @@ def _claim(session: Session, events: Sequence[Event], seq: int) -> tuple[list[Ev
         else:
             dupes.append(e)
     return fresh, dupes
+
+
+_KNOWN_SQLITE = "SELECT event_id FROM event_keys WHERE source = ? AND event_id IN ({})"
+_CLAIM_SQLITE = "INSERT INTO event_keys (source, event_id, seq) VALUES (?, ?, ?)"
+
+
+def _claim_alone(session: Session, keys: list[tuple[str, str]], seq: int) -> set[tuple[str, str]]:
+    """SQLite: this transaction is the only writer (BEGIN IMMEDIATE), so the keys it does
+    not find are its to claim: one indexed read per source and 500 keys, then one
+    executemany of the new keys."""
+    conn = session.connection()
+    by_source: dict[str, list[str]] = {}
+    for source, event_id in keys:
+        by_source.setdefault(source, []).append(event_id)
+    known: set[tuple[str, str]] = set()
+    for source, ids in by_source.items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = _KNOWN_SQLITE.format(", ".join("?" * len(chunk)))
+            known.update((source, r[0]) for r in conn.exec_driver_sql(sql, (source, *chunk)))
+    claimed = {k for k in keys if k not in known}
+    if claimed:
+        conn.exec_driver_sql(_CLAIM_SQLITE, [(s, i, seq) for s, i in keys if (s, i) in claimed])
+    return claimed
+
+
+def _claim_beside_others(
+    session: Session, keys: list[tuple[str, str]], seq: int
+) -> set[tuple[str, str]]:
+    """PostgreSQL, workers appending side by side: one INSERT ... ON CONFLICT DO NOTHING
+    RETURNING per 1000 keys, so the unique index decides, whatever the planner's statistics
+    say (a read-then-write lookup scans the table when they are stale)."""
+    dialect_insert = pg_insert
+    stmt = (  # one compiled statement, batched into multi-row VALUES by SQLAlchemy
+        dialect_insert(EventKey)
+        .on_conflict_do_nothing(index_elements=["source", "event_id"])
+        .returning(EventKey.source, EventKey.event_id)
+    )
+    rows = session.execute(stmt, [{"source": s, "event_id": i, "seq": seq} for s, i in keys])
+    return {(str(r[0]), str(r[1])) for r in rows}
 
 
 def split_duplicates(session: Session, events: Sequence[Event]) -> tuple[list[Event], list[Event]]:
