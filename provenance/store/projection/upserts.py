@@ -90,7 +90,7 @@ def first_pulls(
     (repository, actor, seq) of those this batch moved or made: only their findings can
     change."""
     if concurrent:
-        return _first_pulls_concurrently(session, insert_, firsts)
+        return _first_pulls_concurrently(session, firsts)
     stmt = insert_(PullerSeen.__table__)
     ex = stmt.excluded
     stmt = stmt.on_conflict_do_update(
@@ -102,7 +102,7 @@ def first_pulls(
     return list(session.execute(stmt, firsts).all())
 
 
-def _first_pulls_concurrently(session: Session, insert_: Insert, firsts: list[Row]) -> list[Any]:
+def _first_pulls_concurrently(session: Session, firsts: list[Row]) -> list[Any]:
     """Insert-or-nothing, then move back only the first pulls this batch heard earlier (an
     upsert would lock every puller's row it meets until the commit, and the lanes would
     queue on them); one statement each, whatever the number of pullers."""
