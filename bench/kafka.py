@@ -22,7 +22,11 @@ worker processes and their projection children (not PostgreSQL's) per event. The
 worker's figure to compare with the floor is the drain's logged rate.
 
     .venv/bin/python bench/kafka.py [--events 20000] [--batch 100] [--concurrency 4]
-        [--partitions 8] [--skip-embedded] [--skip-drain] [--skip-floor] [--json FILE]
+        [--partitions 8] [--skip-embedded] [--skip-drain] [--skip-floor] [--rounds 1]
+        [--json FILE]
+
+With --rounds N, x1 and x2 are measured N times, alternately (the machine's load moves
+between runs), and the report adds each round's catch-up ratio x2/x1 and their median.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import os
 import random
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -421,6 +426,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-embedded", action="store_true")
     p.add_argument("--skip-drain", action="store_true")
     p.add_argument("--skip-floor", action="store_true")
+    p.add_argument(
+        "--rounds", type=int, default=1, help="measure x1 then x2 this many times (alternately)"
+    )
     p.add_argument("--json", type=Path, help="also write the results as JSON to this file")
     return p.parse_args(argv)
 
@@ -442,10 +450,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 embedded = run_ingest("postgresql", url, args)
         with broker(args.workdir) as servers:
             say(f"Tansu broker at {servers}")
-            results.append(run_kafka("kafka x1", 1, bodies, servers, args, "bench1"))
-            results.append(run_kafka("kafka x2", 2, bodies, servers, args, "bench2"))
+            for n in range(args.rounds):  # x1 and x2 alternately: a load swing hits both
+                tag = "" if n == 0 else f"r{n + 1}"
+                results.append(run_kafka("kafka x1", 1, bodies, servers, args, f"bench1{tag}"))
+                results.append(run_kafka("kafka x2", 2, bodies, servers, args, f"bench2{tag}"))
             if not args.skip_drain:
-                results.append(run_drain(servers, args, "bench2", results[-1].accepted))
+                results.append(run_drain(servers, args, "bench2", results[1].accepted))
             floor = FloorResult(0, 0.0)
             if not args.skip_floor:
                 say("faust floor: a bare agent counting one message per event")
@@ -466,6 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         }
                         for r in results
                     ],
+                    "catch_up_ratios": catch_up_ratios(results),
                     "floor": asdict(floor) | {"rate": floor.rate},
                 },
                 indent=2,
@@ -528,12 +539,23 @@ def report(
         "of floor",
     ]
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    ratios = catch_up_ratios(results)
     notes = (
         "logged: every event durably in the hash-chained log, applied once (embedded: 202'd);"
         " projected: the graph caught up; catch-up: the graph's rate once all was logged.\n"
         f"{os.cpu_count()} CPUs; load average at the end: {load}"
     )
+    if ratios:
+        each = ", ".join(f"{r:.2f}" for r in ratios)
+        notes += f"\ncatch-up x2/x1, round by round: {each}; median {statistics.median(ratios):.2f}"
     return table(title, headers, rows) + "\n" + notes
+
+
+def catch_up_ratios(results: list[KafkaResult]) -> list[float]:
+    """Each round's x2 catch-up over the x1 catch-up measured just before it."""
+    ones = [r.catch_up_rate for r in results if r.name == "kafka x1"]
+    twos = [r.catch_up_rate for r in results if r.name == "kafka x2"]
+    return [two / one for one, two in zip(ones, twos, strict=False) if one and two]
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ on. A late fact therefore lands where its time puts it, and only the tails of th
 histories it belongs to are rewritten. The cost is that of those tails, never of the
 graph. (A workload with a partial deployment fact is still derived whole.)
 
-Entry points: `Touched`, `recompute`.
+Entry points: `Touched`, `recompute` (and `reconcile_pullers`, for concurrent writers).
 """
 
 from __future__ import annotations
@@ -888,6 +888,22 @@ def _delete_alerts(
     found.scopes |= {scopes.deleted(d) for d in with_deletes}
 
 
+def reconcile_pullers(
+    session: Session,
+    insert_: Callable[[Any], Any],
+    first_pulls: dict[tuple[str, str], tuple[int, dict[str, Any]]],
+) -> None:
+    """Concurrent writers: the new_puller findings of the pullers whose first pull this
+    transaction just moved or made, reconciled apart from `recompute` (which is then given
+    none). The writer calls it right after writing those first pulls, last in the
+    transaction: the first-pull row a lane wrote is locked until its commit, so of two
+    lanes changing one puller's first pull the later reads the earlier one's alerts
+    committed, and a lane waiting for that row waits for a commit, not a whole batch."""
+    found = _Findings()
+    _puller_alerts(found, first_pulls)
+    reconcile(session, insert_, found.scopes, found.raised)
+
+
 def _puller_alerts(
     found: _Findings, first_pulls: dict[tuple[str, str], tuple[int, dict[str, Any]]]
 ) -> None:
@@ -945,4 +961,4 @@ def _column_in(
     return out
 
 
-__all__ = ["Touched", "recompute"]
+__all__ = ["Touched", "recompute", "reconcile_pullers"]

@@ -5,7 +5,8 @@ Each takes the rows of one table, already merged per key by the writer
 Core statements on the tables, since the ORM's bulk path costs more per row. The
 `*_concurrently` variants are for PostgreSQL with writers of other lanes at work: they
 insert what is new and update only what this batch heard of earlier, so a row another
-lane also writes is locked only when it changes. `insert_` is the dialect's `insert`
+lane also writes is locked only when it changes; they take their rows as one array per
+column (`_unnest`), one statement per table. `insert_` is the dialect's `insert`
 (`sqlite.insert` or `postgresql.insert`), for ON CONFLICT.
 """
 
@@ -15,8 +16,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, case, func, insert, select, text, tuple_, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import Table, bindparam, case, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from provenance.store import evidence
@@ -42,6 +43,8 @@ _EVIDENCE = cast("Table", evidence.Evidence.__table__)
 _EDGES = cast("Table", Edge.__table__)
 _NODES = cast("Table", Node.__table__)
 _SEEN = cast("Table", PullerSeen.__table__)
+_PULLS = cast("Table", Pull.__table__)
+_ARTIFACTS = cast("Table", Artifact.__table__)
 _CHUNK = 500  # rows per IN (...) read
 
 # PostgreSQL: a node's stored attributes learn `patch` (its keys win) in the UPDATE itself.
@@ -135,7 +138,7 @@ def first_pulls(
     (repository, actor, seq) of those this batch moved or made: only their findings can
     change."""
     if concurrent:
-        return _first_pulls_concurrently(session, insert_, firsts)
+        return _first_pulls_concurrently(session, firsts)
     stmt = insert_(PullerSeen.__table__)
     ex = stmt.excluded
     stmt = stmt.on_conflict_do_update(
@@ -147,38 +150,20 @@ def first_pulls(
     return list(session.execute(stmt, firsts).all())
 
 
-def _first_pulls_concurrently(session: Session, insert_: Insert, firsts: list[Row]) -> list[Any]:
+def _first_pulls_concurrently(session: Session, firsts: list[Row]) -> list[Any]:
     """Insert-or-nothing, then move back only the first pulls this batch heard earlier (an
     upsert would lock every puller's row it meets until the commit, and the lanes would
-    queue on them)."""
-    stmt = insert_(_SEEN).on_conflict_do_nothing(index_elements=["repository", "actor"])
-    cols = (_SEEN.c.repository, _SEEN.c.actor, _SEEN.c.seq)
-    changed: list[Any] = list(session.execute(stmt.returning(*cols), firsts).all())
-    made = {(r, a) for r, a, _ in changed}
-    rest = [r for r in firsts if (r["repository"], r["actor"]) not in made]
-    stored: dict[tuple[str, str], str] = {}
-    for start in range(0, len(rest), _CHUNK):  # a plain read: it locks nothing
-        keys = [(r["repository"], r["actor"]) for r in rest[start : start + _CHUNK]]
-        found = session.execute(
-            select(_SEEN.c.repository, _SEEN.c.actor, _SEEN.c.okey).where(
-                tuple_(_SEEN.c.repository, _SEEN.c.actor).in_(keys)
-            )
-        )
-        stored.update({(r, a): k for r, a, k in found})
-    for row in rest:
-        if stored.get((row["repository"], row["actor"]), "") <= row["okey"]:
-            continue  # heard of earlier already (the usual case): nothing to lock
-        moved = session.execute(
-            update(_SEEN)
-            .where(
-                _SEEN.c.repository == row["repository"],
-                _SEEN.c.actor == row["actor"],
-                _SEEN.c.okey > row["okey"],
-            )
-            .values(okey=row["okey"], time=row["time"], seq=row["seq"], data=row["data"])
-            .returning(*cols)
-        ).all()
-        changed.extend(moved)
+    queue on them); one statement each, whatever the number of pullers."""
+    names = ["repository", "actor", "seq", "okey", "time", "data"]
+    rows, params = _unnest(session, _SEEN, names, firsts)
+    made = _INSERT_FIRST_PULLS.format(rows=rows)
+    changed: list[Any] = list(session.execute(_typed(made, _SEEN, names), params).all())
+    new = {(r, a) for r, a, _ in changed}
+    rest = [r for r in firsts if (r["repository"], r["actor"]) not in new]
+    if rest:  # locks only the rows it moves: a puller heard of earlier is left alone
+        rows, params = _unnest(session, _SEEN, names, rest)
+        moved = _MOVE_FIRST_PULLS.format(rows=rows)
+        changed.extend(session.execute(_typed(moved, _SEEN, names), params).all())
     return changed
 
 
@@ -231,18 +216,17 @@ def nodes(session: Session, insert_: Insert, rows: list[Row]) -> None:
 def nodes_concurrently(session: Session, insert_: Insert, rows: list[Row]) -> None:
     """An upsert locks every row it meets, even one it leaves as it is: every batch would
     lock the hubs (an actor, a repository) until it commits, and lanes would queue on
-    them. Insert what is new; update only a stored row heard of earlier."""
-    stmt = insert_(_NODES).on_conflict_do_nothing(index_elements=["id"])
-    made = set(session.execute(stmt.returning(_NODES.c.id), rows).scalars())
-    earlier = [{"b_id": r["id"], "b_first": r["first_seen"]} for r in rows if r["id"] not in made]
+    them. Insert what is new; update only a stored row heard of earlier. One statement
+    each: the rows go in as arrays (`_unnest`)."""
+    names = ["id", "kind", "attrs", "first_seen"]
+    values, params = _unnest(session, _NODES, names, rows)
+    stmt = _typed(_INSERT_NODES.format(rows=values), _NODES, names)
+    made = set(session.execute(stmt, params).scalars())
+    earlier = [r for r in rows if r["id"] not in made]
     if earlier:
-        first = bindparam("b_first", type_=_NODES.c.first_seen.type)
-        session.execute(
-            update(_NODES)
-            .where(_NODES.c.id == bindparam("b_id"), _NODES.c.first_seen > first)
-            .values(first_seen=first),
-            earlier,
-        )
+        names = ["id", "first_seen"]
+        values, params = _unnest(session, _NODES, names, earlier)
+        session.execute(_typed(_MOVE_NODES.format(rows=values), _NODES, names), params)
 
 
 def merge_attrs(session: Session, merges: Mapping[str, Mapping[str, Any]]) -> None:
@@ -336,41 +320,129 @@ def once_edges_concurrently(
 ) -> None:
     """PostgreSQL, writers side by side: insert-or-nothing on `ux_edges_once` (no probe
     first, which a concurrent insert would race), in key order; then move back the
-    `since` of the ones already stored that this batch heard of earlier."""
+    `since` of the ones already stored that this batch heard of earlier. One statement
+    each: the rows go in as arrays (`_unnest`)."""
     keys = sorted(pending, key=lambda k: (k[0], k[2], k[1]))  # (src, kind, dst) order
     rows = [pending[k] for k in keys]
-    stmt = insert_(_EDGES).on_conflict_do_nothing(
-        index_elements=["src", "kind", "dst"], index_where=text(ONCE_EDGES)
-    )
-    made = {
-        (src, dst, kind)
-        for src, dst, kind in session.execute(
-            stmt.returning(_EDGES.c.src, _EDGES.c.dst, _EDGES.c.kind), rows
-        )
-    }
-    earlier = [
-        {"b_src": k[0], "b_dst": k[1], "b_kind": k[2], "b_since": r["since"], "b_seq": r["seq"]}
-        for k, r in zip(keys, rows, strict=True)
-        if k not in made
-    ]
+    names = ["src", "dst", "kind", "since", "seq", "attrs"]
+    values, params = _unnest(session, _EDGES, names, rows)
+    stmt = _typed(_INSERT_ONCE_EDGES.format(rows=values, once=ONCE_EDGES), _EDGES, names)
+    made = {(src, dst, kind) for src, dst, kind in session.execute(stmt, params)}
+    earlier = [r for k, r in zip(keys, rows, strict=True) if k not in made]
     if earlier:
-        since = bindparam("b_since", type_=_EDGES.c.since.type)
-        session.execute(
-            update(_EDGES)
-            .where(
-                _EDGES.c.src == bindparam("b_src"),
-                _EDGES.c.kind == bindparam("b_kind"),
-                _EDGES.c.dst == bindparam("b_dst"),
-                text(ONCE_EDGES),
-                _EDGES.c.since > since,
-            )
-            .values(since=since, seq=bindparam("b_seq")),
-            earlier,
-        )
+        names = ["src", "dst", "kind", "since", "seq"]
+        values, params = _unnest(session, _EDGES, names, earlier)
+        move = _MOVE_ONCE_EDGES.format(rows=values, once=ONCE_EDGES)
+        session.execute(_typed(move, _EDGES, names), params)
+
+
+def pulls_concurrently(session: Session, rows: list[Row]) -> None:
+    """`pulls` in one statement (`rows` in key order): the counts added to what is stored."""
+    names = ["digest", "actor", "client", "count", "first", "last"]
+    values, params = _unnest(session, _PULLS, names, rows)
+    session.execute(_typed(_ADD_PULLS.format(rows=values), _PULLS, names), params)
+
+
+def artifacts_concurrently(session: Session, rows: list[Row]) -> None:
+    """`artifacts` for writers side by side (`rows` in digest order): insert what is new,
+    then update only a stored artifact this batch tells something new (an earlier first
+    sight, a later push or delete, its media type or size). An upsert would lock every
+    digest the batch pulled until it commits, and lanes pull the same popular digests."""
+    names = ["digest", "media_type", "size", "first_seen", "deleted", "deleted_at", "life_key"]
+    values, params = _unnest(session, _ARTIFACTS, names, rows)
+    stmt = _typed(_INSERT_ARTIFACTS.format(rows=values), _ARTIFACTS, names)
+    made = set(session.execute(stmt, params).scalars())
+    stored = [r for r in rows if r["digest"] not in made]
+    if stored:
+        values, params = _unnest(session, _ARTIFACTS, names, stored)
+        tell = _TELL_ARTIFACTS.format(rows=values, later=_LATER)
+        session.execute(_typed(tell, _ARTIFACTS, names), params)
+
+
+# --- rows as arrays (PostgreSQL) -----------------------------------------------------------
+# An executemany costs a statement per row (or a VALUES list per page, whose SQL text the
+# driver parses again each time): for thousands of rows that was most of a batch's time in
+# the shared writes, which run while the batch holds its history locks. Instead each column
+# goes in as one array parameter, typed like its column (so a datetime is bound as the
+# column binds it), and `unnest` turns them back into rows, in the order given.
+
+
+def _unnest(
+    session: Session, table: Table, names: list[str], rows: list[Row]
+) -> tuple[str, dict[str, Any]]:
+    """`unnest(...) AS v(b_<name>, ...)` over one array per column, and those arrays."""
+    dialect = session.get_bind().dialect
+    casts = ", ".join(f"CAST(:b_{n} AS {table.c[n].type.compile(dialect)}[])" for n in names)
+    columns = ", ".join(f"b_{n}" for n in names)
+    params = {f"b_{n}": [r[n] for r in rows] for n in names}
+    return f"unnest({casts}) AS v({columns})", params
+
+
+def _typed(sql: str, table: Table, names: list[str]) -> Any:
+    """`sql` with its array parameters bound as arrays of their columns' types."""
+    binds = [bindparam(f"b_{n}", type_=postgresql.ARRAY(table.c[n].type)) for n in names]
+    return text(sql).bindparams(*binds)
+
+
+_INSERT_ONCE_EDGES = (
+    "INSERT INTO edges (src, dst, kind, since, until, seq, attrs)"
+    " SELECT b_src, b_dst, b_kind, b_since, NULL, b_seq, b_attrs FROM {rows}"
+    " ON CONFLICT (src, kind, dst) WHERE {once} DO NOTHING RETURNING src, dst, kind"
+)
+_MOVE_ONCE_EDGES = (
+    "UPDATE edges SET since = b_since, seq = b_seq FROM {rows}"
+    " WHERE src = b_src AND kind = b_kind AND dst = b_dst AND {once} AND since > b_since"
+)
+_INSERT_NODES = (
+    "INSERT INTO nodes (id, kind, attrs, first_seen)"
+    " SELECT b_id, b_kind, b_attrs, b_first_seen FROM {rows}"
+    " ON CONFLICT (id) DO NOTHING RETURNING id"
+)
+_MOVE_NODES = (
+    "UPDATE nodes SET first_seen = b_first_seen FROM {rows}"
+    " WHERE id = b_id AND first_seen > b_first_seen"
+)
+_ADD_PULLS = (
+    'INSERT INTO pulls (digest, actor, client, count, "first", "last")'
+    " SELECT b_digest, b_actor, b_client, b_count, b_first, b_last FROM {rows}"
+    " ON CONFLICT (digest, actor, client) DO UPDATE SET count = pulls.count + EXCLUDED.count,"
+    ' "first" = least(pulls."first", EXCLUDED."first"),'
+    ' "last" = greatest(pulls."last", EXCLUDED."last")'
+)
+_INSERT_ARTIFACTS = (
+    "INSERT INTO artifacts (digest, media_type, size, first_seen, deleted, deleted_at, life_key)"
+    " SELECT b_digest, b_media_type, b_size, b_first_seen, b_deleted, b_deleted_at, b_life_key"
+    " FROM {rows} ON CONFLICT (digest) DO NOTHING RETURNING digest"
+)
+# What the upsert of `artifacts` does, for the rows it would change: the latest push or
+# delete by event time (`life_key`) decides `deleted`; a pull (life_key NULL) says nothing.
+_LATER = "(b_life_key IS NOT NULL AND (life_key IS NULL OR b_life_key > life_key))"
+_TELL_ARTIFACTS = (
+    "UPDATE artifacts SET media_type = coalesce(b_media_type, media_type),"
+    " size = coalesce(b_size, size), first_seen = least(first_seen, b_first_seen),"
+    " deleted = CASE WHEN {later} THEN b_deleted ELSE deleted END,"
+    " deleted_at = CASE WHEN {later} THEN b_deleted_at ELSE deleted_at END,"
+    " life_key = CASE WHEN {later} THEN b_life_key ELSE life_key END"
+    " FROM {rows} WHERE digest = b_digest AND ("
+    " media_type IS DISTINCT FROM coalesce(b_media_type, media_type)"
+    " OR size IS DISTINCT FROM coalesce(b_size, size)"
+    " OR b_first_seen < first_seen OR {later})"
+)
+_INSERT_FIRST_PULLS = (
+    "INSERT INTO puller_seen (repository, actor, seq, okey, time, data)"
+    " SELECT b_repository, b_actor, b_seq, b_okey, b_time, b_data FROM {rows}"
+    " ON CONFLICT (repository, actor) DO NOTHING RETURNING repository, actor, seq"
+)
+_MOVE_FIRST_PULLS = (
+    "UPDATE puller_seen SET seq = b_seq, okey = b_okey, time = b_time, data = b_data"
+    " FROM {rows} WHERE repository = b_repository AND actor = b_actor AND okey > b_okey"
+    " RETURNING repository, actor, seq"
+)
 
 
 __all__ = [
     "artifacts",
+    "artifacts_concurrently",
     "evidence_rows",
     "facts",
     "first_pulls",
@@ -381,5 +453,6 @@ __all__ = [
     "once_edges",
     "once_edges_concurrently",
     "pulls",
+    "pulls_concurrently",
     "timeline",
 ]

@@ -16,7 +16,11 @@ that correct without a global lock:
   a hub (an actor, a repository) is locked only by a batch that changes it;
 - attribute merges happen inside the UPDATE (a JSON merge), not read-modify-write;
 - `history.recompute` takes per-key advisory locks (tag, workload, digest) before it
-  reads the facts it derives from, so lanes touching one tag serialize on it alone.
+  reads the facts it derives from, so lanes touching one tag serialize on it alone; the
+  shared rows are written after it, in one statement per table (`upserts`' arrays), so
+  the locks a popular tag's lanes queue on are held for little more than the history;
+- first pulls (a puller is a hub every lane's batch meets) are written very last, and
+  their new_puller findings reconciled right after (`history.reconcile_pullers`).
 A deadlock or serialization failure left over is retried by the caller (LaneProjector).
 """
 
@@ -152,9 +156,11 @@ class GraphWriter:
 
     def flush(self) -> None:
         """Write everything buffered, then derive the touched histories again."""
+        firsts: dict[tuple[str, str], dict[str, Any]] = {}
         if not self._concurrent:
             self.sync()
         else:  # what the histories read first; the rows lanes share last (`_sync_shared`)
+            firsts, self._first_pulls = self._first_pulls, {}  # a hub row: written last
             self._sync_nodes(late=False)
             self._write_evidence()
             early = {k: r for k, r in self._new_edges.items() if k[2] in _EDGES_READ_BY_HISTORY}
@@ -170,7 +176,7 @@ class GraphWriter:
             )
             self._touched = history.Touched()
         if self._concurrent:
-            self._sync_shared()
+            self._sync_shared(firsts)
         self.session.flush()
 
     def sync(self) -> None:
@@ -397,19 +403,40 @@ class GraphWriter:
 
     # --- buffers into tables ------------------------------------------------------------
 
-    def _sync_shared(self) -> None:
+    def _sync_shared(self, firsts: dict[tuple[str, str], dict[str, Any]]) -> None:
         """Concurrent writers: the rows other lanes write too, last. A row new to the
         graph is inserted by one lane, and another lane inserting it waits until that
         transaction commits (an upsert also locks a row it updates until then): written
         just before the commit, the wait is short. (An actor, a repository, a base image,
         its edges are new to the graph in many batches while it grows.) Each table in key
-        order, the tables in one order; the attributes stored nodes learn go last, once
-        their rows exist whoever inserted them."""
+        order, the tables in one order; the attributes stored nodes learn go after their
+        rows exist whoever inserted them; the first pulls (`firsts`) and their new_puller
+        findings very last, since every lane's batch meets the same pullers."""
         self._write_once_edges()
-        self._write_pulls()
-        self._write_artifacts()
+        if self._pull_rows:
+            rows = [self._pull_rows[k] for k in sorted(self._pull_rows)]
+            self._pull_rows.clear()
+            upserts.pulls_concurrently(self.session, rows)
+        if self._artifact_rows:
+            rows = [self._artifact_rows[k] for k in sorted(self._artifact_rows)]
+            self._artifact_rows.clear()
+            upserts.artifacts_concurrently(self.session, rows)
         self._sync_nodes(late=True)
         self._merge_stored_attrs()
+        self._write_first_pulls_last(firsts)
+
+    def _write_first_pulls_last(self, firsts: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """Concurrent writers: store the first pulls this batch heard of earlier than the
+        graph, then reconcile the new_puller findings of just those (`history.recompute`,
+        run before, had none to reconcile). Until the commit, right after, each first-pull
+        row written is locked: a lane writing the same puller waits that long, no more."""
+        if not firsts:
+            return
+        rows = [firsts[k] for k in sorted(firsts)]  # key order: no deadlock between lanes
+        changed = upserts.first_pulls(self.session, self._insert, rows, concurrent=True)
+        moved = {(r, a): (seq, firsts[(r, a)]["data"]) for r, a, seq in changed}
+        if moved:
+            history.reconcile_pullers(self.session, self._insert, moved)
 
     def _write_timeline(self) -> None:
         if self._timeline:
