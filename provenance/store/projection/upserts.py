@@ -70,7 +70,7 @@ def facts(
 ) -> None:
     """Facts are idempotent on their identity: stated twice, stored once."""
     for model, rows, keys in (
-        (TagFact, tags, ["tag", "source", "event_id"]),
+        (TagFact, tags, ["tag", "okey"]),  # an event's one place in the log
         (DeployFact, deploys, ["workload", "source", "event_id"]),
         (ArtifactDelete, deletes, ["source", "event_id"]),
     ):

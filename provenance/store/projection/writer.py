@@ -296,7 +296,7 @@ class GraphWriter:
                 "kind": f.kind.value,
                 "digest": f.digest,
                 "explicit": f.explicit,
-                "data": self._data if point else {},
+                "actor": e.actor if point else None,  # the event: its timeline row
             }
         )
         touched = self._touched
