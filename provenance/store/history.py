@@ -941,15 +941,17 @@ def _rows_in(
 def _timeline_rows(session: Session, keys: set[tuple[int, str]], where: Any) -> list[Any]:
     """The timeline rows at (log seq, event id) `keys` that match `where`, through
     `ix_timeline_seq_event` (an event id is at one seq: the two IN lists name the pairs)."""
-    seqs = sorted({seq for seq, _ in keys})
-    rows = _rows_in(
-        session,
-        TimelineEvent,
-        TimelineEvent.event_id,
-        {event_id for _, event_id in keys},
-        where=where & TimelineEvent.seq.in_(seqs),
-    )
-    return [t for t in rows if (t.seq, t.event_id) in keys]
+    ordered = sorted(keys)
+    out: list[Any] = []
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        stmt = select(*TimelineEvent.__table__.columns).where(
+            TimelineEvent.seq.in_(sorted({seq for seq, _ in chunk})),
+            TimelineEvent.event_id.in_(sorted({event_id for _, event_id in chunk})),
+            where,
+        )
+        out.extend(t for t in session.execute(stmt) if (t.seq, t.event_id) in keys)
+    return out
 
 
 def _events_of(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Any]:
