@@ -223,7 +223,8 @@ class LaneProjector:
     def _retrying(self, step: Callable[[Any], int]) -> int:
         for attempt in range(self._retries):
             try:
-                with self._db.write() as session:
+                # Not durable: the graph is derived from the log, whose commits are.
+                with self._db.write(durable=False) as session:
                     return step(session)
             except Exception as exc:
                 if not _conflict(exc) or attempt == self._retries - 1:

@@ -194,8 +194,11 @@ _LOCK_KEYS = text(
 
 
 def _tags_holding(session: Session, digests: set[str]) -> set[str]:
-    """Tags that ever pointed at one of `digests`: a delete of it may close them."""
-    return _column_in(session, TagFact.tag, TagFact.digest, digests)
+    """Tags that ever pointed at one of `digests`: a delete of it may close them. Every
+    point of a tag is in its derived intervals (a tag this batch points is touched
+    anyway): the walk's index of edges answers, no index of facts by digest is kept."""
+    arts = {N.artifact(d) for d in digests}
+    return _column_in(session, Edge.dst, Edge.src, arts, kind=EdgeKind.TAGGED)
 
 
 @dataclass
@@ -206,7 +209,9 @@ class _TagWalk:
     found: _Findings
     edges: list[dict[str, Any]] = field(default_factory=list)
     reopened: list[dict[str, Any]] = field(default_factory=list)
-    derived: list[dict[str, Any]] = field(default_factory=list)
+    # Each move, in order: (tag, okey, fact, digest it moved from). Its event is read from
+    # the timeline once the walk is over (`moves_shown`): a fact holds no event JSON.
+    moves: list[tuple[str, str, TagFact, str]] = field(default_factory=list)
     # (tag, okey) of each delete of the tag -> the digest it held just before (None: none)
     held: dict[tuple[str, str], str | None] = field(default_factory=dict)
 
@@ -255,7 +260,6 @@ class _TagWalk:
             return current
         if current is not None:
             current.update(until=fact.time, until_okey=okey)
-        data = fact.data
         opened = {
             "src": src,
             "dst": tag,
@@ -263,22 +267,32 @@ class _TagWalk:
             "since": fact.time,
             "until": None,
             "seq": fact.seq,
-            "attrs": {"actor": data["actor"]} if data.get("actor") else {},
+            "attrs": {"actor": fact.actor} if fact.actor else {},
             "okey": okey,
             "until_okey": OPEN,
         }
         self.edges.append(opened)
         if current is not None:
-            moved = _moved(fact, current["src"].removeprefix("artifact:"))
+            self.moves.append((tag, okey, fact, current["src"].removeprefix("artifact:")))
+        return opened
+
+    def moves_shown(self, session: Session) -> list[dict[str, Any]]:
+        """The `tag.updated` rows derived from the moves, and a `tag_moved` finding each,
+        from the events of the facts (their timeline rows as received)."""
+        moves = self.moves
+        events = _events_of(session, {(f.seq, f.event_id) for _, _, f, _ in moves})
+        derived: list[dict[str, Any]] = []
+        for tag, okey, fact, previous in moves:
+            moved = _moved(fact, events[(fact.seq, fact.event_id)], previous)
             if not fact.explicit:
                 # right after the push it is derived from
-                self.derived.append(
+                derived.append(
                     timeline_row(moved, seq=fact.seq, order=2 * fact.ord + 1, derived_tag=tag)
                 )
             self.found.raised.append(
                 Raised(scopes.tag_fact(tag, okey), rules.tag_moved(moved), (fact.seq,))
             )
-        return opened
+        return derived
 
 
 def _tag_histories(
@@ -310,7 +324,7 @@ def _tag_histories(
     walk = _TagWalk(found)
     for tag in sorted(tags):
         walk.tag(tag, facts.get(tag, []), carried.get(tag), deletes)
-    edges, reopened, derived = walk.edges, walk.reopened, walk.derived
+    edges, reopened, derived = walk.edges, walk.reopened, walk.moves_shown(session)
     for start in range(0, len(doomed), _CHUNK):
         session.execute(delete(Edge).where(Edge.id.in_(doomed[start : start + _CHUNK])))
     tag_list = sorted(tags)
@@ -358,8 +372,9 @@ def _resolve_deletes(
         session.execute(
             update(TimelineEvent)
             .where(
-                TimelineEvent.source == d.source,
+                TimelineEvent.seq == d.seq,  # its place in the log: ix_timeline_seq_event
                 TimelineEvent.event_id == d.event_id,
+                TimelineEvent.source == d.source,
                 TimelineEvent.type == EventType.ARTIFACT_DELETED.value,
                 TimelineEvent.derived_tag.is_(None),
             )
@@ -415,8 +430,8 @@ def _relive(session: Session, insert_: Callable[[Any], Any], digests: set[str]) 
     session.execute(stmt, rows)
 
 
-def _moved(fact: TagFact, previous: str) -> Event:
-    e = Event.from_dict(fact.data)
+def _moved(fact: TagFact, data: dict[str, Any], previous: str) -> Event:
+    e = Event.from_dict(data)
     if fact.explicit:
         return e.with_changes(previous_digest=previous)
     return e.with_changes(
@@ -550,6 +565,7 @@ class _Derivation:
                     )
                 self.resolved_rows.append(
                     {
+                        "seq": f.seq,
                         "source": f.source,
                         "event_id": f.event_id,
                         "digest": digest,
@@ -793,18 +809,16 @@ def _write_stand_ins(
 def _show_resolved(session: Session, resolved: list[dict[str, Any]]) -> None:
     """A deployment by tag shows, in the timeline, the digest the tag held at that time:
     rewrite the rows whose resolution changed."""
-    wanted = {(r["source"], r["event_id"]): r for r in resolved}
-    shown = _rows_in(
+    wanted = {(r["seq"], r["source"], r["event_id"]): r for r in resolved}
+    shown = _timeline_rows(
         session,
-        TimelineEvent,
-        TimelineEvent.event_id,
-        {event_id for _, event_id in wanted},
-        where=TimelineEvent.type == EventType.DEPLOYMENT_APPLIED.value,
+        {(seq, event_id) for seq, _, event_id in wanted},
+        TimelineEvent.type == EventType.DEPLOYMENT_APPLIED.value,
     )
     changed = [
         {"id": t.id, "digest": r["digest"], "data": r["data"]}
         for t in shown
-        if (r := wanted.get((t.source, t.event_id))) is not None and t.digest != r["digest"]
+        if (r := wanted.get((t.seq, t.source, t.event_id))) is not None and t.digest != r["digest"]
     ]
     if changed:
         session.execute(update(TimelineEvent), changed)  # bulk UPDATE by primary key
@@ -938,6 +952,32 @@ def _rows_in(
             stmt = stmt.where(where)
         out.extend(session.execute(stmt).all())
     return out
+
+
+def _timeline_rows(session: Session, keys: set[tuple[int, str]], where: Any) -> list[Any]:
+    """The timeline rows at (log seq, event id) `keys` that match `where`, through
+    `ix_timeline_seq_event` (an event id is at one seq: the two IN lists name the pairs)."""
+    ordered = sorted(keys)
+    out: list[Any] = []
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        stmt = select(*TimelineEvent.__table__.columns).where(
+            TimelineEvent.seq.in_(sorted({seq for seq, _ in chunk})),
+            TimelineEvent.event_id.in_(sorted({event_id for _, event_id in chunk})),
+            where,
+        )
+        out.extend(t for t in session.execute(stmt) if (t.seq, t.event_id) in keys)
+    return out
+
+
+def _events_of(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Any]:
+    """The event JSON of each (log seq, event id): its timeline row as received."""
+    rows = _timeline_rows(session, keys, TimelineEvent.derived_tag.is_(None))
+    found = {(t.seq, t.event_id): t.data for t in rows}
+    missing = keys - found.keys()
+    if missing:  # every tag fact is written with its event's row: a rebuild is needed
+        raise LookupError(f"no timeline row for the events at {sorted(missing)[:3]}")
+    return found
 
 
 def _column_in(

@@ -152,11 +152,25 @@ class TimelineEvent(Base):
     __tablename__ = "timeline"
     __table_args__ = (
         Index("ix_timeline_digest_seq", "digest", "seq"),
-        Index("ix_timeline_previous_digest", "previous_digest"),
+        # Partial: nearly every row has none, and its reader looks a digest up (0016).
+        Index(
+            "ix_timeline_previous_digest",
+            "previous_digest",
+            sqlite_where=text("previous_digest IS NOT NULL"),
+            postgresql_where=text("previous_digest IS NOT NULL"),
+        ),
         Index("ix_timeline_time", "time"),
-        Index("ix_timeline_event_id", "event_id"),
+        # An event's row by its place in the log: rows go in at the index's end (an index
+        # on the event id alone takes them at random places; migration 0016).
+        Index("ix_timeline_seq_event", "seq", "event_id"),
         # A tag's derived rows from a time on: recomputing the tail reads only the tail.
-        Index("ix_timeline_derived_tag_time", "derived_tag", "time"),
+        Index(
+            "ix_timeline_derived_tag_time",
+            "derived_tag",
+            "time",
+            sqlite_where=text("derived_tag IS NOT NULL"),
+            postgresql_where=text("derived_tag IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -228,6 +242,8 @@ class Edge(Base):
         ),
         Index("ix_edges_dst_kind_until", "dst", "kind", "until_okey"),
         # One row per once-only edge, whichever projector writes it first (ON CONFLICT).
+        # PostgreSQL only: SQLite's one writer probes first, and the index would repeat the
+        # key of the first one, at random places, for every edge (migration 0016).
         Index(
             "ux_edges_once",
             "src",
@@ -235,8 +251,7 @@ class Edge(Base):
             "dst",
             unique=True,
             postgresql_where=text(ONCE_EDGES),
-            sqlite_where=text(ONCE_EDGES),
-        ),
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -297,13 +312,14 @@ OPEN = "9999-12-31T23:59:59.999999|999999999999999|999999"
 
 
 class TagFact(Base):
-    """A tag was pointed at a digest (`point`) or deleted (`delete`) at `time`."""
+    """A tag was pointed at a digest (`point`) or deleted (`delete`) at `time`. The event
+    itself is the timeline row at (`seq`, `event_id`): read when the tag moves."""
 
     __tablename__ = "tag_facts"
     __table_args__ = (
-        Index("ix_tag_facts_identity", "tag", "source", "event_id", unique=True),
-        Index("ix_tag_facts_tag_okey", "tag", "okey"),
-        Index("ix_tag_facts_digest", "digest"),
+        # Its identity: an event has one place in the log, so one okey (migration 0016).
+        Index("ux_tag_facts_tag_okey", "tag", "okey", unique=True),
+        # No index by digest: the tags that held one are found by their `tagged` edges.
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -318,7 +334,7 @@ class TagFact(Base):
     kind: Mapped[str] = mapped_column(String(10))
     digest: Mapped[str | None] = mapped_column(String(71))
     explicit: Mapped[bool] = mapped_column(Boolean, default=False)  # a `tag.updated` event
-    data: Mapped[dict[str, Any]]
+    actor: Mapped[str | None] = mapped_column(String(300))  # who pointed it
 
 
 class DeployFact(Base):

@@ -12,6 +12,7 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 
 from provenance.store import Database
@@ -126,9 +127,10 @@ def _write(db: Database, *, prepared: bool) -> None:
         upserts.pulls(session, insert_, rows["pulls"])
         upserts.nodes(session, insert_, rows["nodes"])
         upserts.artifacts(session, insert_, rows["artifacts"])
-        upserts.once_edges(
-            session, insert_, {(r["src"], r["dst"], r["kind"]): r for r in rows["edges"]}
-        )
+        if prepared:
+            upserts.once_edges(session, {(r["src"], r["dst"], r["kind"]): r for r in rows["edges"]})
+        elif not session.execute(text("SELECT 1 FROM edges")).first():
+            session.execute(sqlite.insert(upserts._EDGES), rows["edges"])
         upserts.facts(session, insert_, rows["tag_facts"], [], [])
 
 

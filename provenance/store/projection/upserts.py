@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from provenance.store import evidence
 from provenance.store.alert_models import PullerSeen
+from provenance.store.db import to_json
 from provenance.store.models import (
     ONCE_EDGES,
     Artifact,
@@ -33,7 +34,7 @@ from provenance.store.models import (
     TagFact,
     TimelineEvent,
 )
-from provenance.store.prepared import Prepared
+from provenance.store.prepared import Prepared, sqlite_time
 
 Insert = Callable[[Any], Any]
 Row = dict[str, Any]
@@ -83,10 +84,10 @@ def evidence_rows(session: Session, rows: list[Row]) -> None:
 _FACTS: tuple[tuple[Any, list[str], tuple[str, ...]], ...] = (
     (
         TagFact,
-        ["tag", "source", "event_id"],
+        ["tag", "okey"],  # an event's one place in the log
         (
             *("tag", "repository", "source", "event_id", "okey", "time", "seq", "ord"),
-            *("kind", "digest", "explicit", "data"),
+            *("kind", "digest", "explicit", "actor"),
         ),
     ),
     (
@@ -288,31 +289,31 @@ _ARTIFACTS_SQLITE = Prepared(
 )
 
 
-def _once_edges_upsert(insert_: Insert) -> Any:
-    stmt = insert_(_EDGES)
-    ex = stmt.excluded
-    return stmt.on_conflict_do_update(
-        index_elements=["src", "kind", "dst"],
-        index_where=text(ONCE_EDGES),
-        set_={"since": ex.since, "seq": ex.seq},
-        where=ex.since < _EDGES.c.since,
-    )
-
-
-_ONCE_EDGES_SQLITE = Prepared(
-    _once_edges_upsert(sqlite.insert), ("src", "dst", "kind", "since", "until", "seq", "attrs")
+# SQLite's one writer: said earlier than stored moves `since` (and the seq that said it)
+# back; absent goes in. Each row is one seek of `ix_edges_src_kind_dst_until` (its key
+# starts with src, kind, dst), no unique index needed; the statements are prepared once.
+_EARLIER_EDGE = (
+    "UPDATE edges SET since = ?, seq = ? WHERE src = ? AND kind = ? AND dst = ? AND since > ?"
+)
+_NEW_EDGE = (
+    "INSERT INTO edges (src, dst, kind, since, until, seq, attrs) SELECT ?, ?, ?, ?, NULL, ?, ? "
+    "WHERE NOT EXISTS (SELECT 1 FROM edges WHERE src = ? AND kind = ? AND dst = ?)"
 )
 
 
-def once_edges(session: Session, insert_: Insert, pending: dict[tuple[str, str, str], Row]) -> None:
-    """One writer: one upsert on `ux_edges_once` for the batch (one index seek per row): a
-    new once-only edge goes in, a stored one said earlier than stored moves `since` (and
-    the seq that said it) back, any other is left as it is."""
-    rows = list(pending.values())
-    if insert_ is sqlite.insert:
-        _ONCE_EDGES_SQLITE.run(session, rows)
-    else:
-        session.execute(_once_edges_upsert(insert_), rows)
+def once_edges(session: Session, pending: dict[tuple[str, str, str], Row]) -> None:
+    """One writer: a new once-only edge goes in, a stored one said earlier than stored
+    moves `since` back, any other is left as it is; two executemanys for the batch."""
+    if not pending:
+        return
+    earlier, new = [], []
+    for (src, dst, kind), row in pending.items():
+        since = sqlite_time(row["since"])
+        earlier.append((since, row["seq"], src, kind, dst, since))
+        new.append((src, dst, kind, since, row["seq"], to_json(row["attrs"]), src, kind, dst))
+    conn = session.connection()
+    conn.exec_driver_sql(_EARLIER_EDGE, earlier)
+    conn.exec_driver_sql(_NEW_EDGE, new)
 
 
 def once_edges_concurrently(

@@ -302,7 +302,7 @@ class GraphWriter:
                 "kind": f.kind.value,
                 "digest": f.digest,
                 "explicit": f.explicit,
-                "data": self._data if point else {},
+                "actor": e.actor if point else None,  # the event: its timeline row
             }
         )
         touched = self._touched
@@ -491,7 +491,7 @@ class GraphWriter:
             if self._concurrent:
                 upserts.once_edges_concurrently(self.session, self._insert, pending)
             else:
-                upserts.once_edges(self.session, self._insert, pending)
+                upserts.once_edges(self.session, pending)
 
     def _write_facts(self) -> None:
         """Facts are idempotent on their identity: stated twice, stored once."""
