@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 
 from provenance.store import Database
-from provenance.store.models import UTCDateTime
+from provenance.store.models import TagFact, UTCDateTime
 from provenance.store.prepared import sqlite_time
 from provenance.store.projection import upserts
 
@@ -110,35 +110,33 @@ def _rows() -> dict[str, list[dict[str, Any]]]:
                 "kind": "point",
                 "digest": "sha256:" + "a" * 64,
                 "explicit": True,
-                "data": {"id": "e-2"},
+                "actor": "ci-bot",
             }
         ],
     }
 
 
 def _write(db: Database, *, prepared: bool) -> None:
+    """The rows through the projection's SQLite functions, or the same statements (the
+    upserts' builders) through Session.execute."""
     rows = _rows()
-    insert_ = sqlite.insert if prepared else _CoreInsert()
     with db.write() as session:
         if prepared:
             upserts.timeline(session, rows["timeline"])
-        else:
-            session.execute(sqlite.insert(upserts._TIMELINE), rows["timeline"])
-        upserts.pulls(session, insert_, rows["pulls"])
-        upserts.nodes(session, insert_, rows["nodes"])
-        upserts.artifacts(session, insert_, rows["artifacts"])
-        if prepared:
+            upserts.pulls(session, rows["pulls"])
+            upserts.nodes(session, rows["nodes"])
+            upserts.artifacts(session, rows["artifacts"])
             upserts.once_edges(session, {(r["src"], r["dst"], r["kind"]): r for r in rows["edges"]})
-        elif not session.execute(text("SELECT 1 FROM edges")).first():
+            upserts.facts(session, sqlite.insert, rows["tag_facts"], [], [])
+            return
+        session.execute(sqlite.insert(upserts._TIMELINE), rows["timeline"])
+        session.execute(upserts._pulls_upsert(sqlite.insert), rows["pulls"])
+        session.execute(upserts._nodes_upsert(sqlite.insert), rows["nodes"])
+        session.execute(upserts._artifacts_upsert(sqlite.insert), rows["artifacts"])
+        if not session.execute(text("SELECT 1 FROM edges")).first():  # once-only
             session.execute(sqlite.insert(upserts._EDGES), rows["edges"])
-        upserts.facts(session, insert_, rows["tag_facts"], [], [])
-
-
-class _CoreInsert:
-    """`sqlite.insert`, but not the same object: the upserts take the Session.execute path."""
-
-    def __call__(self, table: Any) -> Any:
-        return sqlite.insert(table)
+        tags = upserts._fact_insert(sqlite.insert, TagFact, ["tag", "okey"])
+        session.execute(tags, rows["tag_facts"])
 
 
 def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:

@@ -2,11 +2,13 @@
 
 Each takes the rows of one table, already merged per key by the writer
 (`provenance.store.projection.writer`), and writes them with one executemany (or a few):
-Core statements on the tables, since the ORM's bulk path costs more per row. The
-`*_concurrently` variants are for PostgreSQL with writers of other lanes at work: they
-insert what is new and update only what this batch heard of earlier, so a row another
-lane also writes is locked only when it changes; they take their rows as one array per
-column (`_unnest`), one statement per table. `insert_` is the dialect's `insert`
+Core statements on the tables, since the ORM's bulk path costs more per row. `pulls`,
+`nodes`, `artifacts`, `once_edges` and `merge_attrs` are SQLite's, whose one writer runs
+them as statements prepared once (`provenance.store.prepared`). The `*_concurrently`
+variants are for PostgreSQL with writers of other lanes at work: they insert what is new
+and update only what this batch heard of earlier, so a row another lane also writes is
+locked only when it changes; they take their rows as one array per column (`_unnest`), one
+statement per table. `insert_` is the dialect's `insert`
 (`sqlite.insert` or `postgresql.insert`), for ON CONFLICT.
 """
 
@@ -186,12 +188,9 @@ _PULLS_SQLITE = Prepared(
 )
 
 
-def pulls(session: Session, insert_: Insert, rows: list[Row]) -> None:
-    """Pull counts per (digest, actor, client), added to what is stored."""
-    if insert_ is sqlite.insert:
-        _PULLS_SQLITE.run(session, rows)
-    else:
-        session.execute(_pulls_upsert(insert_), rows)
+def pulls(session: Session, rows: list[Row]) -> None:
+    """One writer: pull counts per (digest, actor, client), added to what is stored."""
+    _PULLS_SQLITE.run(session, rows)
 
 
 def _nodes_upsert(insert_: Insert) -> Any:
@@ -206,12 +205,9 @@ def _nodes_upsert(insert_: Insert) -> Any:
 _NODES_SQLITE = Prepared(_nodes_upsert(sqlite.insert), ("id", "kind", "attrs", "first_seen"))
 
 
-def nodes(session: Session, insert_: Insert, rows: list[Row]) -> None:
+def nodes(session: Session, rows: list[Row]) -> None:
     """One writer: an upsert that keeps the stored attributes and the earliest first_seen."""
-    if insert_ is sqlite.insert:
-        _NODES_SQLITE.run(session, rows)
-    else:
-        session.execute(_nodes_upsert(insert_), rows)
+    _NODES_SQLITE.run(session, rows)
 
 
 def nodes_concurrently(session: Session, insert_: Insert, rows: list[Row]) -> None:
@@ -254,12 +250,9 @@ def merge_attrs_concurrently(session: Session, merges: Mapping[str, Mapping[str,
     session.execute(_MERGE_ATTRS, params)
 
 
-def artifacts(session: Session, insert_: Insert, rows: list[Row]) -> None:
-    """One row per digest, in digest order."""
-    if insert_ is sqlite.insert:
-        _ARTIFACTS_SQLITE.run(session, rows)
-    else:
-        session.execute(_artifacts_upsert(insert_), rows)
+def artifacts(session: Session, rows: list[Row]) -> None:
+    """One writer: one row per digest, in digest order."""
+    _ARTIFACTS_SQLITE.run(session, rows)
 
 
 def _artifacts_upsert(insert_: Insert) -> Any:

@@ -451,14 +451,14 @@ class GraphWriter:
     def _write_pulls(self) -> None:
         if self._pull_rows:
             rows = [self._pull_rows[k] for k in sorted(self._pull_rows)]
-            upserts.pulls(self.session, self._insert, rows)
+            upserts.pulls(self.session, rows)
             self._pull_rows.clear()
 
     def _write_artifacts(self) -> None:
         if self._artifact_rows:
             rows = sorted(self._artifact_rows.values(), key=lambda r: str(r["digest"]))
             self._artifact_rows.clear()
-            upserts.artifacts(self.session, self._insert, rows)
+            upserts.artifacts(self.session, rows)
 
     def _sync_nodes(self, *, late: bool) -> None:
         if not self._new_nodes:
@@ -473,7 +473,7 @@ class GraphWriter:
         if self._concurrent:
             upserts.nodes_concurrently(self.session, self._insert, rows)
         else:
-            upserts.nodes(self.session, self._insert, rows)
+            upserts.nodes(self.session, rows)
 
     def _merge_stored_attrs(self) -> None:
         if self._attr_merges:
