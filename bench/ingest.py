@@ -41,6 +41,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -821,8 +822,8 @@ def project_with_progress(
     started = mark_t
     last_say = mark_t
     while True:
-        with db.write() as session:
-            n = projection.project_pending(session, limit=batch)
+        # As the service's runner projects: the batch at once, not durable (the log is).
+        n = projection.project_in(db, partial(projection.project_pending, limit=batch))
         if not n:
             break
         done += n * events_per_entry

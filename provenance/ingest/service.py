@@ -120,11 +120,10 @@ class ProjectionRunner:
         total = 0
         with self._lock:
             while True:
-                # Not durable: the graph is derived from the log, which is (db.write).
-                with self._db.write(durable=False) as session:
-                    done = projection.project_pending(
-                        session, limit=self._batch, min_severity=self._min_severity
-                    )
+                step = partial(
+                    projection.project_pending, limit=self._batch, min_severity=self._min_severity
+                )
+                done = projection.project_in(self._db, step)
                 total += done
                 if done < self._batch:  # nothing more was pending when it looked
                     return total
@@ -223,9 +222,7 @@ class LaneProjector:
     def _retrying(self, step: Callable[[Any], int]) -> int:
         for attempt in range(self._retries):
             try:
-                # Not durable: the graph is derived from the log, whose commits are.
-                with self._db.write(durable=False) as session:
-                    return step(session)
+                return projection.project_in(self._db, step)
             except Exception as exc:
                 if not _conflict(exc) or attempt == self._retries - 1:
                     raise

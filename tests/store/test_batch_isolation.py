@@ -1,16 +1,20 @@
 """One delivery or log entry the store cannot take never stops the others (issue 8, item 4),
 on both backends and without Kafka: `ingest_batch` stores a refused batch again delivery by
 delivery and refuses the one that still fails (`StoreError`); `project_pending` sets a
-failing log entry aside and moves on. A broken database is never blamed on the input.
+failing log entry aside and moves on. The runner applies a batch whole, with no savepoint
+(`project_in`), and only a batch that fails again entry by entry. A broken database is
+never blamed on the input.
 
 A database trigger stands in for whatever the store may refuse that validation did not
 foresee (a constraint, a column limit, a bug in a statement)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
 from provenance.ingest.service import ProjectionRunner, ingest_batch
@@ -158,3 +162,58 @@ def test_a_broken_graph_table_stops_the_projection_without_blaming_the_entry(
     _rename(db, "timeline_away", "timeline")
     assert ProjectionRunner(db).catch_up() == 2
     assert _count(db, TimelineEvent) == 2
+
+
+def _statements(db: Database) -> list[str]:
+    """Every statement the writing engine sends from now on."""
+    sent: list[str] = []
+
+    @sa_event.listens_for(db.engine, "before_cursor_execute")
+    def _record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    return sent
+
+
+def test_a_batch_that_projects_takes_no_savepoint(db: Database) -> None:
+    """A savepoint makes SQLite journal every page the batch changes to a temp file first:
+    a batch that projects is applied whole, in one transaction, with none."""
+    ingest_batch(db, [delivery(_merged(x)) for x in ("a", "b", "c")], SECRETS)
+    sent = _statements(db)
+    assert ProjectionRunner(db).catch_up() == 3
+    assert _count(db, TimelineEvent) == 3
+    assert not [s for s in sent if "SAVEPOINT" in s.upper()]
+
+
+def test_a_failing_entry_rolls_the_batch_back_whole_before_it_is_retried(db: Database) -> None:
+    _refuse(db, "timeline", REFUSED)
+    ingest_batch(
+        db, [delivery(_merged("a")), delivery(_merged(REFUSED)), delivery(_merged("b"))], SECRETS
+    )
+    with pytest.raises(projection.BatchFailed) as raised, db.write() as session:
+        projection.project_pending(session, at_once=True)
+    assert (raised.value.first, raised.value.last) == (1, 3)
+    assert blames_the_input(raised.value.__cause__)  # the entry's, not the database's
+    assert _count(db, TimelineEvent) == 0  # nothing of the batch was kept
+    with db.read() as session:
+        assert projection.lag(session) == 3
+
+    sent = _statements(db)
+    step = partial(projection.project_pending, limit=10)
+    assert projection.project_in(db, step) == 3
+    with db.read() as session:
+        projected = set(session.execute(select(TimelineEvent.event_id)).scalars())
+        assert (projection.lag(session), projection.set_aside(session)) == (0, 1)
+    assert projected == {"a", "b"}
+    assert [s for s in sent if "SAVEPOINT" in s.upper()]  # the retry: one entry at a time
+
+
+def test_a_broken_database_fails_the_batch_at_once_without_a_retry(db: Database) -> None:
+    ingest_batch(db, [delivery(_merged("a")), delivery(_merged("b"))], SECRETS)
+    _rename(db, "timeline", "timeline_away")
+    with pytest.raises(Exception) as raised:
+        projection.project_in(db, partial(projection.project_pending, limit=10))
+    assert not isinstance(raised.value, projection.BatchFailed)
+    assert not blames_the_input(raised.value)
+    with db.read() as session:
+        assert (projection.lag(session), projection.set_aside(session)) == (2, 0)

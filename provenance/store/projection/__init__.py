@@ -15,7 +15,7 @@ Three parts, one job each:
   batch's facts and writes them set-based, then derives the touched histories again;
 - the runner, `projection.runner`: which log entries to project under which cursor.
 
-Entry points (the runner's): `apply_entries`, `project_pending`, `project_lane`,
+Entry points (the runner's): `apply_entries`, `project_in`, `project_pending`, `project_lane`,
 `rebuild`, `lag`, `lane_cursor`, `oldest_pending`, `set_aside`, `CURSOR`.
 """
 
@@ -25,10 +25,12 @@ from provenance.store.models import ProjectionCursor  # the rows `CURSOR` and la
 from provenance.store.projection.runner import (
     CURSOR,
     LANE_CURSOR,
+    BatchFailed,
     apply_entries,
     lag,
     lane_cursor,
     oldest_pending,
+    project_in,
     project_lane,
     project_pending,
     rebuild,
@@ -39,12 +41,14 @@ from provenance.store.projection.writer import GraphWriter
 __all__ = [
     "CURSOR",
     "LANE_CURSOR",
+    "BatchFailed",
     "GraphWriter",
     "ProjectionCursor",
     "apply_entries",
     "lag",
     "lane_cursor",
     "oldest_pending",
+    "project_in",
     "project_lane",
     "project_pending",
     "rebuild",

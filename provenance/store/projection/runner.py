@@ -10,6 +10,13 @@ counts the others. An entry that cannot be projected is set aside (`set_aside` c
 them). `rebuild` drops the projection and replays the whole log, which must give the
 same graph.
 
+A batch is first applied whole, with no savepoint (`at_once`): a savepoint makes SQLite copy
+every page the batch changes into a statement journal on disk first, a write per changed
+page, which at a million events was a third of the projection's time. Should an entry fail,
+the transaction is rolled back and the same entries are applied again each in a savepoint of
+its own, the failing one set aside: `project_in` runs a step that way, in transactions of
+its own.
+
 `apply_entries` is where the two halves meet: each event's facts come from the rules
 (`provenance.model.graph_rules.facts_of`), and the writer (`projection.writer`) stores
 them for the whole batch.
@@ -18,7 +25,7 @@ them for the whole batch.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -29,7 +36,7 @@ from provenance.model.events import Event
 from provenance.model.graph_rules import Context, facts_of
 from provenance.store import cursors, evidence, quarantine, scans
 from provenance.store.alert_models import ALERT_PROJECTION_TABLES
-from provenance.store.db import blames_the_input
+from provenance.store.db import Database, blames_the_input
 from provenance.store.models import (
     PROJECTION_TABLES,
     LogEntry,
@@ -49,12 +56,39 @@ def lane_cursor(lane: str) -> str:
     return f"{LANE_CURSOR}{lane}"
 
 
+class BatchFailed(Exception):
+    """An entry of a batch applied `at_once` failed: the transaction holds part of the
+    batch and must be rolled back; the entries are then applied one by one."""
+
+    def __init__(self, first: int, last: int) -> None:
+        super().__init__(f"log entries {first}..{last}: one failed to project")
+        self.first, self.last = first, last
+
+
+def project_in(db: Database, step: Callable[..., int]) -> int:
+    """Run a projection step (`project_pending` or `project_lane`, its other arguments
+    bound) in a transaction of its own: the batch at once, and should an entry of it fail,
+    again in a new transaction, entry by entry. Not durable: the graph is derived from the
+    log, whose commits are (`Database.write`)."""
+    try:
+        with db.write(durable=False) as session:
+            return step(session, at_once=True)
+    except BatchFailed as failed:
+        logger.info(
+            "projection batch failed; applying its entries one by one",
+            extra={"first": failed.first, "last": failed.last},
+        )
+    with db.write(durable=False) as session:
+        return step(session, at_once=False)
+
+
 def project_pending(
     session: Session,
     *,
     limit: int = 500,
     lanes: bool = True,
     min_severity: str = DEFAULT_MIN_SEVERITY,
+    at_once: bool = False,
 ) -> int:
     """Move the global cursor over up to `limit` log entries; return how many it passed.
 
@@ -67,7 +101,8 @@ def project_pending(
     The batch is applied in a savepoint. Should it fail for anything but the database
     being unreachable, it is applied again entry by entry, and an entry that still fails
     is set aside (quarantine, kind `projection`, with the reason) while the cursor moves
-    past it: one entry the projection cannot take must never stop the graph."""
+    past it: one entry the projection cannot take must never stop the graph. `at_once`:
+    no savepoint, and `BatchFailed` instead (see `project_in`)."""
     locked = cursors.lock(session, [CURSOR], skip_locked=not lanes)
     if CURSOR not in locked:
         return 0
@@ -103,7 +138,7 @@ def project_pending(
             .scalars()
             .all()
         )
-        _apply_or_set_aside(session, rows, min_severity)
+        _apply_or_set_aside(session, rows, min_severity, at_once=at_once)
     for row in lane_rows.values():
         row.seq = max(row.seq, upto)  # every entry up to `upto` is projected now
     passed = sum(1 for seq, _ in heads if seq <= upto)
@@ -113,14 +148,19 @@ def project_pending(
 
 
 def project_lane(
-    session: Session, lane: str, *, limit: int = 500, min_severity: str = DEFAULT_MIN_SEVERITY
+    session: Session,
+    lane: str,
+    *,
+    limit: int = 500,
+    min_severity: str = DEFAULT_MIN_SEVERITY,
+    at_once: bool = False,
 ) -> int:
     """Project up to `limit` entries of one lane after its cursor; return how many.
 
     The lane's cursor row is locked first (FOR UPDATE), so a lane is projected by one
     transaction at a time, whichever worker owns the partition now or owned it before a
     rebalance; the entries and the cursor move commit together. Entries up to the global
-    cursor are projected already (a rebuild, the CLI)."""
+    cursor are projected already (a rebuild, the CLI). `at_once`: as `project_pending`'s."""
     name = lane_cursor(lane)
     cursor = cursors.lock(session, [name])[name]
     after = max(cursor.seq, cursors.get(session, CURSOR))  # read after the lock: current
@@ -136,13 +176,23 @@ def project_lane(
     )
     if not rows:
         return 0
-    _apply_or_set_aside(session, rows, min_severity)
+    _apply_or_set_aside(session, rows, min_severity, at_once=at_once)
     cursor.seq = rows[-1].seq
     session.flush()
     return len(rows)
 
 
-def _apply_or_set_aside(session: Session, rows: Sequence[LogEntry], min_severity: str) -> None:
+def _apply_or_set_aside(
+    session: Session, rows: Sequence[LogEntry], min_severity: str, *, at_once: bool
+) -> None:
+    if at_once:
+        try:
+            apply_entries(session, rows, min_severity=min_severity)
+        except Exception as exc:
+            if _transient(exc):
+                raise
+            raise BatchFailed(rows[0].seq, rows[-1].seq) from exc
+        return
     try:
         with session.begin_nested():
             apply_entries(session, rows, min_severity=min_severity)
@@ -285,10 +335,12 @@ def rebuild(session: Session) -> None:
 __all__ = [
     "CURSOR",
     "LANE_CURSOR",
+    "BatchFailed",
     "apply_entries",
     "lag",
     "lane_cursor",
     "oldest_pending",
+    "project_in",
     "project_lane",
     "project_pending",
     "rebuild",
