@@ -102,7 +102,8 @@ def project_pending(
     being unreachable, it is applied again entry by entry, and an entry that still fails
     is set aside (quarantine, kind `projection`, with the reason) while the cursor moves
     past it: one entry the projection cannot take must never stop the graph. `at_once`:
-    no savepoint, and `BatchFailed` instead (see `project_in`)."""
+    with no savepoint, and a failure raises `BatchFailed` for the caller to roll the
+    transaction back and call again without it (`project_in` does both)."""
     locked = cursors.lock(session, [CURSOR], skip_locked=not lanes)
     if CURSOR not in locked:
         return 0
