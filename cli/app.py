@@ -171,13 +171,33 @@ def _answer(
 ) -> tuple[A, Any]:
     """An answer and its JSON: from the service at `server` (its JSON, parsed into the query's
     dataclass) or from the database (the dataclass, and its JSON in the API's shape)."""
+
+    def asked(client: ServiceClient) -> tuple[A, Any]:
+        doc = ask(client)
+        return parse(doc), doc
+
+    def found(session: Session) -> tuple[A, Any]:
+        answer = read(session)
+        return answer, plain(answer)
+
+    return _ask_or_read(server, token, database_url, ask=asked, read=found)
+
+
+def _ask_or_read(
+    server: str | None,
+    token: str | None,
+    database_url: str | None,
+    *,
+    ask: Callable[[ServiceClient], A],
+    read: Callable[[Session], A],
+) -> A:
+    """The one place a query command chooses: the service at `server` when given, else one
+    read transaction on the database (never created)."""
     if server:
         with _client(server, token) as client:
-            doc = ask(client)
-        return parse(doc), doc
+            return ask(client)
     with _reading(database_url) as db, db.read() as session:
-        found = read(session)
-        return found, plain(found)
+        return read(session)
 
 
 def _wire(model: type[Model], answer: object) -> Any:
@@ -349,6 +369,11 @@ def demo(
 # --- questions -----------------------------------------------------------------------
 
 
+# The digest traced (resolved when read from the database), its view, lineage up and down,
+# and its timeline.
+_Traced = tuple[str, ArtifactView, Lineage, Lineage, list[artifacts.TimelineEvent]]
+
+
 @app.command()
 @answers
 def trace(
@@ -361,25 +386,24 @@ def trace(
     depth: Annotated[int, typer.Option(help="lineage depth")] = 3,
 ) -> None:
     """An artifact's lineage (a tree) and timeline (a table)."""
-    if server:
-        with _client(server, token) as client:
-            view = as_answer(client.artifact(digest), ArtifactResponse, ArtifactView)
-            up, down = (
-                as_answer(
-                    client.lineage(digest, direction=way, depth=depth), LineageResponse, Lineage
-                )
-                for way in ("up", "down")
-            )
-            events = timeline_events(client.timeline(digest, limit=1000))
-    else:
-        with _reading(database_url) as db, db.read() as session:
-            digest = catalog.resolve_digest(session, digest)  # repo:tag or a prefix, too
-            view = artifacts.artifact(session, digest)
-            up, down = (
-                lineages.lineage(session, digest, direction=way, depth=depth)
-                for way in ("up", "down")
-            )
-            events = artifacts.timeline(session, digest, limit=1000).events
+
+    def ask(client: ServiceClient) -> _Traced:
+        view = as_answer(client.artifact(digest), ArtifactResponse, ArtifactView)
+        up, down = (
+            as_answer(client.lineage(digest, direction=way, depth=depth), LineageResponse, Lineage)
+            for way in ("up", "down")
+        )
+        return digest, view, up, down, timeline_events(client.timeline(digest, limit=1000))
+
+    def read(session: Session) -> _Traced:
+        found = catalog.resolve_digest(session, digest)  # repo:tag or a prefix, too
+        view = artifacts.artifact(session, found)
+        up, down = (
+            lineages.lineage(session, found, direction=way, depth=depth) for way in ("up", "down")
+        )
+        return found, view, up, down, artifacts.timeline(session, found, limit=1000).events
+
+    traced, view, up, down, events = _ask_or_read(server, token, database_url, ask=ask, read=read)
     if json:
         _print_json(
             {
@@ -389,7 +413,7 @@ def trace(
             }
         )
         return
-    tree, table = trace_view(digest, view, up, down, events, style=Style(wide=wide))
+    tree, table = trace_view(traced, view, up, down, events, style=Style(wide=wide))
     console.print(tree)
     console.print(table)
 
@@ -504,23 +528,26 @@ def blast_radius(
         raise typer.Exit(exits.USAGE)
     ((kind, value),) = given.items()
     when_ = parse_time(as_of, field="--as-of") if as_of else None
-    if server:
-        with _client(server, token) as client:
-            found = client.blast_radius(kind, value, as_of=as_of, limit=limit)
-        result = as_answer(found, BlastRadiusResponse, BlastRadius)
-    else:
-        with _reading(database_url) as db, db.read() as session:
-            if kind in ("digest", "commit"):  # a reference or a unique prefix, too
-                resolve = catalog.resolve_digest if kind == "digest" else catalog.resolve_commit
-                value = resolve(session, value)
-            result = blast.blast_radius(session, kind, value, as_of=when_, limit=limit)
+
+    def ask(client: ServiceClient) -> tuple[str, BlastRadius]:
+        found = client.blast_radius(kind, value, as_of=as_of, limit=limit)
+        return value, as_answer(found, BlastRadiusResponse, BlastRadius)
+
+    def read(session: Session) -> tuple[str, BlastRadius]:
+        resolved = value
+        if kind in ("digest", "commit"):  # a reference or a unique prefix, too
+            resolve = catalog.resolve_digest if kind == "digest" else catalog.resolve_commit
+            resolved = resolve(session, value)
+        return resolved, blast.blast_radius(session, kind, resolved, as_of=when_, limit=limit)
+
+    named, result = _ask_or_read(server, token, database_url, ask=ask, read=read)
     if json:
         _print_json(_wire(BlastRadiusResponse, result))
         return
     style = Style(wide=wide)
     counts = ", ".join(f"{n} {k}" for k, n in result.counts.items())
     console.print(
-        f"[bold]blast radius of {kind} {style.digest(value)}[/bold]: {counts}", highlight=False
+        f"[bold]blast radius of {kind} {style.digest(named)}[/bold]: {counts}", highlight=False
     )
     for table in blast_radius_tables(result, style):
         console.print(table)
@@ -558,12 +585,13 @@ def audit_verify(
             raise InvalidConfiguration("--checkpoint is checked against the database, not --server")
         _verify_checkpoint(checkpoint, key, database_url, json=json)
         return
-    if server:
-        with _client(server, token) as client:
-            result = client.audit_verify(full=full)
-    else:
-        with _reading(database_url) as db, db.read() as session:
-            result = _plain(audit.verify(session))
+    result = _ask_or_read(
+        server,
+        token,
+        database_url,
+        ask=lambda client: client.audit_verify(full=full),
+        read=lambda session: _plain(audit.verify(session)),
+    )
     if json:
         _print_json(result)
     elif result["ok"]:

@@ -85,22 +85,9 @@ class Verdict:
 
     @classmethod
     def of(cls, row: EvidenceRow) -> Verdict:
-        details = row.details
-        return cls(
-            verified=row.verified,
-            key=row.key_id,
-            policy_sha256=row.policy_sha256,
-            reason=row.reason,
-            evaluated_at=row.evaluated_at,
-            origin=row.origin,
-            seq=row.seq,
-            event_id=row.event_id,
-            kind=row.kind,
-            predicate_type=details.get("predicate_type"),
-            builder_id=details.get("builder_id"),
-            builder_trusted=details.get("builder_trusted"),
-            signature_verified=details.get("signature_verified"),
-        )
+        # The row names its verdict fields once (`EvidenceRow.to_dict`, the wire form);
+        # this class, like `exports.ExportVerdict`, has exactly those keys.
+        return cls(**row.to_dict())
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,22 +104,9 @@ class ExportVerdict:
 
     @classmethod
     def of(cls, row: evidence.EvidenceRow) -> ExportVerdict:
-        details = row.details
-        return cls(
-            verified=row.verified,
-            key=row.key_id,
-            policy_sha256=row.policy_sha256,
-            reason=row.reason,
-            evaluated_at=format_time(row.evaluated_at),
-            origin=row.origin,
-            seq=row.seq,
-            event_id=row.event_id,
-            kind=row.kind,
-            predicate_type=details.get("predicate_type"),
-            builder_id=details.get("builder_id"),
-            builder_trusted=details.get("builder_trusted"),
-            signature_verified=details.get("signature_verified"),
-        )
+        # The fields as `EvidenceRow.to_dict` names them (as `artifacts.Verdict.of` reads
+        # them), the time in RFC 3339.
+        return cls(**(row.to_dict() | {"evaluated_at": format_time(row.evaluated_at)}))
 
 
 @dataclass(frozen=True, slots=True)

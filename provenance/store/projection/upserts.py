@@ -210,7 +210,7 @@ def nodes(session: Session, rows: list[Row]) -> None:
     _NODES_SQLITE.run(session, rows)
 
 
-def nodes_concurrently(session: Session, insert_: Insert, rows: list[Row]) -> None:
+def nodes_concurrently(session: Session, rows: list[Row]) -> None:
     """An upsert locks every row it meets, even one it leaves as it is: every batch would
     lock the hubs (an actor, a repository) until it commits, and lanes would queue on
     them. Insert what is new; update only a stored row heard of earlier. One statement
@@ -309,9 +309,7 @@ def once_edges(session: Session, pending: dict[tuple[str, str, str], Row]) -> No
     conn.exec_driver_sql(_NEW_EDGE, new)
 
 
-def once_edges_concurrently(
-    session: Session, insert_: Insert, pending: dict[tuple[str, str, str], Row]
-) -> None:
+def once_edges_concurrently(session: Session, pending: dict[tuple[str, str, str], Row]) -> None:
     """PostgreSQL, writers side by side: insert-or-nothing on `ux_edges_once` (no probe
     first, which a concurrent insert would race), in key order; then move back the
     `since` of the ones already stored that this batch heard of earlier. One statement

@@ -167,7 +167,7 @@ class GraphWriter:
             if early:  # one signature's or attestation's own: no other lane writes them
                 for k in early:
                     del self._new_edges[k]
-                upserts.once_edges_concurrently(self.session, self._insert, early)
+                upserts.once_edges_concurrently(self.session, early)
         self._write_timeline()
         self._write_facts()
         if self._touched:
@@ -471,7 +471,7 @@ class GraphWriter:
         if not rows:
             return
         if self._concurrent:
-            upserts.nodes_concurrently(self.session, self._insert, rows)
+            upserts.nodes_concurrently(self.session, rows)
         else:
             upserts.nodes(self.session, rows)
 
@@ -489,7 +489,7 @@ class GraphWriter:
             pending = self._new_edges
             self._new_edges = {}
             if self._concurrent:
-                upserts.once_edges_concurrently(self.session, self._insert, pending)
+                upserts.once_edges_concurrently(self.session, pending)
             else:
                 upserts.once_edges(self.session, pending)
 
