@@ -12,7 +12,7 @@ same graph.
 
 A batch is first applied whole, with no savepoint (`at_once`): a savepoint makes SQLite copy
 every page the batch changes into a statement journal on disk first, a write per changed
-page, which at a million events was a third of the projection's time. Should an entry fail,
+page: at a million events, half of the projection's page writes. Should an entry fail,
 the transaction is rolled back and the same entries are applied again each in a savepoint of
 its own, the failing one set aside: `project_in` runs a step that way, in transactions of
 its own.
@@ -98,12 +98,12 @@ def project_pending(
     without (a worker's sweep) the cursor stops before it: its partition's owner takes it.
     A sweep never waits: when another process holds the global cursor it passes nothing.
 
-    The batch is applied in a savepoint. Should it fail for anything but the database
-    being unreachable, it is applied again entry by entry, and an entry that still fails
-    is set aside (quarantine, kind `projection`, with the reason) while the cursor moves
-    past it: one entry the projection cannot take must never stop the graph. `at_once`:
-    with no savepoint, and a failure raises `BatchFailed` for the caller to roll the
-    transaction back and call again without it (`project_in` does both)."""
+    Each entry is applied in a savepoint of its own. One that fails for anything but the
+    database being unreachable is set aside (quarantine, kind `projection`, with the
+    reason) while the cursor moves past it: one entry the projection cannot take must
+    never stop the graph. `at_once`: the batch whole, with no savepoint, and a failure
+    raises `BatchFailed` for the caller to roll the transaction back and call again
+    without it (`project_in` does both)."""
     locked = cursors.lock(session, [CURSOR], skip_locked=not lanes)
     if CURSOR not in locked:
         return 0
@@ -194,19 +194,12 @@ def _apply_or_set_aside(
                 raise
             raise BatchFailed(rows[0].seq, rows[-1].seq) from exc
         return
-    try:
-        with session.begin_nested():
-            apply_entries(session, rows, min_severity=min_severity)
-    except Exception as exc:
-        if _transient(exc) or len(rows) == 1:
-            _set_aside_or_raise(session, rows[0], exc)
-        else:
-            for row in rows:
-                try:
-                    with session.begin_nested():
-                        apply_entries(session, [row], min_severity=min_severity)
-                except Exception as one:
-                    _set_aside_or_raise(session, row, one)
+    for row in rows:  # each alone: only the one that fails is set aside
+        try:
+            with session.begin_nested():
+                apply_entries(session, [row], min_severity=min_severity)
+        except Exception as exc:
+            _set_aside_or_raise(session, row, exc)
 
 
 def apply_entries(
