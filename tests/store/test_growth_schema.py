@@ -19,6 +19,7 @@ from provenance.store import Database
 from provenance.store.alerting import list_alerts
 from provenance.store.db import MIGRATIONS
 from provenance.store.models import Edge, TagFact
+from provenance.store.projection import upserts
 from tests.factories import delivery, digest, event
 
 REPO = "registry.acme.example/acme/web"
@@ -80,6 +81,23 @@ def test_the_same_once_only_edge_in_two_batches_is_stored_once(db: Database) -> 
         ).all()
     assert len(rows) == 1  # and it keeps the earlier time it was said
     assert rows[0].since.minute == 1
+
+
+def test_the_once_only_edge_statements_seek_the_covering_index(tmp_path: Path) -> None:
+    """SQLite's one writer probes each once-only edge by (src, kind, dst). The kind is cast
+    so that SQLite does not prepare the statements again at each row (it weighs a bare
+    parameter against `ix_edges_deployed`'s predicate): the seek must stay the index's."""
+    db = Database(f"sqlite:///{tmp_path / 'plan.sqlite'}")
+    db.upgrade()
+    probes = {
+        upserts._NEW_EDGE: ("s", "d", "built", "t", 1, "{}", "s", "built", "d"),
+        upserts._EARLIER_EDGE: ("t", 1, "s", "built", "d", "t"),
+    }
+    with db.engine.connect() as conn:
+        for statement, params in probes.items():
+            plan = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
+            details = " ".join(row[-1] for row in plan)
+            assert "INDEX ix_edges_src_kind_dst_until (src=? AND kind=? AND dst=?" in details
 
 
 def _alembic(url: str) -> Config:
