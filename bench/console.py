@@ -44,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ingest import Server, build_graph, kept_graph, percentile
 
+from provenance.ingest.rebuild import REPLAY_EVENTS
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -156,7 +158,8 @@ def main() -> None:
     p.add_argument("--artifacts", type=int, default=10_000)
     p.add_argument("--pulls-per-artifact", type=float, default=0.5)
     p.add_argument("--delivery-events", type=int, default=5_000)
-    p.add_argument("--projection-batch", type=int, default=2)
+    p.add_argument("--projection-batch", type=int, default=500)
+    p.add_argument("--projection-events", type=int, default=REPLAY_EVENTS)
     p.add_argument("--samples", type=int, default=20)
     p.add_argument("--actors", type=int, default=3, help="blast-radius pages by a CI actor")
     p.add_argument("--seed", type=int, default=7)

@@ -50,6 +50,7 @@ import orjson
 import psycopg
 from sqlalchemy import func, select
 
+from provenance.ingest.rebuild import REPLAY_EVENTS
 from provenance.ingest.sources import Delivery, normalize
 from provenance.query import blast_radius as blast
 from provenance.store import Database, log, projection
@@ -778,10 +779,17 @@ def build_graph(
         if n % 10 == 0 or n == len(bodies):
             say(f"graph: appended {n}/{len(bodies)} deliveries")
 
-    say(f"graph: projecting {len(bodies)} log entries, {args.projection_batch} per transaction")
+    say(
+        f"graph: projecting {len(bodies)} log entries, at most {args.projection_batch} and "
+        f"{args.projection_events:,} events per transaction (as `provenance db rebuild`)"
+    )
     t, cpu = time.perf_counter(), time.process_time()
     windows = project_with_progress(
-        db, args.projection_batch, len(raw) / len(bodies), args.window_events
+        db,
+        args.projection_batch,
+        args.projection_events,
+        len(raw) / len(bodies),
+        args.window_events,
     )
     project_s, project_cpu = time.perf_counter() - t, time.process_time() - cpu
     say(f"graph: projected in {project_s:.1f}s ({project_cpu:.1f}s CPU in this process)")
@@ -810,9 +818,10 @@ def build_graph(
 
 
 def project_with_progress(
-    db: Database, batch: int, events_per_entry: float, window_events: int
+    db: Database, batch: int, max_events: int, events_per_entry: float, window_events: int
 ) -> list[tuple[int, float, float]]:
-    """Project everything pending, one transaction of `batch` log entries at a time, and
+    """Project everything pending, one transaction of at most `batch` log entries and
+    `max_events` events at a time (as a replay of the log does), and
     return the projection rate per window of `window_events` events as the graph grows:
     (events projected at the end of the window, events/s within it, CPU ms/event within it:
     this process's CPU, plus the database server's on PostgreSQL, is not counted there)."""
@@ -823,7 +832,8 @@ def project_with_progress(
     last_say = mark_t
     while True:
         # As the service's runner projects: the batch at once, not durable (the log is).
-        n = projection.project_in(db, partial(projection.project_pending, limit=batch))
+        step = partial(projection.project_pending, limit=batch, max_events=max_events)
+        n = projection.project_in(db, step)
         if not n:
             break
         done += n * events_per_entry
@@ -1171,7 +1181,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pulls-per-artifact", type=float, default=0.5, help="mean pulls per artifact")
     p.add_argument("--delivery-events", type=int, default=5_000, help="events per log entry")
     p.add_argument(
-        "--projection-batch", type=int, default=2, help="log entries per projection transaction"
+        "--projection-batch",
+        type=int,
+        default=500,
+        help="log entries per projection transaction (at most; `provenance db rebuild`'s)",
+    )
+    p.add_argument(
+        "--projection-events",
+        type=int,
+        default=REPLAY_EVENTS,
+        help="events per projection transaction (at most; `provenance db rebuild`'s)",
     )
     p.add_argument(
         "--window-events",

@@ -103,12 +103,14 @@ class ProjectionRunner:
         db: Database,
         *,
         batch: int = 200,
+        max_events: int | None = None,
         interval: float = 2.0,
         min_severity: str = DEFAULT_MIN_SEVERITY,
     ) -> None:
         self._db = db
         self._min_severity = min_severity
         self._batch = batch
+        self._max_events = max_events  # and at most this many events per transaction
         self._interval = interval
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -121,11 +123,16 @@ class ProjectionRunner:
         with self._lock:
             while True:
                 step = partial(
-                    projection.project_pending, limit=self._batch, min_severity=self._min_severity
+                    projection.project_pending,
+                    limit=self._batch,
+                    max_events=self._max_events,
+                    min_severity=self._min_severity,
                 )
                 done = projection.project_in(self._db, step)
                 total += done
-                if done < self._batch:  # nothing more was pending when it looked
+                # Fewer than asked: nothing more was pending when it looked, unless the
+                # events' budget cut the batch short (then only an empty round tells).
+                if not done or (done < self._batch and self._max_events is None):
                     return total
 
     def try_catch_up(self) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from provenance.model.alerts import DEFAULT_MIN_SEVERITY
@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 CURSOR = "graph"  # the global cursor: every entry up to it is projected
 LANE_CURSOR = "graph:"  # + lane: every entry of that lane up to it is projected
+
+_Head = tuple[int, str | None, int]  # a log entry's seq, lane and number of events
 
 
 def lane_cursor(lane: str) -> str:
@@ -86,11 +88,14 @@ def project_pending(
     session: Session,
     *,
     limit: int = 500,
+    max_events: int | None = None,
     lanes: bool = True,
     min_severity: str = DEFAULT_MIN_SEVERITY,
     at_once: bool = False,
 ) -> int:
     """Move the global cursor over up to `limit` log entries; return how many it passed.
+    With `max_events`, it stops before the entry that would take the batch's events past
+    it (the first entry is taken whatever its size): a batch's cost is its events'.
 
     Entries a lane's cursor already covers are passed without applying them again. With
     `lanes` (embedded mode, the CLI, a rebuild) an entry of a lane not projected yet is
@@ -108,15 +113,21 @@ def project_pending(
     if CURSOR not in locked:
         return 0
     cursor = locked[CURSOR]
-    heads = session.execute(
-        select(LogEntry.seq, LogEntry.lane)
-        .where(LogEntry.seq > cursor.seq)
-        .order_by(LogEntry.seq)
-        .limit(limit)
-    ).all()
+    sizes = func.json_array_length(LogEntry.events) if max_events is not None else literal(0)
+    heads: list[_Head] = [
+        (seq, lane, int(size or 0))
+        for seq, lane, size in session.execute(
+            select(LogEntry.seq, LogEntry.lane, sizes)
+            .where(LogEntry.seq > cursor.seq)
+            .order_by(LogEntry.seq)
+            .limit(limit)
+        )
+    ]
     if not heads:
         return 0
-    names = sorted({lane_cursor(lane) for _, lane in heads if lane is not None})
+    if max_events is not None:
+        heads = _within(heads, max_events)
+    names = sorted({lane_cursor(lane) for _, lane, _ in heads if lane is not None})
     lane_rows: dict[str, ProjectionCursor] = {}
     if lanes:  # locked: a lane's projector may be applying its entries right now
         lane_rows = cursors.lock(session, names)
@@ -125,7 +136,7 @@ def project_pending(
         covered = cursors.get_many(session, names)
     todo: list[int] = []
     upto = cursor.seq
-    for seq, lane in heads:
+    for seq, lane, _ in heads:
         if lane is not None and seq <= covered.get(lane_cursor(lane), 0):
             upto = seq  # its lane projected it
             continue
@@ -142,10 +153,22 @@ def project_pending(
         _apply_or_set_aside(session, rows, min_severity, at_once=at_once)
     for row in lane_rows.values():
         row.seq = max(row.seq, upto)  # every entry up to `upto` is projected now
-    passed = sum(1 for seq, _ in heads if seq <= upto)
+    passed = sum(1 for seq, _, _ in heads if seq <= upto)
     cursor.seq = upto
     session.flush()
     return passed
+
+
+def _within(heads: list[_Head], max_events: int) -> list[_Head]:
+    """The first heads whose events add up to at most `max_events` (at least one)."""
+    taken: list[_Head] = []
+    events = 0
+    for head in heads:
+        events += head[2]
+        if taken and events > max_events:
+            break
+        taken.append(head)
+    return taken
 
 
 def project_lane(

@@ -1,0 +1,74 @@
+"""A projection transaction sized by events, not only by entries (`max_events`): a replay
+of the log takes as many whole entries as fit in the budget, at least one however large,
+and gives the same graph as entries projected one at a time; on both backends."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from provenance.ingest.rebuild import rebuild
+from provenance.ingest.service import ProjectionRunner, ingest_batch
+from provenance.ingest.sources import SourceSecrets
+from provenance.store import Database, projection
+from tests.factories import delivery, digest, event, sha
+from tests.store.snapshot import snapshot
+
+SECRETS = SourceSecrets()
+
+
+def _merges(prefix: str, n: int) -> list[dict[str, Any]]:
+    return [event("change.merged", id=f"{prefix}{i}", commit=sha(f"{prefix}{i}")) for i in range(n)]
+
+
+def _log(db: Database, *sizes: int) -> None:
+    """One log entry per size, of that many events."""
+    deliveries = [delivery(*_merges(f"e{k}-", n)) for k, n in enumerate(sizes)]
+    assert ingest_batch(db, deliveries, SECRETS).entries == len(sizes)
+
+
+def _step(db: Database, **kwargs: Any) -> int:
+    return projection.project_in(db, partial(projection.project_pending, **kwargs))
+
+
+def test_a_batch_takes_the_entries_that_fit_in_its_events(db: Database) -> None:
+    _log(db, 3, 3, 3, 1)
+    assert _step(db, limit=10, max_events=7) == 2  # 3 + 3; a third would make 9
+    assert _step(db, limit=10, max_events=4) == 2  # 3 + 1
+    assert _step(db, limit=10, max_events=4) == 0
+    with db.read() as session:
+        assert projection.lag(session) == 0
+
+
+def test_an_entry_larger_than_the_budget_is_taken_alone(db: Database) -> None:
+    _log(db, 5, 1)
+    assert _step(db, limit=10, max_events=2) == 1
+    assert _step(db, limit=10, max_events=2) == 1
+
+
+def test_the_entries_limit_still_holds_under_the_budget(db: Database) -> None:
+    _log(db, 1, 1, 1)
+    assert _step(db, limit=2, max_events=100) == 2
+
+
+def test_a_runner_with_a_budget_catches_up_on_everything(db: Database) -> None:
+    """A batch the budget cut short is not the end of what is pending."""
+    _log(db, 2, 2, 2, 2, 2)
+    assert ProjectionRunner(db, batch=10, max_events=3).catch_up() == 5
+    with db.read() as session:
+        assert projection.lag(session) == 0
+
+
+def test_a_replay_in_small_transactions_gives_the_graph_of_one_large(db: Database) -> None:
+    _log(db, 4, 1, 3, 2)
+    ingest_batch(
+        db,
+        [delivery(event("artifact.pushed", digest=digest("img"), repository="r", tag="v1"))],
+        SECRETS,
+    )
+    assert rebuild(db, max_events=1_000) == 5
+    whole = snapshot(db)
+    assert rebuild(db, max_events=2) == 5
+    assert snapshot(db) == whole
+    assert rebuild(db, batch=1, max_events=1) == 5
+    assert snapshot(db) == whole
