@@ -784,13 +784,14 @@ def build_graph(
         f"{args.projection_events:,} events per transaction (as `provenance db rebuild`)"
     )
     t, cpu = time.perf_counter(), time.process_time()
-    windows = project_with_progress(
-        db,
-        args.projection_batch,
-        args.projection_events,
-        len(raw) / len(bodies),
-        args.window_events,
-    )
+    with db.replaying():  # as `provenance db rebuild`
+        windows = project_with_progress(
+            db,
+            args.projection_batch,
+            args.projection_events,
+            len(raw) / len(bodies),
+            args.window_events,
+        )
     project_s, project_cpu = time.perf_counter() - t, time.process_time() - cpu
     say(f"graph: projected in {project_s:.1f}s ({project_cpu:.1f}s CPU in this process)")
 

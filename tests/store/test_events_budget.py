@@ -1,16 +1,21 @@
 """A projection transaction sized by events, not only by entries (`max_events`): a replay
 of the log takes as many whole entries as fit in the budget, at least one however large,
-and gives the same graph as entries projected one at a time; on both backends."""
+and gives the same graph as entries projected one at a time; on both backends. On SQLite a
+replay's writer has a page cache that holds what such a transaction dirties."""
 
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
 
 from provenance.ingest.rebuild import rebuild
 from provenance.ingest.service import ProjectionRunner, ingest_batch
 from provenance.ingest.sources import SourceSecrets
 from provenance.store import Database, projection
+from provenance.store.db import REPLAY_CACHE_KIB
 from tests.factories import delivery, digest, event, sha
 from tests.store.snapshot import snapshot
 
@@ -72,3 +77,23 @@ def test_a_replay_in_small_transactions_gives_the_graph_of_one_large(db: Databas
     assert snapshot(db) == whole
     assert rebuild(db, batch=1, max_events=1) == 5
     assert snapshot(db) == whole
+
+
+def test_a_replay_gives_the_writer_a_larger_page_cache_and_then_its_own(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'replay.sqlite'}")
+    db.upgrade()
+
+    def cache_kib() -> int:
+        with db.write() as session:
+            return -int(session.execute(text("PRAGMA cache_size")).scalar_one())
+
+    usual = cache_kib()
+    assert usual < REPLAY_CACHE_KIB
+    with db.replaying():
+        assert cache_kib() == REPLAY_CACHE_KIB
+        with db.replaying(cache_kib=4096):
+            assert cache_kib() == 4096
+        assert cache_kib() == REPLAY_CACHE_KIB
+    assert cache_kib() == usual
+    with db.read() as session:  # readers keep theirs
+        assert -int(session.execute(text("PRAGMA cache_size")).scalar_one()) < usual
