@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import io
 from pathlib import Path
 
 import orjson
 import pytest
+import uvicorn
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -23,6 +25,21 @@ def test_serve_refuses_a_public_address_without_tokens(monkeypatch: pytest.Monke
     result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--database-url", "sqlite://"])
     assert result.exit_code == 2
     assert "refusing" in result.output
+
+
+def test_serve_leaves_its_startup_heap_out_of_later_collections(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """What was built to start stays as long as the process: frozen before it serves."""
+    frozen: list[int] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *_a, **_k: frozen.append(gc.get_freeze_count()))
+    try:
+        url = f"sqlite:///{tmp_path / 'serve.sqlite'}"
+        result = runner.invoke(app, ["serve", "--database-url", url])
+    finally:
+        gc.unfreeze()
+    assert result.exit_code == 0, result.output
+    assert frozen and frozen[0] > 0
 
 
 def test_demo_then_trace_and_blast_radius(db: Database) -> None:
