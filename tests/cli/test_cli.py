@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import io
+import sys
 from pathlib import Path
 
 import orjson
@@ -33,6 +34,8 @@ def test_serve_leaves_its_startup_heap_out_of_later_collections(
     """What was built to start stays as long as the process: frozen before it serves."""
     frozen: list[int] = []
     monkeypatch.setattr(uvicorn, "run", lambda *_a, **_k: frozen.append(gc.get_freeze_count()))
+    # The test process keeps its own logging (serve's would outlive the runner's streams).
+    monkeypatch.setattr(sys.modules["cli.app"], "configure_logging", lambda *_a, **_k: None)
     try:
         url = f"sqlite:///{tmp_path / 'serve.sqlite'}"
         result = runner.invoke(app, ["serve", "--database-url", url])
