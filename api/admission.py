@@ -17,8 +17,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from api.auth import Role, require
-from api.deps import Services, services
+from api.auth import Role
+from api.auth import admit as admit_role
+from api.deps import Services, services_of
 from api.ingest import receive
 from api.openapi import problems
 from provenance.ingest import admission
@@ -26,14 +27,13 @@ from provenance.model.errors import RejectedInput
 from provenance.trust.policy import AdmissionPolicy, TrustPolicy
 
 router = APIRouter(prefix="/v1", tags=["admission"])
-_ingest_role = require(Role.INGEST)
 
 
 async def _admitted(request: Request) -> Services:
     """The ingest role, checked on the event loop (no I/O: a sync dependency would cost a
     threadpool round trip on the API server's hot path), and the services."""
-    _ingest_role(request)
-    return services(request)
+    admit_role(request, Role.INGEST)
+    return services_of(request)
 
 
 class StatusModel(BaseModel):

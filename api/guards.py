@@ -19,7 +19,7 @@ from provenance.model.errors import InvalidQuery
 NO_NUL_PATTERN = "^[^\\x00]*$"
 
 
-def no_nul_in_query(request: Request) -> None:
+async def no_nul_in_query(request: Request) -> None:  # no I/O: on the loop
     for name, value in request.query_params.multi_items():
         if "\x00" in name or "\x00" in value:
             raise InvalidQuery(f"query parameter {name!r} contains a NUL character")
