@@ -93,17 +93,26 @@ def _normalize_or_quarantine(
         raise
 
 
+# Events per projection transaction of a live runner, at most (a replay's are larger:
+# `rebuild.REPLAY_EVENTS`). A body of 10 MiB holds ~50,000 small events: without a budget, a
+# backlog of 200 such entries (after a restart, or behind a burst) was one transaction of
+# ten million events, its buffers in memory at once: the process died, and restarted
+# into the same transaction.
+LIVE_EVENTS = 20_000
+
+
 class ProjectionRunner:
     """Projects the log into the graph: on demand after each ingest, and in a background
     thread that catches up after a crash and retries after a failure. `min_severity`: the
-    alert threshold of the shell's `Settings.alert_min_severity`."""
+    alert threshold of the shell's `Settings.alert_min_severity`. A transaction takes at
+    most `batch` entries and `max_events` events (None: no budget)."""
 
     def __init__(
         self,
         db: Database,
         *,
         batch: int = 200,
-        max_events: int | None = None,
+        max_events: int | None = LIVE_EVENTS,
         interval: float = 2.0,
         min_severity: str = DEFAULT_MIN_SEVERITY,
     ) -> None:
@@ -120,19 +129,27 @@ class ProjectionRunner:
     def catch_up(self) -> int:
         """Project everything pending; returns the number of log entries projected."""
         total = 0
+        cut = False
+
+        def was_cut() -> None:
+            nonlocal cut
+            cut = True
+
+        step = partial(
+            projection.project_pending,
+            limit=self._batch,
+            max_events=self._max_events,
+            min_severity=self._min_severity,
+            on_cut=was_cut,
+        )
         with self._lock:
             while True:
-                step = partial(
-                    projection.project_pending,
-                    limit=self._batch,
-                    max_events=self._max_events,
-                    min_severity=self._min_severity,
-                )
+                cut = False
                 done = projection.project_in(self._db, step)
                 total += done
                 # Fewer than asked: nothing more was pending when it looked, unless the
-                # events' budget cut the batch short (then only an empty round tells).
-                if not done or (done < self._batch and self._max_events is None):
+                # events' budget cut the batch short.
+                if not done or (done < self._batch and not cut):
                     return total
 
     def try_catch_up(self) -> None:
@@ -187,12 +204,14 @@ class LaneProjector:
         db: Database,
         *,
         batch: int = 20,
+        max_events: int | None = LIVE_EVENTS,
         retries: int = 20,
         min_severity: str = DEFAULT_MIN_SEVERITY,
     ) -> None:
         self._db = db
         self._min_severity = min_severity
         self._batch = batch
+        self._max_events = max_events  # per transaction, as ProjectionRunner's
         self._retries = retries
 
     @property
@@ -208,6 +227,7 @@ class LaneProjector:
                 projection.project_lane,
                 lane=lane,
                 limit=self._batch,
+                max_events=self._max_events,
                 min_severity=self._min_severity,
             )
             left = rounds
@@ -220,7 +240,11 @@ class LaneProjector:
         """Move the global cursor over what the lanes projected; returns entries passed."""
         total = 0
         step = partial(
-            projection.project_pending, limit=500, lanes=False, min_severity=self._min_severity
+            projection.project_pending,
+            limit=500,
+            max_events=self._max_events,
+            lanes=False,
+            min_severity=self._min_severity,
         )
         while done := self._retrying(step):
             total += done
@@ -453,6 +477,7 @@ def _quarantine(db: Database, delivery: Delivery, exc: RejectedInput | UnknownSo
 
 
 __all__ = [
+    "LIVE_EVENTS",
     "BatchOutcome",
     "IngestOutcome",
     "LaneProjector",

@@ -9,10 +9,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 
 from provenance.ingest.rebuild import rebuild
-from provenance.ingest.service import ProjectionRunner, ingest_batch
+from provenance.ingest.service import LaneProjector, ProjectionRunner, ingest_batch
 from provenance.ingest.sources import SourceSecrets
 from provenance.store import Database, projection
 from provenance.store.db import REPLAY_CACHE_KIB
@@ -60,6 +61,45 @@ def test_a_runner_with_a_budget_catches_up_on_everything(db: Database) -> None:
     """A batch the budget cut short is not the end of what is pending."""
     _log(db, 2, 2, 2, 2, 2)
     assert ProjectionRunner(db, batch=10, max_events=3).catch_up() == 5
+    with db.read() as session:
+        assert projection.lag(session) == 0
+
+
+def _transactions(db: Database) -> list[int]:
+    """A counter of the write transactions begun from now on (one element each)."""
+    begun: list[int] = []
+    sa_event.listen(db.engine, "begin", lambda _conn: begun.append(1))
+    return begun
+
+
+def test_a_runner_takes_no_empty_round_unless_the_budget_cut_a_batch(db: Database) -> None:
+    """The budget tells the runner when it cut a batch: a catch-up the budget did not cut
+    ends with the batch that found fewer entries than asked (no empty round after it, which
+    in `serve` would be one more write transaction per request)."""
+    _log(db, 2, 2)
+    begun = _transactions(db)
+    assert ProjectionRunner(db, batch=10, max_events=100).catch_up() == 2
+    assert len(begun) == 1
+    more = [delivery(*_merges(f"m{k}-", 2)) for k in range(3)]
+    assert ingest_batch(db, more, SECRETS).entries == 3
+    begun.clear()
+    assert ProjectionRunner(db, batch=10, max_events=3).catch_up() == 3
+    assert len(begun) == 3  # each cut after one entry; the last found nothing more to take
+
+
+def test_a_lane_projects_within_its_events_budget(db: Database) -> None:
+    lane = "deliveries:0"
+    deliveries = [delivery(*_merges(f"l{k}-", n)) for k, n in enumerate((3, 3, 1, 5))]
+    assert ingest_batch(db, deliveries, SECRETS, lanes=[lane] * 4).entries == 4
+    with db.write() as session:
+        assert projection.project_lane(session, lane, limit=10, max_events=4) == 1  # 3; 3 more: 6
+    with db.write() as session:
+        assert projection.project_lane(session, lane, limit=10, max_events=4) == 2  # 3 + 1
+    with db.write() as session:  # larger than the budget: alone
+        assert projection.project_lane(session, lane, limit=10, max_events=4) == 1
+    begun = _transactions(db)
+    assert LaneProjector(db, max_events=4).catch_up([lane]) == 0
+    assert len(begun) == 1
     with db.read() as session:
         assert projection.lag(session) == 0
 

@@ -92,10 +92,12 @@ def project_pending(
     lanes: bool = True,
     min_severity: str = DEFAULT_MIN_SEVERITY,
     at_once: bool = False,
+    on_cut: Callable[[], None] | None = None,
 ) -> int:
     """Move the global cursor over up to `limit` log entries; return how many it passed.
     With `max_events`, it stops before the entry that would take the batch's events past
-    it (the first entry is taken whatever its size): a batch's cost is its events'.
+    it (the first entry is taken whatever its size): a batch's cost is its events'. When
+    it stops there, `on_cut` is called: fewer than `limit` passed, and more are pending.
 
     Entries a lane's cursor already covers are passed without applying them again. With
     `lanes` (embedded mode, the CLI, a rebuild) an entry of a lane not projected yet is
@@ -126,7 +128,10 @@ def project_pending(
     if not heads:
         return 0
     if max_events is not None:
-        heads = _within(heads, max_events)
+        taken = _within(heads, max_events)
+        if len(taken) < len(heads) and on_cut is not None:
+            on_cut()
+        heads = taken
     names = sorted({lane_cursor(lane) for _, lane, _ in heads if lane is not None})
     lane_rows: dict[str, ProjectionCursor] = {}
     if lanes:  # locked: a lane's projector may be applying its entries right now
@@ -176,10 +181,12 @@ def project_lane(
     lane: str,
     *,
     limit: int = 500,
+    max_events: int | None = None,
     min_severity: str = DEFAULT_MIN_SEVERITY,
     at_once: bool = False,
 ) -> int:
-    """Project up to `limit` entries of one lane after its cursor; return how many.
+    """Project up to `limit` entries of one lane after its cursor, and with `max_events`
+    only as many as fit in it (at least one), as `project_pending`; return how many.
 
     The lane's cursor row is locked first (FOR UPDATE), so a lane is projected by one
     transaction at a time, whichever worker owns the partition now or owned it before a
@@ -188,16 +195,21 @@ def project_lane(
     name = lane_cursor(lane)
     cursor = cursors.lock(session, [name])[name]
     after = max(cursor.seq, cursors.get(session, CURSOR))  # read after the lock: current
-    rows = list(
-        session.execute(
-            select(LogEntry)
-            .where(LogEntry.lane == lane, LogEntry.seq > after)
-            .order_by(LogEntry.seq)
-            .limit(limit)
-        )
-        .scalars()
-        .all()
-    )
+    pending = select(LogEntry).where(LogEntry.lane == lane, LogEntry.seq > after)
+    if max_events is not None:  # the entries' sizes first: only what fits is loaded
+        heads: list[_Head] = [
+            (seq, lane, int(size or 0))
+            for seq, size in session.execute(
+                select(LogEntry.seq, func.json_array_length(LogEntry.events))
+                .where(LogEntry.lane == lane, LogEntry.seq > after)
+                .order_by(LogEntry.seq)
+                .limit(limit)
+            )
+        ]
+        if not heads:
+            return 0
+        pending = pending.where(LogEntry.seq <= _within(heads, max_events)[-1][0])
+    rows = list(session.execute(pending.order_by(LogEntry.seq).limit(limit)).scalars().all())
     if not rows:
         return 0
     _apply_or_set_aside(session, rows, min_severity, at_once=at_once)
