@@ -155,7 +155,7 @@ def blast_radius(
     tips = [r.node for name in reach.NODE_LISTS for r in rows[name]]
     tips += [r.src for r in rows["deployments"]]
     tips += [N.artifact(r.first) for r in rows["pullers"]]
-    parent = reach.parents(session, tips)
+    parent = reach.parents(session, root, tips)
 
     def path(node: str) -> list[str]:
         out = [node]
@@ -182,7 +182,7 @@ def blast_radius(
         counts=counts,
         artifacts=artifacts("artifacts"),
         derived=artifacts("derived"),
-        tags=[_affected_tag(r.node, r.parent, path(r.node)) for r in rows["tags"]],
+        tags=[_affected_tag(r.node, parent[r.node], path(r.node)) for r in rows["tags"]],
         deployments=deployments,
         pullers=[
             AffectedPuller(

@@ -3,8 +3,9 @@
 `walk` fills three temporary tables of the session's connection (created on first use,
 emptied by each walk; on PostgreSQL also at commit):
 
-* `blast_reach`: every node reached, breadth first, with its depth, the node it was first
-  reached from (`parent`), how many artifacts its path holds (`arts`: more than one makes
+* `blast_reach`: every node reached, breadth first, with its depth, the edge it was first
+  reached by (`edge`: its source is the node's parent; none for the root and the seeds,
+  whose parent is the root), how many artifacts its path holds (`arts`: more than one makes
   an artifact `derived`), and for a tag its repository (`k1`);
 * `blast_deploys`: every deployment edge out of a reached node, with its sort key;
 * `blast_pullers`: pulls of the reached digests per (actor, client).
@@ -12,14 +13,16 @@ emptied by each walk; on PostgreSQL also at commit):
 Counts are aggregates over them and a page is a keyset scan, the walk one INSERT ... SELECT
 per level, in SQL. A wide reach (a CI actor: 79,000 nodes at 1 M events) is bound by the
 rows the walk writes and what it computes per row, so `blast_reach` keeps as few B-trees
-and columns as it can: on SQLite no rowid beside its key, no index by list (maintained
-per row, it cost more than the one scan and top-N sort of a page that it saved: each page
-request walks again anyway), and no list or key column but a tag's. A node's list is its
-kind (the prefix of its id) and, for an artifact, whether its path holds another; builds,
-artifacts and derived run in node order (the same as by build id or digest), so on SQLite
-their counts and pages are ranges of the key. Tags run by (repository, tag), which is by
-(repository, node): only the repository is stored (splitting a tag's id costs a
-microsecond, the most costly term of a wide walk after its index probes).
+and columns as it can: on SQLite no rowid beside its key; no parent, which its edge gives
+for a page's items only (stored, the parent's id made each row half as large again and a
+45,000-tag level 15-25% slower); no index by list (maintained per row, it cost more than
+the one scan and top-N sort of a page that it saved: each page request walks again
+anyway); and no list or key column but a tag's. A node's list is its kind (the prefix of
+its id) and, for an artifact, whether its path holds another; builds, artifacts and
+derived run in node order (the same as by build id or digest), so on SQLite their counts
+and pages are ranges of the key. Tags run by (repository, tag), which is by (repository,
+node): only the repository is stored (splitting a tag's id is the most costly term of a
+wide walk after its index probes and inserts).
 
 The parent of a node is the source of the lowest-id edge into it from the level before, so
 paths are shortest and the same on both backends whatever the query plan. Sort keys are
@@ -29,7 +32,7 @@ sorts strings.
     walk(session, root, kinds, as_of=, max_reach=) -> truncated
     counts(session) -> {list: n}
     page(session, list, after, limit) -> rows      keyset: strictly after `after`
-    parents(session, nodes) -> {node: parent}      every ancestor of the nodes, too
+    parents(session, root, nodes) -> {node: parent}  every ancestor of the nodes, too
     release(session)                               free the rows once the answer is built
 """
 
@@ -81,8 +84,7 @@ reach_t = Table(
     _meta,
     Column("node", Text, primary_key=True),
     Column("depth", Integer, nullable=False),
-    Column("parent", Text, nullable=False),
-    Column("edge", BigInteger),  # the edge it was first reached by
+    Column("edge", BigInteger),  # the edge it was first reached by: its source is the parent
     Column("arts", Integer, nullable=False),
     Column("k1", _Ordered),  # a tag's repository: with the node, its list's order
     # A level in node order (edges read in order), with what the next level reads of it.
@@ -240,7 +242,7 @@ def _valid(edges: Any, as_of: datetime | None) -> ColumnElement[bool]:
 def _root_row(root: str) -> dict[str, Any]:
     """The root's row, classified as the level query classifies the nodes it adds."""
     arts = int(root.startswith("artifact:"))
-    row: dict[str, Any] = {"node": root, "depth": 0, "parent": root, "edge": None}
+    row: dict[str, Any] = {"node": root, "depth": 0, "edge": None}
     row |= {"arts": arts, "k1": None}
     if root.startswith("tag:"):
         row["k1"] = root.removeprefix("tag:").rpartition(":")[0]
@@ -250,15 +252,17 @@ def _root_row(root: str) -> dict[str, Any]:
 def _tag_split_sqlite(dst: ColumnElement[str]) -> ColumnElement[int]:
     """Where the last colon of "tag:<repository>:<tag>" is, counted from after "tag:".
 
-    A colon or two (one more for a registry port) are found by `instr`, which costs little;
-    more fall back to `rtrim` by every other character, which costs per character squared
-    (a microsecond a tag, twice: at 45,000 tags, a fifth of a wide walk's level)."""
+    The colons are counted first (one `replace`): with one after "tag:", the usual case, it
+    is the first, found by `instr`; with two (a registry port), the second; more fall back
+    to `rtrim` by every other character, which costs per character squared. (Finding the
+    second colon to learn there is none, as before, made the split cost twice as much: 30
+    ms of a 45,000-tag level.)"""
     rest = func.substr(dst, 5)
+    colons = func.length(dst) - func.length(func.replace(dst, ":", ""))
     first = func.instr(rest, ":")
     second = func.instr(func.substr(rest, first + 1), ":")
-    third = func.instr(func.substr(rest, first + second + 1), ":")
     general = func.length(func.rtrim(dst, func.replace(dst, ":", ""))) - 4
-    return case((second == 0, first), (third == 0, first + second), else_=general)
+    return case((colons == 2, first), (colons == 3, first + second), else_=general)
 
 
 @functools.cache
@@ -290,7 +294,6 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool, first: boo
         select(
             dst,
             bindparam("depth", type_=Integer),
-            e.c.src,
             func.min(e.c.id) if lite and not first else e.c.id,
             f.c.arts + case((is_art, 1), else_=0),
             case((is_tag, repo), else_=None),
@@ -303,7 +306,7 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool, first: boo
             _valid(e, None if now else datetime.min),
         )
     )
-    columns = ["node", "depth", "parent", "edge", "arts", "k1"]
+    columns = ["node", "depth", "edge", "arts", "k1"]
     if lite and first:
         # WHERE true: SQLite would read the ON of the upsert as the join's.
         upsert = sqlite.insert(reach_t).from_select(columns, rows.where(literal_column("1")))
@@ -342,7 +345,7 @@ def walk(
     session.execute(reach_t.insert().values(**_root_row(root)))
     total, depth = 1, 0
     if seeds:  # the first level is given: the walk goes on from it
-        rows = [_root_row(s) | {"depth": 1, "parent": root} for s in seeds[: max_reach - 1]]
+        rows = [_root_row(s) | {"depth": 1} for s in seeds[: max_reach - 1]]
         session.execute(reach_t.insert(), rows)
         total, depth = 1 + len(rows), 1
     dialect = session.get_bind().dialect.name
@@ -570,7 +573,6 @@ def _page_statement(dialect: str, name: str, keyset: bool) -> Any:
             node = node.collate("C")  # code point order, as on SQLite
         stmt = select(
             reach_t.c.node,
-            reach_t.c.parent,
             func.substr(reach_t.c.node, len(_PREFIX[name]) + 1).label("key_0"),
             literal_column("''").label("key_1"),
         ).where(_member(dialect, reach_t, name))
@@ -580,7 +582,7 @@ def _page_statement(dialect: str, name: str, keyset: bool) -> Any:
     if name == "tags":
         node = reach_t.c.node.collate("C") if dialect == "postgresql" else reach_t.c.node
         order = (reach_t.c.k1, node)
-        stmt = select(reach_t.c.node, reach_t.c.parent, reach_t.c.k1.label("key_0"))
+        stmt = select(reach_t.c.node, reach_t.c.k1.label("key_0"))
         stmt = stmt.where(_member(dialect, reach_t, name))
         if keyset:
             after = (bindparam("after_0", type_=Text), bindparam("after_node", type_=Text))
@@ -619,25 +621,34 @@ def key_types(name: str) -> tuple[type, ...]:
     return tuple(int if c.name in ("ended", "edge", "neg") else str for c in _ORDER[name])
 
 
-def parents(session: Session, nodes: Iterable[str]) -> dict[str, str]:
+def parents(session: Session, root: str, nodes: Iterable[str]) -> dict[str, str]:
     """node -> parent for the nodes and all their ancestors up to the root (its own)."""
     out: dict[str, str] = {}
     todo = sorted(set(nodes))
     for start in range(0, len(todo), _CHUNK):
-        chunk = todo[start : start + _CHUNK]
-        out.update((str(n), str(p)) for n, p in session.execute(_ANCESTORS, {"nodes": chunk}))
+        params = {"nodes": todo[start : start + _CHUNK], "root": root}
+        out.update((str(n), str(p)) for n, p in session.execute(_ANCESTORS, params))
     return out
 
 
 def _ancestors() -> Any:
     """The nodes' (node, parent) rows and their ancestors', up a recursive CTE: one
-    statement whatever the depth (the root is its own parent: UNION stops there)."""
-    r = reach_t.alias("r")
-    start = select(reach_t.c.node, reach_t.c.parent).where(
-        reach_t.c.node.in_(bindparam("nodes", expanding=True))
-    )
+    statement whatever the depth. A parent is its edge's source, or the root for a row
+    reached by none (the root itself and the seeds): the root is its own parent, and
+    UNION stops there."""
+    root = bindparam("root", type_=Text)
+
+    def with_parent(rows: Any, joined: Any) -> Any:
+        e = Edge.__table__.alias()
+        parent = func.coalesce(e.c.src, root).label("parent")
+        return select(rows.c.node, parent).select_from(joined.outerjoin(e, e.c.id == rows.c.edge))
+
+    start = with_parent(reach_t, reach_t)
+    start = start.where(reach_t.c.node.in_(bindparam("nodes", expanding=True)))
     up = start.cte("up", recursive=True)
-    up = up.union(select(r.c.node, r.c.parent).join(up, r.c.node == up.c.parent))
+    r = reach_t.alias("r")
+    # From the row found, up to its parent's row: one probe of each key.
+    up = up.union(with_parent(r, up.join(r, r.c.node == up.c.parent)))
     return select(up.c.node, up.c.parent)
 
 
