@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import delete, func, literal, select
 from sqlalchemy.orm import Session
@@ -249,7 +250,10 @@ def apply_entries(
         for index, raw in enumerate(row.events):
             try:
                 event = Event.from_dict(raw)
-                writer.write(row.seq, index, event, facts_of(row.seq, event, context))
+                # The log holds each event's canonical form (`Event.to_dict`): its JSON
+                # is the timeline's, not built again (3% of the projection's instructions).
+                data = raw if _canonical(raw, event) else None
+                writer.write(row.seq, index, event, facts_of(row.seq, event, context), data)
             except ProvenanceError as exc:
                 # Validated on append, so this means a rule changed; keep the reason, go on.
                 logger.warning("projection skipped an event", extra={"seq": row.seq})
@@ -268,6 +272,20 @@ def apply_entries(
                     )
                 )
     writer.flush()
+
+
+def _canonical(raw: dict[str, Any], event: Event) -> bool:
+    """Whether a log entry's event is what `event.to_dict()` would give (every entry the
+    log holds, unless written by an older form): no null, no empty attributes, the time
+    as `format_time` writes it (microseconds only when there are some). Findings
+    (`artifact.scanned`) are rare and normalized on the way in: built again."""
+    if None in raw.values() or raw.get("attributes", True) == {}:
+        return False
+    if "vulnerabilities" in raw or "summary" in raw:
+        return False
+    written = raw["time"]
+    size = 27 if event.time.microsecond else 20
+    return len(written) == size and written[-1] == "Z" and written[10] == "T"
 
 
 def _transient(exc: BaseException) -> bool:

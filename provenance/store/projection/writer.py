@@ -141,10 +141,18 @@ class GraphWriter:
 
     # --- entry points ---------------------------------------------------------------
 
-    def write(self, seq: int, ord_: int, event: Event, facts: rules.Facts) -> None:
-        """Buffer what event `ord_` of log entry `seq` states (`graph_rules.facts_of`)."""
+    def write(
+        self,
+        seq: int,
+        ord_: int,
+        event: Event,
+        facts: rules.Facts,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """Buffer what event `ord_` of log entry `seq` states (`graph_rules.facts_of`).
+        `data`: the event's canonical form (`event.to_dict()`) when the caller has it."""
         self._event, self._seq, self._ord, self._okey = event, seq, ord_, None
-        self._data = event.to_dict()
+        self._data = event.to_dict() if data is None else data
         if rules.on_timeline(event):
             row = history.timeline_row(event, seq=seq, order=2 * ord_, data=self._data)
             self._timeline.append(row)
