@@ -270,15 +270,17 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool, first: boo
     """INSERT the next level: every node one edge from the level before (`prev`) that is
     not there yet, at `depth`. Built once; depth and `as_of` are bound at execution.
 
-    Each node comes from the lowest-id edge into it. On SQLite the rows are grouped by node
-    (`min(id)`: the other columns are then those of that edge's row, a documented SQLite
-    rule), so they go into both B-trees in key order (sorting by edge id cost more); on
-    PostgreSQL, in edge id order, a node already there skipped (the first one wins).
+    Each node comes from the lowest-id edge into it. On SQLite every row goes in, a node
+    already at this depth keeping the lower edge and that edge's `arts` (an upsert; a node
+    of an earlier level is left alone), in node order so that both B-trees are written in
+    key order: sorting the rows costs less than inserting them at random places, and less
+    than grouping them by node (`min(id)`, as before: 9% more instructions for the 45,000
+    tags of a CI actor's second level, callgrind). On PostgreSQL, in edge id order, a node
+    already there skipped (the first one wins).
 
     `first` (SQLite): the level after a lone root, whose edges the index gives in (kind,
-    node) order, one kind mostly (a CI actor's 45,000 pushes): not grouped, which would sort
-    them again, but a node met twice keeps its lowest edge (the parent is the root anyway).
-    The rows changed then count a node met twice more than once: the caller counts them."""
+    node) order, one kind mostly (a CI actor's 45,000 pushes): not sorted again. The rows
+    changed count a node met twice more than once: the caller counts them (SQLite)."""
     e, f = Edge.__table__.alias("e"), reach_t.alias("f")
     dst = e.c.dst
     lite = dialect == "sqlite"
@@ -294,7 +296,7 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool, first: boo
         select(
             dst,
             bindparam("depth", type_=Integer),
-            func.min(e.c.id) if lite and not first else e.c.id,
+            e.c.id,
             f.c.arts + case((is_art, 1), else_=0),
             case((is_tag, repo), else_=None),
         )
@@ -307,18 +309,23 @@ def _level_statement(dialect: str, kinds: tuple[str, ...], now: bool, first: boo
         )
     )
     columns = ["node", "depth", "edge", "arts", "k1"]
-    if lite and first:
+    if lite:
         # WHERE true: SQLite would read the ON of the upsert as the join's.
-        upsert = sqlite.insert(reach_t).from_select(columns, rows.where(literal_column("1")))
+        rows = rows.where(literal_column("1")) if first else rows.order_by(dst)
+        upsert = sqlite.insert(reach_t).from_select(columns, rows)
         lower = and_(
             upsert.excluded.edge < reach_t.c.edge, reach_t.c.depth == upsert.excluded.depth
         )
         return upsert.on_conflict_do_update(
-            index_elements=[reach_t.c.node], set_={"edge": upsert.excluded.edge}, where=lower
+            index_elements=[reach_t.c.node],
+            set_={"edge": upsert.excluded.edge, "arts": upsert.excluded.arts},
+            where=lower,
         )
-    rows = rows.group_by(dst) if lite else rows.order_by(e.c.id)
-    insert = postgresql.insert(reach_t) if dialect == "postgresql" else sqlite.insert(reach_t)
-    return insert.from_select(columns, rows).on_conflict_do_nothing()
+    return (
+        postgresql.insert(reach_t)
+        .from_select(columns, rows.order_by(e.c.id))
+        .on_conflict_do_nothing()
+    )
 
 
 _LEVEL_COUNT = (
@@ -358,7 +365,7 @@ def walk(
         done = session.execute(statement, {"depth": depth, "prev": depth - 1, "as_of": as_of})
         # The rows inserted (ON CONFLICT skips are not counted); counted where a driver
         # reports -1 for an INSERT ... SELECT, or an upsert counts a row twice.
-        added = -1 if first else getattr(done, "rowcount", -1)
+        added = -1 if dialect == "sqlite" else getattr(done, "rowcount", -1)
         first = False
         if added < 0:
             added = session.execute(count, {"depth": depth}).scalar_one()
