@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import JSON
@@ -38,7 +39,7 @@ def sqlite_time(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:-6]  # less "+00:00": no naive copy made
 
 
 def _json_of(type_: JSON) -> Convert:
@@ -60,27 +61,44 @@ def _converter(type_: Any) -> Convert | None:
     return processor  # None: the value binds as it is (text, integers, booleans)
 
 
+def _row_to_tuple(plan: Sequence[tuple[str, Convert | None]]) -> Callable[[Any], tuple[Any, ...]]:
+    """One function from a row to its parameters, in placeholder order: the row's values
+    through one `itemgetter`, then the columns with a converter converted in place. (A
+    generator per row, as before, cost a frame per row and a check per column: a third
+    of the time of binding a timeline row.)"""
+    if len(plan) < 2:  # itemgetter of one name gives the value, not a 1-tuple
+        return lambda row: tuple(row[n] if c is None else c(row[n]) for n, c in plan)
+    get = itemgetter(*(name for name, _ in plan))
+    converted = [(i, convert) for i, (_, convert) in enumerate(plan) if convert is not None]
+    if not converted:
+        return cast("Callable[[Any], tuple[Any, ...]]", get)
+
+    def to_tuple(row: Any) -> tuple[Any, ...]:
+        values = list(get(row))
+        for i, convert in converted:
+            values[i] = convert(values[i])
+        return tuple(values)
+
+    return to_tuple
+
+
 class Prepared:
     """An INSERT (with or without ON CONFLICT) of `keys`, compiled for SQLite once."""
 
-    __slots__ = ("_plan", "sql")
+    __slots__ = ("_tuple", "sql")
 
     def __init__(self, stmt: ClauseElement, keys: Sequence[str]) -> None:
         compiled = cast("SQLCompiler", stmt.compile(dialect=_DIALECT, column_keys=list(keys)))
         names = compiled.positiontup or []
         self.sql = str(compiled)
-        # Every placeholder is a value of the row (no literal binds in these statements).
-        self._plan = [(name, _converter(compiled.binds[name].type)) for name in names]
         unknown = set(names) - set(keys)
         if unknown:
             raise ValueError(f"statement binds more than the row's keys: {sorted(unknown)}")
+        # Every placeholder is a value of the row (no literal binds in these statements).
+        self._tuple = _row_to_tuple([(n, _converter(compiled.binds[n].type)) for n in names])
 
     def params(self, rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        plan = self._plan
-        return [
-            tuple(row[name] if convert is None else convert(row[name]) for name, convert in plan)
-            for row in rows
-        ]
+        return list(map(self._tuple, rows))
 
     def run(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
