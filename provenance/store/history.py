@@ -15,13 +15,14 @@ Entry points: `Touched`, `recompute` (and `reconcile_pullers`, for concurrent wr
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from provenance.model import nodes as N
@@ -309,17 +310,21 @@ def _tag_histories(
         return set()
     k0 = order_key(since) if since is not None else ""
     facts: dict[str, list[TagFact]] = defaultdict(list)
-    for f in _rows_in(session, TagFact, TagFact.tag, tags, where=TagFact.okey >= k0):
+    for f in _rows_in(session, TagFact, TagFact.tag, tags, at_least=(TagFact.okey, k0)):
         facts[f.tag].append(f)
     affected = _rows_in(
-        session, Edge, Edge.dst, tags, kind=EdgeKind.TAGGED, where=Edge.until_okey >= k0
+        session, Edge, Edge.dst, tags, kind=EdgeKind.TAGGED, at_least=(Edge.until_okey, k0)
     )
     carried = {e.dst: e for e in affected if (e.okey or "") < k0}
     doomed = [e.id for e in affected if (e.okey or "") >= k0]
     digests = {f.digest for fs in facts.values() for f in fs if f.digest}
     digests |= {e.src.removeprefix("artifact:") for e in carried.values()}
     deletes = _rows_in(
-        session, ArtifactDelete, ArtifactDelete.digest, digests, where=ArtifactDelete.okey >= k0
+        session,
+        ArtifactDelete,
+        ArtifactDelete.digest,
+        digests,
+        at_least=(ArtifactDelete.okey, k0),
     )
     walk = _TagWalk(found)
     for tag in sorted(tags):
@@ -358,7 +363,11 @@ def _resolve_deletes(
     the delete's order key): store that digest on the delete and its timeline row, and
     derive again the `deleted` state of the digests it moved from and to."""
     by_tag = _rows_in(
-        session, ArtifactDelete, ArtifactDelete.tag_ref, tags, where=ArtifactDelete.okey >= k0
+        session,
+        ArtifactDelete,
+        ArtifactDelete.tag_ref,
+        tags,
+        at_least=(ArtifactDelete.okey, k0),
     )
     changed = [(d, digest) for d in by_tag if (digest := held.get((d.tag_ref, d.okey))) != d.digest]
     if not changed:
@@ -395,10 +404,7 @@ def _relive(session: Session, insert_: Callable[[Any], Any], digests: set[str]) 
         TimelineEvent,
         TimelineEvent.digest,
         digests,
-        where=TimelineEvent.type.in_(
-            (EventType.ARTIFACT_PUSHED.value, EventType.ARTIFACT_DELETED.value)
-        )
-        & TimelineEvent.derived_tag.is_(None),
+        where=_PUSH_OR_DELETE,
     ):
         known = latest.get(t.digest)
         if known is None or (t.time, t.seq, t.ord) > (known.time, known.seq, known.ord):
@@ -668,7 +674,7 @@ def _workload_histories(
         DeployFact.workload,
         DeployFact.workload,
         starts,
-        where=DeployFact.target.is_(None),
+        where=_PARTIAL,
     )
     groups: dict[datetime | None, set[str]] = defaultdict(set)
     for workload, since in starts.items():
@@ -697,14 +703,14 @@ def _derive(
         DeployFact,
         DeployFact.workload,
         workloads,
-        where=DeployFact.okey >= k0 if tail else None,
+        at_least=(DeployFact.okey, k0) if tail else None,
     )
     for f in rows:
         facts[f.workload].append(f)
     refs = {f.tag_ref for fs in facts.values() for f in fs if f.tag_ref and not f.digest}
     tagged: dict[str, list[tuple[datetime, datetime | None, str]]] = defaultdict(list)
-    held_then = Edge.until_okey >= k0 if tail else None  # an interval over by then: no use
-    for e in _rows_in(session, Edge, Edge.dst, refs, kind=EdgeKind.TAGGED, where=held_then):
+    held_then = (Edge.until_okey, k0) if tail else None  # an interval over by then: no use
+    for e in _rows_in(session, Edge, Edge.dst, refs, kind=EdgeKind.TAGGED, at_least=held_then):
         tagged[e.dst].append((e.since, e.until, e.src.removeprefix("artifact:")))
 
     def resolve(f: DeployFact) -> str | None:
@@ -775,7 +781,12 @@ def _intervals_from(
     """The containers' `deployed` intervals still open at `k0` or opened after it; the one
     open at `k0` is put in `carried` (reopened), the ids of the later ones returned."""
     affected = _rows_in(
-        session, Edge, Edge.dst, targets, kind=EdgeKind.DEPLOYED, where=Edge.until_okey >= k0
+        session,
+        Edge,
+        Edge.dst,
+        targets,
+        kind=EdgeKind.DEPLOYED,
+        at_least=(Edge.until_okey, k0),
     )
     doomed = []
     for e in affected:
@@ -813,7 +824,7 @@ def _show_resolved(session: Session, resolved: list[dict[str, Any]]) -> None:
     shown = _timeline_rows(
         session,
         {(seq, event_id) for seq, _, event_id in wanted},
-        TimelineEvent.type == EventType.DEPLOYMENT_APPLIED.value,
+        _APPLIED,
     )
     changed = [
         {"id": t.id, "digest": r["digest"], "data": r["data"]}
@@ -931,6 +942,64 @@ def _puller_alerts(
 # --- lookups ---------------------------------------------------------------------------
 
 
+# The constant filters of the reads below (a statement is built once per filter).
+_PUSH_OR_DELETE = TimelineEvent.type.in_(
+    (EventType.ARTIFACT_PUSHED.value, EventType.ARTIFACT_DELETED.value)
+) & TimelineEvent.derived_tag.is_(None)
+_PARTIAL = DeployFact.target.is_(None)
+_APPLIED = TimelineEvent.type == EventType.DEPLOYMENT_APPLIED.value
+_AS_RECEIVED = TimelineEvent.derived_tag.is_(None)
+
+# A batch's histories run some twenty of these reads; built each time, a statement cost
+# more than running it (its clauses coerced, its cache key generated again: a third of
+# `recompute`'s time, py-spy). Each shape is built once, with its values bound: `ids`
+# expanding. `where` must be a constant (one of the above): the cache is keyed by it.
+_SHAPES = 64
+
+
+@functools.lru_cache(maxsize=_SHAPES)
+def _in_statement(
+    wanted: tuple[Any, ...],
+    column: Any,
+    *,
+    kind: EdgeKind | None,
+    at_least: Any,
+    where: Any,
+    distinct: bool,
+) -> Any:
+    stmt = select(*wanted).where(column.in_(bindparam("ids", expanding=True)))
+    if kind is not None:
+        stmt = stmt.where(Edge.kind == kind)
+    if at_least is not None:
+        stmt = stmt.where(at_least >= bindparam("at_least"))
+    if where is not None:
+        stmt = stmt.where(where)
+    return stmt.distinct() if distinct else stmt
+
+
+def _select_in(
+    session: Session,
+    wanted: tuple[Any, ...],
+    column: Any,
+    values: Iterable[str],
+    *,
+    kind: EdgeKind | None,
+    at_least: tuple[Any, str] | None,
+    where: Any,
+    distinct: bool = False,
+) -> list[Any]:
+    ids = sorted(values)
+    if not ids:
+        return []
+    bound, least = (None, None) if at_least is None else at_least
+    stmt = _in_statement(wanted, column, kind=kind, at_least=bound, where=where, distinct=distinct)
+    out: list[Any] = []
+    for start in range(0, len(ids), _CHUNK):
+        params = {"ids": ids[start : start + _CHUNK], "at_least": least}
+        out.extend(session.execute(stmt, params).all())
+    return out
+
+
 def _rows_in(
     session: Session,
     model: Any,
@@ -938,41 +1007,47 @@ def _rows_in(
     values: Iterable[str],
     *,
     kind: EdgeKind | None = None,
+    at_least: tuple[Any, str] | None = None,
     where: Any = None,
 ) -> list[Any]:
-    """The rows of `model` whose `column` is in `values`: read-only rows (named like the
-    model's attributes), not ORM objects, which would cost an identity map each."""
-    ids = sorted(values)
-    out: list[Any] = []
-    for start in range(0, len(ids), _CHUNK):
-        stmt = select(*model.__table__.columns).where(column.in_(ids[start : start + _CHUNK]))
-        if kind is not None:
-            stmt = stmt.where(Edge.kind == kind)
-        if where is not None:
-            stmt = stmt.where(where)
-        out.extend(session.execute(stmt).all())
-    return out
+    """The rows of `model` whose `column` is in `values` (and, with `at_least` (column,
+    value), whose column is at least the value): read-only rows (named like the model's
+    attributes), not ORM objects, which would cost an identity map each."""
+    wanted = tuple(model.__table__.columns)
+    return _select_in(session, wanted, column, values, kind=kind, at_least=at_least, where=where)
+
+
+_TIMELINE_PAIRS = select(*TimelineEvent.__table__.columns).where(
+    TimelineEvent.seq.in_(bindparam("seqs", expanding=True)),
+    TimelineEvent.event_id.in_(bindparam("event_ids", expanding=True)),
+)
+
+
+@functools.lru_cache(maxsize=_SHAPES)
+def _timeline_statement(where: Any) -> Any:
+    return _TIMELINE_PAIRS.where(where)
 
 
 def _timeline_rows(session: Session, keys: set[tuple[int, str]], where: Any) -> list[Any]:
-    """The timeline rows at (log seq, event id) `keys` that match `where`, through
-    `ix_timeline_seq_event` (an event id is at one seq: the two IN lists name the pairs)."""
+    """The timeline rows at (log seq, event id) `keys` that match `where` (a constant),
+    through `ix_timeline_seq_event` (an event id is at one seq: the two IN lists name the
+    pairs)."""
     ordered = sorted(keys)
+    stmt = _timeline_statement(where)
     out: list[Any] = []
     for start in range(0, len(ordered), _CHUNK):
         chunk = ordered[start : start + _CHUNK]
-        stmt = select(*TimelineEvent.__table__.columns).where(
-            TimelineEvent.seq.in_(sorted({seq for seq, _ in chunk})),
-            TimelineEvent.event_id.in_(sorted({event_id for _, event_id in chunk})),
-            where,
-        )
-        out.extend(t for t in session.execute(stmt) if (t.seq, t.event_id) in keys)
+        params = {
+            "seqs": sorted({seq for seq, _ in chunk}),
+            "event_ids": sorted({event_id for _, event_id in chunk}),
+        }
+        out.extend(t for t in session.execute(stmt, params) if (t.seq, t.event_id) in keys)
     return out
 
 
 def _events_of(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Any]:
     """The event JSON of each (log seq, event id): its timeline row as received."""
-    rows = _timeline_rows(session, keys, TimelineEvent.derived_tag.is_(None))
+    rows = _timeline_rows(session, keys, _AS_RECEIVED)
     found = {(t.seq, t.event_id): t.data for t in rows}
     missing = keys - found.keys()
     if missing:  # every tag fact is written with its event's row: a rebuild is needed
@@ -989,16 +1064,11 @@ def _column_in(
     kind: EdgeKind | None = None,
     where: Any = None,
 ) -> set[str]:
-    ids = sorted(values)
-    out: set[str] = set()
-    for start in range(0, len(ids), _CHUNK):
-        stmt = select(wanted).where(column.in_(ids[start : start + _CHUNK])).distinct()
-        if kind is not None:
-            stmt = stmt.where(Edge.kind == kind)
-        if where is not None:
-            stmt = stmt.where(where)
-        out.update(str(v) for v in session.execute(stmt).scalars() if v is not None)
-    return out
+    """The distinct values of `wanted` in the rows whose `column` is in `values`."""
+    rows = _select_in(
+        session, (wanted,), column, values, kind=kind, at_least=None, where=where, distinct=True
+    )
+    return {str(v) for (v,) in rows if v is not None}
 
 
 __all__ = ["Touched", "recompute", "reconcile_pullers"]
