@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from provenance.model.alerts.kinds import Raised
@@ -26,6 +26,12 @@ from provenance.model.timeutil import utcnow
 from provenance.store.alert_models import AlertDelivery, AlertRow
 
 _CHUNK = 500
+# The stored alerts of some scopes (from a time on): built once, run once per batch of the
+# projection with the scopes bound (a statement built per call cost more than its run).
+_STORED = select(AlertRow.id, AlertRow.key, AlertRow.scope, AlertRow.superseded_at).where(
+    AlertRow.scope.in_(bindparam("scopes", expanding=True))
+)
+_STORED_SINCE = _STORED.where(AlertRow.time >= bindparam("bound", type_=AlertRow.time.type))
 
 
 def reconcile(
@@ -48,14 +54,10 @@ def reconcile(
     for bound, scope_list in bounds.items():
         for start in range(0, len(scope_list), _CHUNK):
             chunk = scope_list[start : start + _CHUNK]
-            stmt = select(AlertRow.id, AlertRow.key, AlertRow.scope, AlertRow.superseded_at).where(
-                AlertRow.scope.in_(chunk)
-            )
-            if bound is not None:
-                stmt = stmt.where(AlertRow.time >= bound)
+            stmt = _STORED if bound is None else _STORED_SINCE
             existing.extend(
                 Stored(i, key, scope, gone is not None)
-                for i, key, scope, gone in session.execute(stmt)
+                for i, key, scope, gone in session.execute(stmt, {"scopes": chunk, "bound": bound})
             )
     todo = plan(existing, raised)
     if todo.revived:

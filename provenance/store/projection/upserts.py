@@ -14,6 +14,7 @@ statement per table. `insert_` is the dialect's `insert`
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC
@@ -145,6 +146,12 @@ def first_pulls(
     change."""
     if concurrent:
         return _first_pulls_concurrently(session, firsts)
+    return list(session.execute(_first_pulls_upsert(insert_), firsts).all())
+
+
+@functools.cache
+def _first_pulls_upsert(insert_: Insert) -> Any:
+    """Built once per dialect: built per batch, it cost more than a few pullers' rows."""
     stmt = insert_(PullerSeen.__table__)
     ex = stmt.excluded
     stmt = stmt.on_conflict_do_update(
@@ -152,8 +159,7 @@ def first_pulls(
         set_={"okey": ex.okey, "time": ex.time, "seq": ex.seq, "data": ex.data},
         where=ex.okey < PullerSeen.okey,
     )
-    stmt = stmt.returning(PullerSeen.repository, PullerSeen.actor, PullerSeen.seq)
-    return list(session.execute(stmt, firsts).all())
+    return stmt.returning(PullerSeen.repository, PullerSeen.actor, PullerSeen.seq)
 
 
 def _first_pulls_concurrently(session: Session, firsts: list[Row]) -> list[Any]:
