@@ -330,21 +330,12 @@ def _tag_histories(
     for tag in sorted(tags):
         walk.tag(tag, facts.get(tag, []), carried.get(tag), deletes)
     edges, reopened, derived = walk.edges, walk.reopened, walk.moves_shown(session)
-    for start in range(0, len(doomed), _CHUNK):
-        session.execute(delete(Edge).where(Edge.id.in_(doomed[start : start + _CHUNK])))
+    _delete_edges(session, doomed)
     tag_list = sorted(tags)
+    stale = _DERIVED_ROWS if since is None else _DERIVED_ROWS_SINCE
     for start in range(0, len(tag_list), _CHUNK):
-        stale = delete(TimelineEvent).where(
-            TimelineEvent.derived_tag.in_(tag_list[start : start + _CHUNK])
-        )
-        if since is not None:
-            stale = stale.where(TimelineEvent.time >= since)
-        session.execute(stale)
-    if reopened:
-        session.execute(
-            update(Edge),
-            [{"id": r["id"], "until": r["until"], "until_okey": r["until_okey"]} for r in reopened],
-        )
+        session.execute(stale, {"tags": tag_list[start : start + _CHUNK], "since": since})
+    _close_intervals(session, reopened)
     if edges:
         session.execute(insert(_EDGES), edges)
     if derived:
@@ -737,16 +728,8 @@ def _derive(
     resolved_rows, openings = out.resolved_rows, out.openings
     if tail:
         before = affected
-        for start in range(0, len(doomed), _CHUNK):
-            session.execute(delete(Edge).where(Edge.id.in_(doomed[start : start + _CHUNK])))
-        if out.carried:
-            session.execute(
-                update(Edge),
-                [
-                    {"id": r["id"], "until": r["until"], "until_okey": r["until_okey"]}
-                    for r in out.carried.values()
-                ],
-            )
+        _delete_edges(session, doomed)
+        _close_intervals(session, list(out.carried.values()))
     else:
         before = _rows_in(session, Edge, Edge.dst, candidates, kind=EdgeKind.DEPLOYED)
         target_list = sorted(candidates)
@@ -937,6 +920,39 @@ def _puller_alerts(
         return
     found.raised += derive.new_pullers(first_pulls)
     found.scopes |= {scopes.puller(r, a) for r, a in first_pulls}
+
+
+# --- writes of derived rows, built once ------------------------------------------------
+
+_DELETE_EDGES = delete(_EDGES).where(_EDGES.c.id.in_(bindparam("ids", expanding=True)))
+_CLOSE_INTERVAL = (
+    update(_EDGES)
+    .where(_EDGES.c.id == bindparam("b_id"))
+    .values(until=bindparam("b_until"), until_okey=bindparam("b_until_okey"))
+)
+# The `tag.updated` rows derived from some tags' moves (from a time on).
+_DERIVED_ROWS = delete(_TIMELINE).where(
+    _TIMELINE.c.derived_tag.in_(bindparam("tags", expanding=True))
+)
+_DERIVED_ROWS_SINCE = _DERIVED_ROWS.where(
+    _TIMELINE.c.time >= bindparam("since", type_=_TIMELINE.c.time.type)
+)
+
+
+def _delete_edges(session: Session, ids: list[int]) -> None:
+    for start in range(0, len(ids), _CHUNK):
+        session.execute(_DELETE_EDGES, {"ids": ids[start : start + _CHUNK]})
+
+
+def _close_intervals(session: Session, intervals: list[dict[str, Any]]) -> None:
+    """Store the end (`until`, `until_okey`) of intervals carried into a walk: one
+    executemany by primary key."""
+    if intervals:
+        params = [
+            {"b_id": r["id"], "b_until": r["until"], "b_until_okey": r["until_okey"]}
+            for r in intervals
+        ]
+        session.execute(_CLOSE_INTERVAL, params)
 
 
 # --- lookups ---------------------------------------------------------------------------
