@@ -34,13 +34,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import ingest as bench  # bench/ingest.py: the same stream as its ingest part
+
+from provenance.ingest.group_commit import GroupCommit
+from provenance.ingest.service import ProjectionRunner, ingest
+from provenance.ingest.sources import Delivery, SourceSecrets
+from provenance.query import blast_radius as blast
+from provenance.store import Database
 
 
 def _child_actor(db_path: Path, count: int, actor: str | None) -> None:
-    from provenance.query import blast_radius as blast
-    from provenance.store import Database
-
     plan = json.loads(Path(f"{db_path}.plan.json").read_text())
     who = actor or plan["actors"][0]
     db = Database(f"sqlite:///{db_path}")
@@ -51,14 +56,6 @@ def _child_actor(db_path: Path, count: int, actor: str | None) -> None:
 
 
 def _child_ingest(events: int, batch: int, seed: int) -> None:
-    sys.path.insert(0, str(HERE))
-    import ingest as bench  # bench/ingest.py: the same stream as its ingest part
-
-    from provenance.ingest.group_commit import GroupCommit
-    from provenance.ingest.service import ProjectionRunner, ingest
-    from provenance.ingest.sources import Delivery, SourceSecrets
-    from provenance.store import Database
-
     stream = bench.DistributionStream(random.Random(seed), repositories=200)
     bodies = bench.envelopes(stream.generate(events), batch)
     with tempfile.TemporaryDirectory() as workdir:
